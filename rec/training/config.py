@@ -1,0 +1,106 @@
+"""Training configuration: a TOML file plus command-line overrides.
+
+Example ``train.toml``::
+
+    [model]
+    kind = "gamma-pln"   # pln | gamma-pln | vae
+    N = 128
+    M = 128
+    F = 128
+    G = 24
+    beta = 1.0
+    gamma_inf = 0.06
+
+    [train]
+    data = "../shared/data/train"
+    val = "../shared/data/val"
+    crop = 192
+    batch = 6
+    steps = 20000
+    lr = 2e-4
+    lr_decay = 0.96          # α(t) = α0 · r^(t/D), thesis section 4.1
+    lr_decay_steps = 1500
+    warmup = 2000            # KL warm-up W, β(t) = min(t/W, 1)·β0
+    bf16 = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rec.errors import RecError
+from rec.models.pln import ModelConfig
+
+__all__ = ["TrainConfig", "RunConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "../shared/data/train"
+    val: str = "../shared/data/val"
+    crop: int = 192
+    batch: int = 6
+    steps: int = 20000
+    lr: float = 2e-4
+    lr_decay: float = 0.96
+    lr_decay_steps: int = 1500
+    warmup: int = 2000
+    gamma_lr_scale: float = 50.0  # learning rate of log γ relative to α
+    grad_clip: float = 5.0
+    bf16: bool = True
+    seed: int = 0
+    val_every: int = 1000
+    checkpoint_every: int = 250
+    init: str = ""  # a checkpoint or zoo model to fine-tune from (weights only)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return {"model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
+
+    @staticmethod
+    def from_dict(d: dict) -> "RunConfig":
+        try:
+            return RunConfig(ModelConfig(**d.get("model", {})), TrainConfig(**d.get("train", {})))
+        except TypeError as e:
+            raise RecError(f"bad training configuration: {e}") from None
+
+
+def _coerce(cls, key: str, value: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if key not in fields:
+        raise RecError(f"unknown setting {key!r} for [{cls.__name__}]")
+    kind = type(getattr(cls(), key))
+    if kind is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    return kind(value)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML config (or defaults) and apply ``section.key=value`` overrides."""
+    d: dict = {"model": {}, "train": {}}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                loaded = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise RecError(f"cannot read config {path}: {e}") from None
+        for section in loaded:
+            if section not in d:
+                raise RecError(f"unknown config section [{section}] in {path}")
+            d[section].update(loaded[section])
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in d:
+            raise RecError(f"override {item!r} must look like model.beta=0.5 or train.steps=100")
+        cls = ModelConfig if section == "model" else TrainConfig
+        d[section][name] = _coerce(cls, name, value)
+    return RunConfig.from_dict(d)

@@ -1,0 +1,76 @@
+"""Training patches (thesis section 3.1).
+
+Images are decoded once into memory. Each image contributes
+P(W, H) = C·⌊W/256⌋·⌊H/256⌋ patches per epoch (at least one), so a step draws
+images with probability proportional to P and a uniformly placed crop of
+``crop`` pixels (random horizontal flip) from each.
+
+Batches are a pure function of (seed, step): resuming at step t replays
+exactly the batches an uninterrupted run would have seen, with no sampler state
+to save. Under data parallelism rank r of R takes rows r::R of the global batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from rec.errors import RecError
+
+__all__ = ["PatchDataset", "load_images", "patches_per_image"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
+
+
+def patches_per_image(width: int, height: int, c: int = 15, patch: int = 256) -> int:
+    """Thesis section 3.1: P(W, H) = C·⌊W/256⌋·⌊H/256⌋, at least 1."""
+    return max(1, c * (width // patch) * (height // patch))
+
+
+def load_images(directory: str | Path) -> list[np.ndarray]:
+    """Every image of a directory as an RGB uint8 array (H, W, 3), sorted by name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RecError(f"training data directory not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise RecError(f"no images in {directory}")
+    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+
+
+@dataclass
+class PatchDataset:
+    """Random crops from in-memory images; see the module docstring."""
+
+    images: list[np.ndarray]
+    crop: int
+    seed: int = 0
+    patch_constant: int = 15
+
+    def __post_init__(self):
+        small = [im.shape for im in self.images if min(im.shape[:2]) < self.crop]
+        if small:
+            raise RecError(f"{len(small)} images are smaller than the crop size {self.crop}: {small[:3]}")
+        weights = np.array([patches_per_image(im.shape[1], im.shape[0], self.patch_constant) for im in self.images], float)
+        self.probabilities = weights / weights.sum()
+
+    def batch(self, step: int, size: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """The rows ``rank::world`` of the global batch of step ``step``, float in [0, 1], NCHW."""
+        rng = np.random.default_rng([self.seed, step])
+        which = rng.choice(len(self.images), size=size, p=self.probabilities)
+        out = []
+        for i in range(size):
+            im = self.images[which[i]]
+            top = rng.integers(0, im.shape[0] - self.crop + 1)
+            left = rng.integers(0, im.shape[1] - self.crop + 1)
+            flip = rng.random() < 0.5
+            if i % world != rank:
+                continue
+            patch = im[top : top + self.crop, left : left + self.crop]
+            out.append(patch[:, ::-1] if flip else patch)
+        arr = np.stack(out).astype(np.float32) / 255.0
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
