@@ -26,8 +26,9 @@ Termination: ``finish`` writes the shortest byte string that, padded with zero
 bytes, lies in ``[low, low + range)`` -- at most 7 bytes, usually 1 or 2. The
 decoder reads zero bytes past the end; reading more than ``TAIL_BYTES = 7``
 past the end cannot happen for a valid stream and raises ``FormatError``.
-Conversely a valid stream is always read to its last byte, so
-:meth:`RangeDecoder.finish` rejects unread trailing bytes.
+The decoder tracks ``low`` too, so :meth:`RangeDecoder.finish` can recompute
+the encoder's termination and check that the stream has exactly the length
+the encoder wrote (no trailing bytes, no missing ones).
 
 Carry: ``low + range`` never exceeds the top of the initial interval
 ``[0, 2**56)``, so a carry propagates through written ``0xFF`` bytes and
@@ -158,16 +159,28 @@ def _renorm_in(data, pos, value, rng):
     return pos, value, rng, True
 
 
+@njit(cache=True, inline="always")
+def _advance_low(low, rng, r, cum):
+    """The encoder's ``low`` update (mod the window), mirrored by the decoder."""
+    low += r * cum
+    if low >= TOP:
+        low -= TOP
+    while rng < BOTTOM:
+        low = (low & LOW_MASK) << 8
+        rng <<= 8
+    return low
+
+
 @njit(cache=True)
-def _decode_tree(data, pos, value, rng, out, left, right, symbol, freq, ssum, root,
+def _decode_tree(data, pos, value, rng, low, out, left, right, symbol, freq, ssum, root,
                  order, increment, max_total):
-    """Decode ``len(out)`` symbols. Returns ``(status, count, pos, value, rng)``."""
+    """Decode ``len(out)`` symbols. Returns ``(status, count, pos, value, rng, low)``."""
     for i in range(out.shape[0]):
         total = ssum[root]
         r = rng // total
         t = value // r
         if t >= total:
-            return _BAD_POINT, i, pos, value, rng
+            return _BAD_POINT, i, pos, value, rng, low
         if increment == 0:
             node, c = avl_find(left, right, freq, ssum, root, t)
             f = freq[node]
@@ -176,29 +189,42 @@ def _decode_tree(data, pos, value, rng, out, left, right, symbol, freq, ssum, ro
             f = freq[node] - increment
         out[i] = symbol[node]
         value -= r * c
+        low = _advance_low(low, r * f, r, c)
         rng = r * f
         pos, value, rng, ok = _renorm_in(data, pos, value, rng)
         if not ok:
-            return _OVERREAD, i, pos, value, rng
+            return _OVERREAD, i, pos, value, rng, low
         if increment != 0 and ssum[root] > max_total:
             avl_halve(left, right, freq, ssum, order)
-    return _OK, out.shape[0], pos, value, rng
+    return _OK, out.shape[0], pos, value, rng, low
 
 
 @njit(cache=True)
-def _decode_uniform(data, pos, value, rng, out, n_alphabet):
+def _decode_uniform(data, pos, value, rng, low, out, n_alphabet):
     for i in range(out.shape[0]):
         r = rng // n_alphabet
         t = value // r
         if t >= n_alphabet:
-            return _BAD_POINT, i, pos, value, rng
+            return _BAD_POINT, i, pos, value, rng, low
         out[i] = t
         value -= r * t
+        low = _advance_low(low, r, r, t)
         rng = r
         pos, value, rng, ok = _renorm_in(data, pos, value, rng)
         if not ok:
-            return _OVERREAD, i, pos, value, rng
-    return _OK, out.shape[0], pos, value, rng
+            return _OVERREAD, i, pos, value, rng, low
+    return _OK, out.shape[0], pos, value, rng, low
+
+
+def _termination(low: int, rng: int) -> tuple[int, int]:
+    """``(v, nbytes)``: the value in ``[low, low + rng)`` with the most trailing
+    zero bytes in the window, and how many leading window bytes it needs."""
+    for nbytes in range(TAIL_BYTES + 1):
+        unit = 1 << (8 * (TAIL_BYTES - nbytes))
+        v = -(-low // unit) * unit
+        if v < low + rng:
+            return v, nbytes
+    raise AssertionError("unreachable: nbytes = TAIL_BYTES always fits")
 
 
 # --------------------------------------------------------------------------
@@ -285,12 +311,7 @@ class RangeEncoder:
         if self._finished:
             raise RecError("finish called twice")
         self._finished = True
-        low, rng = self._low, self._range
-        for nbytes in range(TAIL_BYTES + 1):
-            unit = 1 << (8 * (TAIL_BYTES - nbytes))
-            v = -(-low // unit) * unit
-            if v < low + rng:
-                break
+        v, nbytes = _termination(self._low, self._range)
         self._grow(TAIL_BYTES + 1)
         buf = self._buf
         if v >= TOP:  # carry
@@ -327,6 +348,7 @@ class RangeDecoder:
             value = (value << 8) | (int(arr[k]) if k < arr.shape[0] else 0)
         self._value = value
         self._range = TOP
+        self._low = 0
         self._pos = TAIL_BYTES
 
     def decode(self, n: int, model: FrequencyModel) -> np.ndarray:
@@ -349,17 +371,18 @@ class RangeDecoder:
         if n == 0:
             return out
         if isinstance(model, UniformModel):
-            status, count, pos, value, rng = _decode_uniform(
-                self._data, self._pos, self._value, self._range, out, model.alphabet_size)
+            status, count, pos, value, rng, low = _decode_uniform(
+                self._data, self._pos, self._value, self._range, self._low, out,
+                model.alphabet_size)
         elif isinstance(model, TreeModel):
             t = model._tree
-            status, count, pos, value, rng = _decode_tree(
-                self._data, self._pos, self._value, self._range, out,
+            status, count, pos, value, rng, low = _decode_tree(
+                self._data, self._pos, self._value, self._range, self._low, out,
                 t.left, t.right, t.symbol, t.freq, t.subtree_sum, t.root,
                 model._order, model._increment, model._max_total)
         else:
             raise RecError(f"unsupported model type {type(model).__name__}")
-        self._pos, self._value, self._range = int(pos), int(value), int(rng)
+        self._pos, self._value, self._range, self._low = int(pos), int(value), int(rng), int(low)
         if status == _BAD_POINT:
             raise FormatError(
                 f"corrupt range-coded data: symbol {count} of {n} decodes to no "
@@ -376,14 +399,19 @@ class RangeDecoder:
         return self._pos
 
     def finish(self) -> None:
-        """Check that the whole stream was consumed.
+        """Check that the data has exactly the length the encoder wrote.
 
-        A valid stream's decoder reads at least every byte the encoder wrote,
-        so unread bytes after the last symbol mean trailing garbage.
+        Recomputes the encoder's termination from the mirrored ``low`` and
+        ``range``; call it after the last ``decode``.
 
         Raises:
-            FormatError: if bytes remain unread.
+            FormatError: on trailing bytes after the code, or missing final bytes.
         """
-        extra = self._data.shape[0] - self._pos
-        if extra > 0:
-            raise FormatError(f"{extra} trailing bytes after the range-coded data")
+        _, nbytes = _termination(self._low, self._range)
+        expected = self._pos - TAIL_BYTES + nbytes
+        actual = self._data.shape[0]
+        if actual > expected:
+            raise FormatError(f"{actual - expected} trailing bytes after the range-coded data")
+        if actual < expected:
+            raise FormatError(
+                f"truncated range-coded data: expected {expected} bytes, got {actual}")

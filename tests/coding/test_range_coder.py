@@ -24,6 +24,13 @@ def size_bound(info_bits: float) -> float:
     return info_bits * 1.001 + 64
 
 
+def decode_all(data, n, model):
+    dec = RangeDecoder(data)
+    out = dec.decode(n, model)
+    dec.finish()
+    return out
+
+
 def make_model(kind: str, n: int, p: np.ndarray):
     if kind == "static":
         return StaticModel.from_probabilities(p)
@@ -172,19 +179,40 @@ def test_bytes_match_unbounded_precision_reference(spec):
     assert enc.finish() == reference_encode(calls)
 
 
-def test_carry_through_ff_run_matches_reference():
-    # Always coding the top symbol pushes low toward the top of the range:
-    # long 0xFF runs followed by carries.
-    freqs = np.array([2**24 - 3, 3])
-    symbols = np.ones(20_000, np.int64)
-    symbols[::997] = 0
+def straddling_symbols(freqs, steps: int) -> np.ndarray:
+    """Symbols whose intervals all contain the point 1/2, then one above it.
+
+    The coded interval straddles 0x80000...: the encoder writes 0x7F 0xFF 0xFF ...
+    and the last symbol carries through the whole run, giving 0x80 0x00 0x00 ...
+    """
+    cum = np.concatenate([[0], np.cumsum(freqs)]).tolist()
+    total = cum[-1]
+    low, rng, x = 0, 1 << 56, 1 << 55
+    out = []
+    for _ in range(steps):
+        r = rng // total
+        t = (x - low) // r
+        s = int(np.searchsorted(cum, t, side="right")) - 1
+        if s >= len(freqs):  # x fell in the unused top sliver of the range
+            break
+        out.append(s)
+        low += r * cum[s]
+        rng = r * (cum[s + 1] - cum[s])
+        while rng < 1 << 48:
+            low, rng, x = low << 8, rng << 8, x << 8
+    out.append(len(freqs) - 1)
+    return np.array(out, np.int64)
+
+
+def test_carry_through_long_ff_run_matches_reference():
+    freqs = np.array([5, 7, 11, 13])
+    symbols = straddling_symbols(freqs, 200)
     enc = RangeEncoder()
     enc.encode(symbols, StaticModel(freqs))
     data = enc.finish()
     assert data == reference_encode([(symbols, freqs)])
-    assert b"\xff\xff" in data or b"\x00\x00" in data
-    np.testing.assert_array_equal(RangeDecoder(data).decode(len(symbols), StaticModel(freqs)),
-                                  symbols)
+    assert data.startswith(b"\x80" + b"\x00" * 40)  # carried through >= 40 bytes of 0xFF
+    np.testing.assert_array_equal(decode_all(data, len(symbols), StaticModel(freqs)), symbols)
 
 
 def test_golden_bytes():
@@ -228,18 +256,29 @@ def test_garbage_raises_format_error_or_returns(data, calls):
 def test_truncation_and_trailing_bytes_are_detected():
     rng = np.random.default_rng(7)
     p = rng.dirichlet(np.ones(64))
-    symbols = rng.choice(64, size=5000, p=p)
+    symbols = rng.choice(64, size=500, p=p)
     enc = RangeEncoder()
     enc.encode(symbols, StaticModel.from_probabilities(p))
     data = enc.finish()
-    # more than TAIL_BYTES missing: decoding must run past the allowance
+    model = StaticModel.from_probabilities(p)
+    np.testing.assert_array_equal(decode_all(data, len(symbols), model), symbols)
+    # more than TAIL_BYTES missing: decoding runs past the allowance
     with pytest.raises(FormatError, match="truncated"):
-        RangeDecoder(data[: len(data) - TAIL_BYTES - 1]).decode(
-            len(symbols), StaticModel.from_probabilities(p))
-    dec = RangeDecoder(data + b"\x00")
-    dec.decode(len(symbols), StaticModel.from_probabilities(p))
+        RangeDecoder(data[: len(data) - TAIL_BYTES - 1]).decode(len(symbols), model)
+    # Any truncation or extension either fails or decodes other symbols: if the
+    # symbols were the same, the recomputed termination would expose the length.
+    variants = [data[:k] for k in range(len(data))]
+    variants += [data + bytes([b]) * k for b in (0, 1, 255) for k in (1, 2, 8)]
+    for bad in variants:
+        try:
+            out = decode_all(bad, len(symbols), model)
+        except FormatError:
+            continue
+        assert not np.array_equal(out, symbols)
     with pytest.raises(FormatError, match="trailing"):
-        dec.finish()
+        decode_all(data + b"\x00", len(symbols), model)
+    with pytest.raises(FormatError, match="truncated"):
+        decode_all(data[:-1], len(symbols), model)
 
 
 def test_point_outside_every_interval_is_a_format_error():
