@@ -1,0 +1,464 @@
+"""The rec bitstream container: magic, version, header, typed sections, CRC.
+
+Everything the decoder needs besides the model weights travels here (see
+DESIGN.md section 1): image size, which codec and model (with a hash of the
+weights, so a wrong model is caught instead of decoding noise), the sampler of
+each latent level with its parameters, the seed of the shared randomness, and
+the coded messages as typed sections.
+
+Byte layout (integers little-endian; ``str8`` = u8 length + UTF-8 bytes;
+``varint`` = unsigned LEB128, canonical, at most 5 bytes for lengths)::
+
+    offset  size      field
+    ------  --------  ----------------------------------------------------------
+    0       4         magic b"\\x89REC"
+    4       1         format version (1)
+    5       4         total length of the container in bytes, CRC included (u32)
+    9       2         image width - 1   (u16: widths 1 .. 65536)
+    11      2         image height - 1  (u16)
+    13      str8      codec id, e.g. "rec" (1 .. 255 bytes)
+    .       str8      model id (0 .. 255 bytes)
+    .       1 + h     model hash: u8 length h (0 .. 64), then h bytes
+    .       8         seed of the shared randomness (u64)
+    .       1         number of sampler specs L (0 .. 16), one per latent level;
+                      each:  str8 name (1 .. 255 bytes)
+                             u8 number of parameters P (0 .. 32), each:
+                               str8 key (1 .. 255 bytes), sorted, unique
+                               u8 type: 0 = int, 1 = float
+                               int: zigzag varint (i64), float: f64
+    .       1         number of sections S (0 .. 64); each:
+                        u8 type (SectionType), u8 level,
+                        varint payload length n, n payload bytes
+    end-4   4         CRC-32 (zlib) of every byte before it (u32)
+
+Parsing (:meth:`Container.from_bytes`) checks, in order: magic, version,
+declared length against the actual length (truncation, trailing garbage), the
+CRC, then every field with its bound before reading or allocating. Anything
+wrong raises :class:`rec.errors.FormatError` naming the problem; a file whose
+fields all parse must also end exactly at the CRC. Serialization is
+deterministic: the same :class:`Container` always gives the same bytes, and
+``Container.from_bytes(b).to_bytes() == b`` for every accepted ``b``.
+"""
+
+from __future__ import annotations
+
+import enum
+import numbers
+import struct
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rec.errors import FormatError, RecError
+
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "SectionType",
+    "SamplerSpec",
+    "Header",
+    "Section",
+    "Container",
+    "MAX_DIMENSION",
+    "MAX_SECTIONS",
+    "MAX_LEVELS",
+    "MAX_PARAMS",
+    "MAX_STRING_BYTES",
+    "MAX_HASH_BYTES",
+    "MAX_CONTAINER_BYTES",
+]
+
+MAGIC = b"\x89REC"
+FORMAT_VERSION = 1
+
+MAX_DIMENSION = 1 << 16
+MAX_SECTIONS = 64
+MAX_LEVELS = 16
+MAX_PARAMS = 32
+MAX_STRING_BYTES = 255
+MAX_HASH_BYTES = 64
+MAX_CONTAINER_BYTES = 1 << 28
+
+_PREFIX_BYTES = 9  # magic + version + total length
+_CRC_BYTES = 4
+_MAX_VARINT_BYTES = 5  # for lengths (< 2**35); parameters use up to 10
+_INT_TAG, _FLOAT_TAG = 0, 1
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class SectionType(enum.IntEnum):
+    """Tag of a section's payload."""
+
+    #: Coded sample indices of one latent level (range-coder output).
+    PAYLOAD_LEVEL = 1
+    #: Side information of one level: group sizes, shard counts, ...
+    SIDE_INFO = 2
+    #: Directly quantized outlier dimensions of one level.
+    OUTLIERS = 3
+    #: Anything else the codec needs (codec-defined content).
+    AUX = 4
+
+
+# --------------------------------------------------------------------------
+# dataclasses
+# --------------------------------------------------------------------------
+
+
+def _check_str(value, what: str, allow_empty: bool) -> None:
+    if not isinstance(value, str):
+        raise RecError(f"{what} must be a str, got {type(value).__name__}")
+    n = len(value.encode("utf-8"))
+    if n > MAX_STRING_BYTES or (n == 0 and not allow_empty):
+        lo = 0 if allow_empty else 1
+        raise RecError(f"{what} must be {lo} .. {MAX_STRING_BYTES} UTF-8 bytes, got {n}")
+
+
+def _normalize_param(key: str, value) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise RecError(f"parameter {key!r} must be an int or a float, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+        if not _I64_MIN <= value <= _I64_MAX:
+            raise RecError(f"parameter {key!r} = {value} does not fit in 64 bits")
+        return value
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """The sampler of one latent level and its parameters.
+
+    ``params`` may be given as a mapping or pairs; it is stored as a tuple of
+    ``(key, value)`` sorted by key, values ``int`` (64-bit) or ``float``.
+
+    Example: ``SamplerSpec("greedy", {"shards": 30, "bits_per_shard": 14})``.
+    """
+
+    name: str
+    params: tuple[tuple[str, int | float], ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        _check_str(self.name, "sampler name", allow_empty=False)
+        items = self.params.items() if isinstance(self.params, Mapping) else self.params
+        pairs = []
+        for item in items:
+            key, value = item
+            _check_str(key, "parameter name", allow_empty=False)
+            pairs.append((key, _normalize_param(key, value)))
+        pairs.sort(key=lambda kv: kv[0])
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise RecError(f"duplicate parameter names in sampler {self.name!r}: {keys}")
+        if len(pairs) > MAX_PARAMS:
+            raise RecError(f"a sampler has at most {MAX_PARAMS} parameters, got {len(pairs)}")
+        object.__setattr__(self, "params", tuple(pairs))
+
+    def as_dict(self) -> dict[str, int | float]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything the decoder needs besides the sections and the model weights.
+
+    Attributes:
+        width, height: image size in pixels, 1 .. 65536 each.
+        codec_id: codec name, e.g. ``"rec"`` (1 .. 255 UTF-8 bytes).
+        model_id: model name in the zoo (0 .. 255 UTF-8 bytes).
+        model_hash: digest of the model weights (0 .. 64 bytes, e.g. SHA-256).
+        seed: seed of the shared randomness, 0 .. 2**64 - 1.
+        samplers: one :class:`SamplerSpec` per latent level (0 .. 16).
+    """
+
+    width: int
+    height: int
+    codec_id: str
+    model_id: str
+    model_hash: bytes
+    seed: int
+    samplers: tuple[SamplerSpec, ...] = ()
+
+    def __post_init__(self):
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) \
+                    or not 1 <= v <= MAX_DIMENSION:
+                raise RecError(f"image {name} must be an int in 1 .. {MAX_DIMENSION}, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        _check_str(self.codec_id, "codec id", allow_empty=False)
+        _check_str(self.model_id, "model id", allow_empty=True)
+        if not isinstance(self.model_hash, (bytes, bytearray)) \
+                or len(self.model_hash) > MAX_HASH_BYTES:
+            raise RecError(f"model hash must be at most {MAX_HASH_BYTES} bytes")
+        object.__setattr__(self, "model_hash", bytes(self.model_hash))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) \
+                or not 0 <= self.seed < 1 << 64:
+            raise RecError(f"seed must be an int in 0 .. 2**64 - 1, got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+        samplers = tuple(self.samplers)
+        if len(samplers) > MAX_LEVELS or not all(isinstance(s, SamplerSpec) for s in samplers):
+            raise RecError(f"samplers must be at most {MAX_LEVELS} SamplerSpec")
+        object.__setattr__(self, "samplers", samplers)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One typed payload, e.g. the coded indices of latent level 2.
+
+    Attributes:
+        kind: the :class:`SectionType`.
+        level: latent level (or other index) it belongs to, 0 .. 255.
+        payload: the bytes.
+    """
+
+    kind: SectionType
+    level: int
+    payload: bytes
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "kind", SectionType(self.kind))
+        except ValueError:
+            raise RecError(f"unknown section type {self.kind!r}") from None
+        if isinstance(self.level, bool) or not isinstance(self.level, numbers.Integral) \
+                or not 0 <= self.level <= 255:
+            raise RecError(f"section level must be an int in 0 .. 255, got {self.level!r}")
+        object.__setattr__(self, "level", int(self.level))
+        if not isinstance(self.payload, (bytes, bytearray, memoryview)):
+            raise RecError("section payload must be bytes")
+        object.__setattr__(self, "payload", bytes(self.payload))
+
+
+@dataclass(frozen=True)
+class Container:
+    """A header and its sections; :meth:`to_bytes` / :meth:`from_bytes`.
+
+    Sections keep their order; each ``(kind, level)`` pair appears at most once.
+    """
+
+    header: Header
+    sections: tuple[Section, ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.header, Header):
+            raise RecError("header must be a Header")
+        sections = tuple(self.sections)
+        if len(sections) > MAX_SECTIONS or not all(isinstance(s, Section) for s in sections):
+            raise RecError(f"sections must be at most {MAX_SECTIONS} Section")
+        keys = [(s.kind, s.level) for s in sections]
+        if len(set(keys)) != len(keys):
+            raise RecError("each (section type, level) may appear only once")
+        object.__setattr__(self, "sections", sections)
+
+    def section(self, kind: SectionType, level: int) -> Section:
+        """The section of this type and level.
+
+        Raises:
+            FormatError: if the container has no such section.
+        """
+        for s in self.sections:
+            if s.kind == kind and s.level == level:
+                return s
+        raise FormatError(f"missing section {SectionType(kind).name} of level {level}")
+
+    @property
+    def overhead_bytes(self) -> int:
+        """Bytes of everything except the section payloads (the format's cost)."""
+        return len(self.to_bytes()) - sum(len(s.payload) for s in self.sections)
+
+    def to_bytes(self) -> bytes:
+        """Serialize (deterministic).
+
+        Raises:
+            RecError: if the result would exceed MAX_CONTAINER_BYTES.
+        """
+        h = self.header
+        out = bytearray(MAGIC)
+        out.append(FORMAT_VERSION)
+        out += b"\0\0\0\0"  # total length, patched below
+        out += struct.pack("<HH", h.width - 1, h.height - 1)
+        _put_str(out, h.codec_id)
+        _put_str(out, h.model_id)
+        out.append(len(h.model_hash))
+        out += h.model_hash
+        out += struct.pack("<Q", h.seed)
+        out.append(len(h.samplers))
+        for spec in h.samplers:
+            _put_str(out, spec.name)
+            out.append(len(spec.params))
+            for key, value in spec.params:
+                _put_str(out, key)
+                if isinstance(value, int):
+                    out.append(_INT_TAG)
+                    _put_varint(out, (value << 1) if value >= 0 else (-value << 1) - 1)
+                else:
+                    out.append(_FLOAT_TAG)
+                    out += struct.pack("<d", value)
+        out.append(len(self.sections))
+        for s in self.sections:
+            out.append(int(s.kind))
+            out.append(s.level)
+            _put_varint(out, len(s.payload))
+            out += s.payload
+        total = len(out) + _CRC_BYTES
+        if total > MAX_CONTAINER_BYTES:
+            raise RecError(f"container of {total} bytes exceeds {MAX_CONTAINER_BYTES}")
+        out[5:9] = struct.pack("<I", total)
+        out += struct.pack("<I", zlib.crc32(out))
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, data) -> "Container":
+        """Parse and validate a container.
+
+        Raises:
+            FormatError: on foreign, truncated, corrupted or malformed input.
+        """
+        data = bytes(data)
+        n = len(data)
+        if data[:4] != MAGIC[: min(n, 4)]:
+            raise FormatError("not a rec file: bad magic")
+        if n < 5:
+            raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
+        if data[4] != FORMAT_VERSION:
+            raise FormatError(f"unsupported format version {data[4]}")
+        if n < _PREFIX_BYTES:
+            raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
+        (declared,) = struct.unpack_from("<I", data, 5)
+        if declared > MAX_CONTAINER_BYTES:
+            raise FormatError(
+                f"declared length {declared} exceeds the limit of {MAX_CONTAINER_BYTES} bytes")
+        if declared < _PREFIX_BYTES + _CRC_BYTES:
+            raise FormatError(f"declared length {declared} is too small for a rec file")
+        if n < declared:
+            raise FormatError(f"truncated: file declares {declared} bytes, got {n}")
+        if n > declared:
+            raise FormatError(f"trailing garbage: {n - declared} bytes after the container")
+        (crc,) = struct.unpack_from("<I", data, n - _CRC_BYTES)
+        if zlib.crc32(data[: n - _CRC_BYTES]) != crc:
+            raise FormatError("CRC mismatch: the file is corrupted")
+        try:
+            return _parse_body(_Reader(data[: n - _CRC_BYTES], _PREFIX_BYTES))
+        except FormatError:
+            raise
+        except RecError as e:  # a field that parsed but violates a dataclass invariant
+            raise FormatError(f"malformed header: {e}") from None
+
+
+# --------------------------------------------------------------------------
+# serialization helpers
+# --------------------------------------------------------------------------
+
+
+def _put_str(out: bytearray, s: str) -> None:
+    b = s.encode("utf-8")
+    out.append(len(b))
+    out += b
+
+
+def _put_varint(out: bytearray, v: int) -> None:
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+class _Reader:
+    """Bounds-checked cursor over the body (everything before the CRC)."""
+
+    def __init__(self, data: bytes, pos: int):
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int, what: str) -> bytes:
+        left = len(self.data) - self.pos
+        if n > left:
+            raise FormatError(f"malformed: {what} needs {n} bytes, only {left} remain")
+        b = self.data[self.pos: self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def unpack(self, fmt: str, what: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))[0]
+
+    def string(self, what: str, allow_empty: bool) -> str:
+        n = self.u8(f"length of {what}")
+        if n == 0 and not allow_empty:
+            raise FormatError(f"malformed: empty {what}")
+        try:
+            return self.take(n, what).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"malformed: {what} is not valid UTF-8") from None
+
+    def varint(self, what: str, max_bytes: int) -> int:
+        value, shift = 0, 0
+        for i in range(max_bytes):
+            b = self.u8(what)
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b == 0 and i > 0:
+                    raise FormatError(f"malformed: non-canonical varint in {what}")
+                return value
+        raise FormatError(f"malformed: varint in {what} longer than {max_bytes} bytes")
+
+    def count(self, what: str, limit: int) -> int:
+        n = self.u8(f"number of {what}")
+        if n > limit:
+            raise FormatError(f"malformed: {n} {what}, at most {limit} allowed")
+        return n
+
+
+def _parse_param(r: _Reader, key: str) -> int | float:
+    tag = r.u8(f"type of parameter {key!r}")
+    if tag == _INT_TAG:
+        z = r.varint(f"parameter {key!r}", 10)
+        if z >= 1 << 64:
+            raise FormatError(f"malformed: parameter {key!r} does not fit in 64 bits")
+        return (z >> 1) if not z & 1 else -((z + 1) >> 1)
+    if tag == _FLOAT_TAG:
+        return r.unpack("<d", f"parameter {key!r}")
+    raise FormatError(f"malformed: unknown type tag {tag} of parameter {key!r}")
+
+
+def _parse_body(r: _Reader) -> Container:
+    width = r.unpack("<H", "image width") + 1
+    height = r.unpack("<H", "image height") + 1
+    codec_id = r.string("codec id", allow_empty=False)
+    model_id = r.string("model id", allow_empty=True)
+    hash_len = r.u8("length of model hash")
+    if hash_len > MAX_HASH_BYTES:
+        raise FormatError(f"malformed: model hash of {hash_len} bytes, at most {MAX_HASH_BYTES}")
+    model_hash = r.take(hash_len, "model hash")
+    seed = r.unpack("<Q", "seed")
+    samplers = []
+    for level in range(r.count("sampler specs", MAX_LEVELS)):
+        name = r.string(f"name of sampler {level}", allow_empty=False)
+        params = []
+        last_key = None
+        for _ in range(r.count(f"parameters of sampler {name!r}", MAX_PARAMS)):
+            key = r.string(f"parameter name of sampler {name!r}", allow_empty=False)
+            if last_key is not None and key <= last_key:
+                raise FormatError(
+                    f"malformed: parameters of sampler {name!r} not sorted and unique")
+            last_key = key
+            params.append((key, _parse_param(r, key)))
+        samplers.append(SamplerSpec(name, tuple(params)))
+    header = Header(width, height, codec_id, model_id, model_hash, seed, tuple(samplers))
+    sections = []
+    for i in range(r.count("sections", MAX_SECTIONS)):
+        tag = r.u8(f"type of section {i}")
+        try:
+            kind = SectionType(tag)
+        except ValueError:
+            raise FormatError(f"malformed: unknown section type {tag}") from None
+        level = r.u8(f"level of section {i}")
+        length = r.varint(f"length of section {i}", _MAX_VARINT_BYTES)
+        sections.append(Section(kind, level, r.take(length, f"payload of section {i}")))
+    if r.pos != len(r.data):
+        raise FormatError(f"malformed: {len(r.data) - r.pos} unparsed bytes before the CRC")
+    return Container(header, tuple(sections))
