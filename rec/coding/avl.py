@@ -21,6 +21,10 @@ the coder can walk it without Python objects. Node ``i`` has ``left[i]``,
 ``right[i]`` (``-1`` for none), ``height[i]`` (a leaf has height 1),
 ``symbol[i]`` (the key), ``freq[i]`` and ``subtree_sum[i]``.
 
+Insertion adds the new frequency to every sum on the way down, then walks back
+up fixing heights and stops at the first rotation or unchanged height, so
+rebalancing is amortized O(1) per insertion (the walk down is O(log n)).
+
 Invariants (checked by the tests after random inserts and updates):
 
 * BST order: keys in the left subtree < ``symbol[i]`` < keys in the right.
@@ -58,7 +62,7 @@ def _s(ssum, node):
     return ssum[node] if node >= 0 else 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _update(left, right, height, freq, ssum, node):
     hl = _h(height, left[node])
     hr = _h(height, right[node])
@@ -125,21 +129,28 @@ def avl_insert(left, right, height, symbol, freq, ssum, root, node, path):
         path[depth] = cur
         depth += 1
         k = symbol[cur]
+        if k == key:
+            # undo the sums added on the way down; the tree is unchanged
+            for i in range(depth - 1):
+                ssum[path[i]] -= freq[node]
+            return -2
+        ssum[cur] += freq[node]
         if key < k:
             if left[cur] < 0:
                 left[cur] = node
                 break
             cur = left[cur]
-        elif key > k:
+        else:
             if right[cur] < 0:
                 right[cur] = node
                 break
             cur = right[cur]
-        else:
-            return -2
-    # Walk back up: fix heights and sums, rotate where unbalanced.
+    # Walk back up fixing heights; every sum on the path already includes the
+    # new node. Stop at the first rotation (it restores the subtree's height
+    # from before the insertion) or at the first node whose height is unchanged.
     for i in range(depth - 1, -1, -1):
         cur = path[i]
+        old_height = height[cur]
         new = _rebalance(left, right, height, freq, ssum, cur)
         if new != cur:
             if i == 0:
@@ -150,6 +161,9 @@ def avl_insert(left, right, height, symbol, freq, ssum, root, node, path):
                     left[parent] = new
                 else:
                     right[parent] = new
+            break
+        if height[cur] == old_height:
+            break
     return root
 
 
@@ -170,7 +184,7 @@ def avl_build(left, right, height, symbol, freq, ssum, symbols, freqs):
     return root
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def avl_find(left, right, freq, ssum, root, target):
     """Node whose interval [cum, cum + freq) holds ``target``, and its cum.
 
@@ -194,7 +208,7 @@ def avl_find(left, right, freq, ssum, root, target):
     return -1, base
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def avl_find_add(left, right, freq, ssum, root, target, delta):
     """``avl_find`` that also adds ``delta`` to the found node's frequency.
 
@@ -221,7 +235,7 @@ def avl_find_add(left, right, freq, ssum, root, target, delta):
     return -1, base
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def avl_cumulative(left, right, symbol, freq, ssum, root, key, delta):
     """Node holding ``key`` and cum(key); adds ``delta`` to its frequency.
 
@@ -271,6 +285,10 @@ def avl_halve(left, right, freq, ssum, order):
 # --------------------------------------------------------------------------
 
 
+#: The per-node arrays.
+_FIELDS = ("left", "right", "freq", "subtree_sum", "symbol", "height")
+
+
 class AVLTree:
     """An AVL tree of (symbol, frequency) with subtree frequency sums.
 
@@ -293,6 +311,14 @@ class AVLTree:
         self.root = -1
         self.size = 0
         self._path = np.empty(MAX_TREE_HEIGHT, np.int64)
+
+    def copy(self) -> "AVLTree":
+        """An independent tree with the same nodes."""
+        other = AVLTree(0)
+        for name in _FIELDS:
+            setattr(other, name, getattr(self, name).copy())
+        other.root, other.size = self.root, self.size
+        return other
 
     @classmethod
     def from_frequencies(cls, freqs: np.ndarray) -> "AVLTree":

@@ -323,11 +323,7 @@ class AdaptiveModel(TreeModel):
         """A model in the same (possibly adapted) state as this one."""
         other = AdaptiveModel.__new__(AdaptiveModel)
         other.__dict__.update(self.__dict__)
-        t = self._tree
-        other._tree = AVLTree(0)
-        for name in ("left", "right", "height", "symbol", "freq", "subtree_sum"):
-            setattr(other._tree, name, getattr(t, name).copy())
-        other._tree.root, other._tree.size = t.root, t.size
+        other._tree = self._tree.copy()
         return other
 
     def information_bits(self, symbols) -> float:
