@@ -85,6 +85,7 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("gloo")
+        torch.manual_seed(config.train.seed)  # the initialization, too, is a function of the config
         self.model = PLN(config.model)
         # log γ gets its own, faster learning rate: at α0 it would need ~10^4 steps to reach γ∞
         others = [p for n, p in self.model.named_parameters() if n != "log_gamma"]
@@ -119,12 +120,7 @@ class Trainer:
         lr = learning_rate(self.step, t.lr, t.lr_decay, t.lr_decay_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        net = self.ddp or self.model
-        self.model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-            losses = net(batch.contiguous(memory_format=torch.channels_last), warmup_factor(self.step, t.warmup))
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.loss.backward()
+        losses = self.backward(batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip) if t.grad_clip > 0 else torch.zeros(())
         self.optimizer.step()
         self.step += 1
@@ -133,6 +129,17 @@ class Trainer:
             "bpp": losses.bpp.item(), "kl1_bits": losses.kl1_bits.item(), "kl2_bits": losses.kl2_bits.item(),
             "gamma": losses.gamma.item(), "lr": lr, "grad_norm": float(grad_norm),
         }
+
+    def backward(self, batch: torch.Tensor, sample: bool = True):
+        """Loss of this rank's rows and its gradient (averaged over ranks under DDP) in ``.grad``."""
+        t = self.config.train
+        net = self.ddp or self.model
+        self.model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
+            losses = net(batch.contiguous(memory_format=torch.channels_last), warmup_factor(self.step, t.warmup), sample=sample)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.loss.backward()
+        return losses
 
     @torch.no_grad()
     def validate(self, images: list[np.ndarray]) -> ValidationResult:

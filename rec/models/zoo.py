@@ -1,0 +1,155 @@
+"""The model zoo: named, trained models shipped inside the package.
+
+Each model is ``rec/zoo/<name>.safetensors`` (fp16 weights) described by an
+entry of ``rec/zoo/index.json``: its architecture, β, γ∞, training steps,
+wall time, data and the SHA-256 of the weights file. :func:`load_model`
+checks the hash before trusting the file, and loads with safetensors (no
+pickle). Codec files record the same hash in their header, so a file made by
+another model is refused rather than decoded into noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from rec.errors import RecError
+from rec.models.pln import PLN, ModelConfig
+
+__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "gamma-pln-mid"
+
+
+def zoo_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "zoo"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """What the zoo records about one shipped model."""
+
+    name: str
+    config: ModelConfig
+    steps: int
+    wall_hours: float
+    data: str
+    sha256: str
+    description: str = ""
+    parent: str = ""  # the model it was fine-tuned from
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def path(self) -> Path:
+        return zoo_dir() / f"{self.name}.safetensors"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["config"] = self.config.to_dict()
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "ZooEntry":
+        d = dict(d)
+        d["config"] = ModelConfig(**d["config"])
+        return ZooEntry(**d)
+
+
+def _read_index() -> dict[str, ZooEntry]:
+    path = zoo_dir() / "index.json"
+    if not path.exists():
+        return {}
+    return {name: ZooEntry.from_dict(d) for name, d in json.loads(path.read_text()).items()}
+
+
+def list_models() -> list[ZooEntry]:
+    return list(_read_index().values())
+
+
+def get_entry(name: str) -> ZooEntry:
+    index = _read_index()
+    if name not in index:
+        known = ", ".join(sorted(index)) or "none"
+        raise RecError(f"unknown model {name!r}; installed models: {known}")
+    return index[name]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def load_model(name: str = DEFAULT_MODEL) -> PLN:
+    """A shipped model by name, in eval mode, float32, hash-checked.
+
+    Raises:
+        RecError: unknown name, missing file, or weights whose hash differs from the zoo's.
+    """
+    entry = get_entry(name)
+    if not entry.path.exists():
+        raise RecError(f"weights of model {name!r} are missing: {entry.path}")
+    digest = file_sha256(entry.path)
+    if digest != entry.sha256:
+        raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…, expected {entry.sha256[:16]}…")
+    model = PLN(entry.config)
+    _load_state(model, load_file(str(entry.path)))
+    model.weights_sha256 = entry.sha256
+    model.name = name
+    return model.eval()
+
+
+def _load_state(model: PLN, state: dict[str, torch.Tensor]) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise RecError(f"weights do not fit the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise RecError(f"weights do not fit the architecture: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+
+
+def load_weights_into(model: PLN, source: str) -> None:
+    """Initialize ``model`` from a zoo name, a .safetensors file or a training checkpoint."""
+    path = Path(source)
+    if path.suffix == ".safetensors" and path.exists():
+        _load_state(model, load_file(str(path)))
+    elif path.suffix == ".pt" and path.exists():
+        from rec.training.loop import load_checkpoint
+
+        _load_state(model, load_checkpoint(path)["model"])
+    else:
+        _load_state(model, load_model(source).state_dict())
+
+
+def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "") -> ZooEntry:
+    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json."""
+    from rec.training.loop import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    model = PLN(ckpt["config"].model)
+    _load_state(model, ckpt["model"])
+    path = zoo_dir() / f"{name}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]), round(wall_hours, 2), data, file_sha256(path), description, parent)
+    index = {e.name: e for e in list_models()}
+    index[name] = entry
+    (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2) + "\n")
+    load_model.cache_clear()
+    return entry

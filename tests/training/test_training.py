@@ -1,0 +1,105 @@
+import json
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from rec.errors import RecError
+from rec.training import Trainer, load_config
+from rec.training.data import PatchDataset, load_images, patches_per_image
+from rec.training.loop import learning_rate, warmup_factor
+
+TINY = ["model.N=8", "model.M=6", "model.F=8", "model.G=4"]
+
+
+def tiny_config(image_dir, *extra):
+    return load_config(None, TINY + [f"train.data={image_dir}", f"train.val={image_dir}", "train.crop=64", "train.batch=2",
+                                     "train.bf16=false", "train.val_every=1000", *extra])
+
+
+def test_schedules():
+    assert learning_rate(0, 1e-3, 0.96, 1500) == 1e-3
+    assert learning_rate(3000, 1e-3, 0.96, 1500) == pytest.approx(1e-3 * 0.96**2)
+    assert [warmup_factor(t, 10) for t in (0, 5, 10, 20)] == [0.0, 0.5, 1.0, 1.0]
+    assert patches_per_image(768, 512) == 15 * 3 * 2 and patches_per_image(200, 100) == 1
+
+
+def test_batches_are_a_function_of_step_and_split_by_rank(image_dir):
+    data = PatchDataset(load_images(image_dir), crop=64, seed=3)
+    a, b = data.batch(5, 4), data.batch(5, 4)
+    assert torch.equal(a, b) and a.shape == (4, 3, 64, 64)
+    assert not torch.equal(a, data.batch(6, 4))
+    assert torch.equal(data.batch(5, 4, rank=1, world=2), a[1::2])
+
+
+def test_config_overrides_and_errors(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nkind = "pln"\nbeta = 0.5\n[train]\nsteps = 7\n')
+    c = load_config(cfg, ["train.bf16=false", "model.N=32"])
+    assert (c.model.kind, c.model.beta, c.model.N, c.train.steps, c.train.bf16) == ("pln", 0.5, 32, 7, False)
+    with pytest.raises(RecError, match="unknown setting"):
+        load_config(cfg, ["train.nonsense=1"])
+    (tmp_path / "bad.toml").write_text("[optimizer]\nlr=1\n")
+    with pytest.raises(RecError, match="unknown config section"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_loss_falls_on_a_tiny_overfit_run(image_dir, tmp_path):
+    config = tiny_config(image_dir, "train.steps=80", "train.lr=2e-3", "train.warmup=0", "train.checkpoint_every=1000")
+    Trainer(config, tmp_path / "run", progress=False).run()
+    losses = [json.loads(line)["loss"] for line in open(tmp_path / "run" / "log.jsonl")]
+    assert len(losses) == 80
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+
+
+def test_resume_reproduces_the_uninterrupted_run(image_dir, tmp_path):
+    config = tiny_config(image_dir, "train.steps=6", "train.checkpoint_every=3")
+    Trainer(config, tmp_path / "straight", progress=False).run()
+    halfway = tiny_config(image_dir, "train.steps=3", "train.checkpoint_every=3")
+    Trainer(halfway, tmp_path / "resumed", progress=False).run()
+    resumed = Trainer(config, tmp_path / "resumed", progress=False)
+    assert resumed.step == 3
+    resumed.run()
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), (k, (a[k] - b[k]).abs().max().item(), a[k].dtype)
+
+
+def test_resume_refuses_another_architecture(image_dir, tmp_path):
+    Trainer(tiny_config(image_dir, "train.steps=1", "train.checkpoint_every=1"), tmp_path / "r", progress=False).run()
+    with pytest.raises(RecError, match="another model config"):
+        Trainer(tiny_config(image_dir, "model.N=12"), tmp_path / "r", progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_rank(rank, world, port, config, batch, out):
+    import os
+
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.manual_seed(0)
+    trainer = Trainer(config, out / "ddp", progress=False)
+    trainer.backward(batch[rank::world], sample=False)
+    if rank == 0:
+        torch.save({n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}, out / "ddp_grads.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_gradient_equals_single_process(image_dir, tmp_path):
+    config = tiny_config(image_dir, "train.warmup=0")
+    batch = PatchDataset(load_images(image_dir), crop=64).batch(0, 4)
+    torch.manual_seed(0)
+    single = Trainer(config, tmp_path / "single", progress=False)
+    single.backward(batch, sample=False)
+    mp.spawn(_ddp_rank, args=(2, _free_port(), config, batch, tmp_path), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "ddp_grads.pt", weights_only=True)
+    for name, p in single.model.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(ddp[name], p.grad, rtol=1e-4, atol=1e-6), name
