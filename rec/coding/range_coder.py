@@ -63,8 +63,8 @@ SHIFT = WINDOW_BITS - 8
 #: Bytes the decoder reads before the first symbol, and the most it may read
 #: past the end of a valid stream.
 TAIL_BYTES = WINDOW_BITS // 8
-#: Bytes of headroom the encoder kernel keeps in its buffer per symbol
-#: (a symbol shrinks the range by at most 2**25, i.e. 4 bytes of output).
+#: Free bytes the encoder kernel needs before coding a symbol: the range
+#: stays >= r >= 2**24 after a symbol, so renormalization writes <= 3 bytes.
 _HEADROOM = 8
 
 _OK = 0
@@ -144,31 +144,30 @@ def _encode_uniform(buf, pos, low, rng, symbols, start, n_alphabet):
 
 
 @njit(cache=True, inline="always")
-def _renorm_in(data, pos, value, rng):
-    """Returns (pos, value, rng, ok); ok is False when reading past the tail."""
+def _narrow_in(data, pos, value, low, r, cum, freq):
+    """Decoder side of ``_emit``: narrow to the symbol's interval, renormalize.
+
+    Mirrors the encoder's ``low`` (mod the window) so that ``finish`` can
+    recompute the termination. Returns ``(pos, value, low, rng, ok)``; ``ok`` is
+    False when this would read more than ``TAIL_BYTES`` past the end.
+    """
+    value -= r * cum
+    low += r * cum
+    if low >= TOP:
+        low -= TOP
+    rng = r * freq
     end = data.shape[0]
     while rng < BOTTOM:
         if pos < end:
             value = (value << 8) | data[pos]
+        elif pos - end >= TAIL_BYTES:
+            return pos, value, low, rng, False
         else:
-            if pos - end >= TAIL_BYTES:
-                return pos, value, rng, False
             value <<= 8
+        low = (low & LOW_MASK) << 8
         pos += 1
         rng <<= 8
-    return pos, value, rng, True
-
-
-@njit(cache=True, inline="always")
-def _advance_low(low, rng, r, cum):
-    """The encoder's ``low`` update (mod the window), mirrored by the decoder."""
-    low += r * cum
-    if low >= TOP:
-        low -= TOP
-    while rng < BOTTOM:
-        low = (low & LOW_MASK) << 8
-        rng <<= 8
-    return low
+    return pos, value, low, rng, True
 
 
 @njit(cache=True)
@@ -188,10 +187,7 @@ def _decode_tree(data, pos, value, rng, low, out, left, right, symbol, freq, ssu
             node, c = avl_find_add(left, right, freq, ssum, root, t, increment)
             f = freq[node] - increment
         out[i] = symbol[node]
-        value -= r * c
-        low = _advance_low(low, r * f, r, c)
-        rng = r * f
-        pos, value, rng, ok = _renorm_in(data, pos, value, rng)
+        pos, value, low, rng, ok = _narrow_in(data, pos, value, low, r, c, f)
         if not ok:
             return _OVERREAD, i, pos, value, rng, low
         if increment != 0 and ssum[root] > max_total:
@@ -207,10 +203,7 @@ def _decode_uniform(data, pos, value, rng, low, out, n_alphabet):
         if t >= n_alphabet:
             return _BAD_POINT, i, pos, value, rng, low
         out[i] = t
-        value -= r * t
-        low = _advance_low(low, r, r, t)
-        rng = r
-        pos, value, rng, ok = _renorm_in(data, pos, value, rng)
+        pos, value, low, rng, ok = _narrow_in(data, pos, value, low, r, t, 1)
         if not ok:
             return _OVERREAD, i, pos, value, rng, low
     return _OK, out.shape[0], pos, value, rng, low
