@@ -78,6 +78,7 @@ __all__ = [
     "uniform_at",
     "normal_at",
     "ndtri_exact",
+    "normal_fill_strided",
 ]
 
 _U64 = np.uint64
@@ -341,6 +342,31 @@ def _normal_range(k1, k2, start, out):
         for k in range(m):
             i = buf[k]
             out[i] = normal_at(k1, k2, start + np.uint64(i))
+
+
+@njit(cache=True)
+def normal_fill_strided(k1, k2, start, stride, out, count):
+    """``out[n] = normal_at(k1, k2, start + n * stride)`` for ``n < count``.
+
+    The kernel samplers use to draw one coordinate of many candidates (candidate
+    ``n`` of a dimension ``d`` lives at index ``n * D + d``). Same two-pass scheme
+    as :func:`normal_block`; ``start``/``stride`` are uint64 (wrapping).
+    """
+    buf = np.empty(_CHUNK, np.int64)
+    start = _U64(start)
+    stride = _U64(stride)
+    for c0 in range(0, count, _CHUNK):
+        c1 = min(count, c0 + _CHUNK)
+        m = 0
+        for i in range(c0, c1):
+            x = raw_at(k1, k2, start + _U64(i) * stride)
+            t = 2 * np.int64(x >> _U64(11)) + 1 - 9007199254740992
+            out[i] = _ppnd_central(np.float64(t) * _TWO_M54)
+            buf[m] = i
+            m += (t > _TAIL_T) | (t < -_TAIL_T)
+        for k in range(m):
+            i = buf[k]
+            out[i] = normal_at(k1, k2, start + _U64(i) * stride)
 
 
 def _as_index(index) -> tuple[np.ndarray, tuple, bool]:

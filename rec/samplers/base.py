@@ -1,0 +1,516 @@
+"""What every coded sampler shares: the message type, the sampler interface,
+byte/bit I/O, raster grouping, side-information coding and outlier quantization.
+
+Message layout (all samplers)::
+
+    byte 0        tag: sampler id << 4 | format version
+    varints       the sampler's discrete parameters and counts (header)
+    varint + AC   range-coded section (rec.coding): side information
+    raw bits      fixed-width fields, MSB first, zero-padded to a byte
+
+Bits are accounted exactly: ``index_bits`` and ``outlier_bits`` count the
+fields they name, ``side_bits`` is everything else (header, the range-coded
+side information, padding), so ``index + side + outlier == 8 * len(bytes)``.
+
+Streams of :mod:`rec.random` used under the seed a sampler is handed:
+
+=========  =========================================================
+stream     use
+=========  =========================================================
+1          greedy candidates, index ``(shard * 2**B + n) * D + d``
+2          importance candidates, index ``n * D + d``
+3          rejection candidates, index ``i * D + d``
+8          encoder-private: selection (Gumbel / inverse CDF), acceptance
+9          encoder-private: outlier samples from q
+=========  =========================================================
+
+``D`` is the number of dimensions and ``d`` the raster (C-order) position of
+a dimension, so a candidate's value does not depend on the group layout. The
+codec must give each level (and anything else it draws) its own seed; streams
+0, 4-7 and 10-15 are left unused.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from rec.distributions import DiagonalGaussian, LOG2E
+from rec.errors import FormatError, RecError
+
+__all__ = [
+    "SampleMessage",
+    "Sampler",
+    "ByteReader",
+    "ByteWriter",
+    "pack_bits",
+    "unpack_bits",
+    "make_groups",
+    "GroupLayout",
+    "quantize_outliers",
+    "dequantize_outliers",
+    "OUTLIER_FIELD_BITS",
+    "STREAM_GREEDY",
+    "STREAM_IMPORTANCE",
+    "STREAM_REJECTION",
+    "STREAM_SELECT",
+    "STREAM_OUTLIER",
+]
+
+STREAM_GREEDY = 1
+STREAM_IMPORTANCE = 2
+STREAM_REJECTION = 3
+STREAM_SELECT = 8
+STREAM_OUTLIER = 9
+
+#: An outlier costs a 4-bit scale exponent and a 16-bit value.
+OUTLIER_FIELD_BITS = 20
+
+
+# ---------------------------------------------------------------------------
+# Message and interface
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SampleMessage:
+    """The result of :meth:`Sampler.encode`.
+
+    Attributes:
+        sample: the encoder's sample, float64, posterior's shape; the decoder
+            returns exactly these bits.
+        payload: the serialized message (:meth:`to_bytes`).
+        index_bits: bits of candidate indices (for rejection: the whole
+            range-coded index stream, escapes included).
+        outlier_bits: bits of directly sent outlier values (20 per outlier).
+        side_bits: everything else: header, group sizes/levels, padding.
+        kl_bits: KL[q || p] in bits, for reference.
+        stats: sampler-specific counts (groups, outliers, ...).
+    """
+
+    sample: np.ndarray
+    payload: bytes
+    index_bits: int
+    outlier_bits: int
+    side_bits: int
+    kl_bits: float
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.index_bits + self.outlier_bits + self.side_bits != 8 * len(self.payload):
+            raise AssertionError("bit accounting does not add up")
+
+    @property
+    def total_bits(self) -> int:
+        return 8 * len(self.payload)
+
+    def to_bytes(self) -> bytes:
+        return self.payload
+
+
+class Sampler(ABC):
+    """A coded sampler: ``encode(q, p, seed) -> SampleMessage``,
+    ``decode(bytes, p, seed) -> sample`` with ``decode(encode(...).to_bytes())``
+    equal bit for bit to ``encode(...).sample``.
+
+    The decoder reads its discrete parameters from the message, so a decoder
+    built with other parameters still decodes correctly.
+    """
+
+    name: str = ""
+    tag: int = 0  # sampler id in the high nibble of byte 0
+    version: int = 1
+
+    @property
+    @abstractmethod
+    def params(self) -> dict:
+        """The constructor arguments (``make(name, **params)`` rebuilds it)."""
+
+    @abstractmethod
+    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+        """Code a sample of ``posterior`` using candidates from ``prior``."""
+
+    @abstractmethod
+    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        """The encoder's sample from the message bytes, the prior and the seed."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    # -- helpers for subclasses ----------------------------------------------
+    @staticmethod
+    def _check_pair(posterior, prior) -> None:
+        if not isinstance(posterior, DiagonalGaussian) or not isinstance(prior, DiagonalGaussian):
+            raise RecError("posterior and prior must be DiagonalGaussian")
+        if posterior.shape != prior.shape:
+            raise RecError(f"posterior shape {posterior.shape} != prior shape {prior.shape}")
+
+    @staticmethod
+    def _check_seed(seed) -> int:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise RecError("seed must be an integer")
+        seed = int(seed)
+        if not 0 <= seed < 2**64:
+            raise RecError("seed must be in [0, 2**64)")
+        return seed
+
+    @staticmethod
+    def _check_prior(prior) -> None:
+        if not isinstance(prior, DiagonalGaussian):
+            raise RecError("prior must be a DiagonalGaussian")
+
+    def _header_byte(self) -> int:
+        return (self.tag << 4) | self.version
+
+    def _read_header_byte(self, reader: "ByteReader") -> None:
+        b = reader.byte()
+        if b != self._header_byte():
+            raise FormatError(
+                f"not a {self.name} v{self.version} message (tag byte 0x{b:02x}, "
+                f"expected 0x{self._header_byte():02x})")
+
+
+def kl_bits_per_dim(posterior: DiagonalGaussian, prior: DiagonalGaussian) -> np.ndarray:
+    """Per-dimension KL in bits, flattened in raster order."""
+    return (posterior.kl(prior) * LOG2E).reshape(-1)
+
+
+def standardized_coefficients(posterior: DiagonalGaussian, prior: DiagonalGaussian):
+    """``(m, s, a, b)`` flattened: q in prior-standardized coordinates is N(m, s**2)
+    and ``log q(e) - log p(e) = a e**2 + b e + const`` for candidates ``e ~ N(0, 1)``."""
+    qs = posterior.standardize(prior).flatten()
+    m, s = qs.mean, qs.std
+    inv_v = 1.0 / (s * s)
+    return m, s, 0.5 * (1.0 - inv_v), m * inv_v
+
+
+# ---------------------------------------------------------------------------
+# Byte and bit I/O
+# ---------------------------------------------------------------------------
+
+
+class ByteWriter:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def byte(self, v: int) -> None:
+        self._parts.append(bytes([v]))
+
+    def varint(self, v: int) -> None:
+        v = int(v)
+        if v < 0:
+            raise RecError("varint must be non-negative")
+        out = bytearray()
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            if v:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                break
+        self._parts.append(bytes(out))
+
+    def blob(self, data: bytes) -> None:
+        """A varint length followed by the bytes."""
+        self.varint(len(data))
+        self._parts.append(bytes(data))
+
+    def raw(self, data: bytes) -> None:
+        self._parts.append(bytes(data))
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class ByteReader:
+    """Bounds-checked reader: every overrun or malformed field is a FormatError."""
+
+    def __init__(self, data) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise FormatError(f"message must be bytes, got {type(data).__name__}")
+        self.data = bytes(data)
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise FormatError("message truncated")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self, limit: int) -> int:
+        """A LEB128 varint in ``[0, limit]`` (canonical encoding only)."""
+        v = shift = 0
+        for _ in range(10):
+            b = self.byte()
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b == 0 and shift > 7:
+                    raise FormatError("non-canonical varint")
+                if v > limit:
+                    raise FormatError(f"field value {v} exceeds its limit {limit}")
+                return v
+        raise FormatError("varint too long")
+
+    def blob(self, limit: int) -> bytes:
+        n = self.varint(limit)
+        return self.take(n)
+
+    def take(self, n: int) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise FormatError("message truncated")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def rest(self) -> bytes:
+        out = self.data[self.pos:]
+        self.pos = len(self.data)
+        return out
+
+
+@njit(cache=True)
+def _pack_kernel(values, widths, out):
+    pos = 0
+    for i in range(values.shape[0]):
+        w = widths[i]
+        v = values[i]
+        for b in range(w - 1, -1, -1):
+            if (v >> np.uint64(b)) & np.uint64(1):
+                out[pos >> 3] |= np.uint8(0x80 >> (pos & 7))
+            pos += 1
+
+
+@njit(cache=True)
+def _unpack_kernel(data, widths, out):
+    pos = 0
+    for i in range(widths.shape[0]):
+        w = widths[i]
+        v = np.uint64(0)
+        for _ in range(w):
+            bit = (data[pos >> 3] >> (7 - (pos & 7))) & 1
+            v = (v << np.uint64(1)) | np.uint64(bit)
+            pos += 1
+        out[i] = v
+
+
+def pack_bits(values, widths) -> bytes:
+    """Concatenate ``values[i]`` in ``widths[i]`` bits (MSB first), zero-padded."""
+    values = np.ascontiguousarray(values, dtype=np.uint64).reshape(-1)
+    widths = np.broadcast_to(np.asarray(widths, dtype=np.int64), values.shape).copy()
+    if np.any((widths < 0) | (widths > 64)):
+        raise RecError("bit widths must lie in [0, 64]")
+    small = widths < 64
+    if np.any(values[small] >> widths[small].astype(np.uint64)):
+        raise RecError("a value does not fit its bit width")
+    total = int(widths.sum())
+    out = np.zeros((total + 7) // 8, np.uint8)
+    _pack_kernel(values, widths, out)
+    return out.tobytes()
+
+
+def unpack_bits(data: bytes, widths) -> np.ndarray:
+    """Inverse of :func:`pack_bits`; ``data`` must be exactly the padded field
+    (FormatError on a length mismatch or non-zero padding)."""
+    widths = np.ascontiguousarray(widths, dtype=np.int64).reshape(-1)
+    total = int(widths.sum())
+    if len(data) != (total + 7) // 8:
+        raise FormatError(f"raw field has {len(data)} bytes, expected {(total + 7) // 8}")
+    arr = np.frombuffer(data, np.uint8)
+    if total % 8 and arr.size and (arr[-1] & ((1 << (8 - total % 8)) - 1)):
+        raise FormatError("non-zero padding bits")
+    out = np.empty(widths.shape[0], np.uint64)
+    _unpack_kernel(arr, widths, out)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Raster grouping (thesis Alg. 3, lines "for i <- 1..dim(Q')")
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _make_groups_kernel(kl, budget, max_group, outlier_kl, sizes, gkl, outl):
+    n = 0
+    cur = 0
+    cur_kl = 0.0
+    for d in range(kl.shape[0]):
+        k = kl[d]
+        if k > outlier_kl:
+            if cur > 0:
+                sizes[n] = cur
+                gkl[n] = cur_kl
+                outl[n] = False
+                n += 1
+                cur = 0
+                cur_kl = 0.0
+            sizes[n] = 1
+            gkl[n] = k
+            outl[n] = True
+            n += 1
+            continue
+        if cur > 0 and (cur_kl + k > budget or cur + 1 > max_group):
+            sizes[n] = cur
+            gkl[n] = cur_kl
+            outl[n] = False
+            n += 1
+            cur = 0
+            cur_kl = 0.0
+        cur += 1
+        cur_kl += k
+    if cur > 0:
+        sizes[n] = cur
+        gkl[n] = cur_kl
+        outl[n] = False
+        n += 1
+    return n
+
+
+def make_groups(kl_bits: np.ndarray, budget: float, max_group: int, outlier_kl: float = math.inf):
+    """Partition dimensions in raster order (thesis Alg. 3).
+
+    A dimension whose KL exceeds ``outlier_kl`` becomes a one-dimension outlier
+    group; otherwise dimensions join the current group until its KL would
+    exceed ``budget`` bits or its size ``max_group``.
+
+    Returns ``(sizes, group_kl_bits, is_outlier)``; ``sizes.sum() == len(kl_bits)``.
+    """
+    kl = np.ascontiguousarray(kl_bits, dtype=np.float64)
+    n = kl.shape[0]
+    sizes = np.empty(n, np.int64)
+    gkl = np.empty(n, np.float64)
+    outl = np.empty(n, np.bool_)
+    g = _make_groups_kernel(kl, float(budget), int(max_group), float(outlier_kl), sizes, gkl, outl)
+    return sizes[:g].copy(), gkl[:g].copy(), outl[:g].copy()
+
+
+@dataclass(frozen=True, eq=False)
+class GroupLayout:
+    """Groups in raster order, each with a size and a small integer level.
+
+    ``level`` is sampler-specific (index width, shard count, ...); the value
+    ``outlier_level`` marks a one-dimension outlier group. This is the side
+    information; it is range coded with adaptive models:
+
+    * levels: one ``AdaptiveModel(outlier_level + 1)`` symbol per group;
+    * sizes of non-outlier groups: ``AdaptiveModel(max_group)`` on ``size - 1``
+      when ``max_group <= 4096``, else an adaptive bit-length symbol plus the
+      bits below the leading one (Elias-gamma style, for long groups).
+    """
+
+    sizes: np.ndarray
+    levels: np.ndarray
+    max_group: int
+    outlier_level: int
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+
+    @property
+    def is_outlier(self) -> np.ndarray:
+        return self.levels == self.outlier_level
+
+    def group_of_dim(self) -> np.ndarray:
+        return np.repeat(np.arange(self.sizes.size, dtype=np.int64), self.sizes)
+
+    def encode(self, enc) -> None:
+        from rec.coding import AdaptiveModel, UniformModel
+
+        enc.encode(self.levels.astype(np.int64), AdaptiveModel(self.outlier_level + 1))
+        sizes = self.sizes[~self.is_outlier].astype(np.int64)
+        if self.max_group <= 4096:
+            enc.encode(sizes - 1, AdaptiveModel(self.max_group))
+            return
+        blen = np.floor(np.log2(np.maximum(sizes, 1))).astype(np.int64) + 1  # bit length
+        enc.encode(blen - 1, AdaptiveModel(int(self.max_group).bit_length()))
+        for e in np.unique(blen):
+            if e > 1:
+                sel = blen == e
+                enc.encode(sizes[sel] - (1 << int(e - 1)), UniformModel(1 << int(e - 1)))
+
+    @classmethod
+    def decode(cls, dec, n_groups: int, max_group: int, outlier_level: int, n_dims: int) -> "GroupLayout":
+        from rec.coding import AdaptiveModel, UniformModel
+
+        levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
+        outl = levels == outlier_level
+        m = int((~outl).sum())
+        if max_group <= 4096:
+            inner = dec.decode(m, AdaptiveModel(max_group)).astype(np.int64) + 1
+        else:
+            blen = dec.decode(m, AdaptiveModel(int(max_group).bit_length())).astype(np.int64) + 1
+            inner = np.ones(m, np.int64)
+            for e in np.unique(blen):
+                if e > 1:
+                    sel = blen == e
+                    inner[sel] = dec.decode(int(sel.sum()), UniformModel(1 << int(e - 1))).astype(np.int64) + (1 << int(e - 1))
+        sizes = np.ones(n_groups, np.int64)
+        sizes[~outl] = inner
+        if sizes.sum() != n_dims or np.any(sizes > max_group):
+            raise FormatError(f"group sizes add up to {int(sizes.sum())}, the prior has {n_dims} dimensions")
+        return cls(sizes, levels, max_group, outlier_level)
+
+
+# ---------------------------------------------------------------------------
+# Outliers: samples of q sent directly, 16-bit fixed point with a scale
+# ---------------------------------------------------------------------------
+
+
+def quantize_outliers(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quantize prior-standardized values ``u`` to ``(e, v)``: ``u ~ v * 2**-e``.
+
+    ``v`` is a signed 16-bit integer and ``e`` in [0, 15] the finest scale with
+    ``|v| <= 32767``: relative precision 2**-15 of ``max(|u|, 1)``, e.g. a step
+    of 2**-15 sigma_p for ``|u| <= 1`` and 2**-11 sigma_p for ``|u| <= 16``.
+    Values beyond 32767 prior standard deviations are clipped. Sent as 4 + 16 bits.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    a = np.maximum(np.abs(u), 1e-300)
+    # finest e with round(|u| * 2**e) <= 32767
+    e = np.clip(np.floor(np.log2(32767.0 / a)), 0, 15).astype(np.int64)
+    v = np.rint(u * np.exp2(e))
+    over = np.abs(v) > 32767
+    e = np.where(over & (e > 0), e - 1, e)
+    v = np.clip(np.rint(u * np.exp2(e)), -32767, 32767).astype(np.int64)
+    return e, v
+
+
+def dequantize_outliers(e: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v * 2**-e`` (exact in float64)."""
+    return np.asarray(v, dtype=np.float64) * np.exp2(-np.asarray(e, dtype=np.float64))
+
+
+def pack_outliers(e: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved raw fields (values, widths) for outliers: 4-bit e, 16-bit v + 32768."""
+    n = e.size
+    vals = np.empty(2 * n, np.uint64)
+    vals[0::2] = e.astype(np.uint64)
+    vals[1::2] = (v + 32768).astype(np.uint64)
+    widths = np.tile(np.array([4, 16], np.int64), n)
+    return vals, widths
+
+
+def unpack_outliers(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = vals[0::2].astype(np.int64)
+    v = vals[1::2].astype(np.int64) - 32768
+    if np.any(v < -32767):
+        raise FormatError("outlier value out of range")
+    return e, v
+
+
+def range_decoder(data: bytes):
+    """A RangeDecoder over ``data``; coder errors surface as FormatError."""
+    from rec.coding import RangeDecoder
+
+    try:
+        return RangeDecoder(data)
+    except RecError as exc:
+        raise FormatError(str(exc)) from exc

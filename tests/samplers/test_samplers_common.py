@@ -1,0 +1,170 @@
+"""Contract shared by every sampler: exact decode, honest bit counts, robust parsing."""
+
+import time
+
+import numpy as np
+import pytest
+
+from rec.distributions import DiagonalGaussian
+from rec.errors import FormatError, RecError
+from rec.samplers import SAMPLERS, GreedySampler, ImportanceSampler, RejectionSampler, make
+from rec.samplers.base import pack_bits, unpack_bits, quantize_outliers, dequantize_outliers, make_groups
+from rec.samplers.synthetic import synthetic_latent
+
+# small budgets keep the suite fast
+SMALL = {
+    "rejection": dict(bits=6),
+    "greedy": dict(bits=6, shards=8, group_kl=24.0, max_group=64),
+    "importance": dict(bits=10, max_group=16, outlier_kl=8.0, margin=1.0),
+}
+
+
+@pytest.fixture(scope="module")
+def latent():
+    return synthetic_latent((4, 6, 8), informative=0.4, kl_bits=300.0, seed=3)
+
+
+def bits_equal(a, b):
+    return a.shape == b.shape and np.array_equal(np.asarray(a).view(np.uint64), np.asarray(b).view(np.uint64))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_roundtrip_exact_and_bits_add_up(name, latent):
+    q, p = latent
+    s = make(name, **SMALL[name])
+    msg = s.encode(q, p, seed=42)
+    data = msg.to_bytes()
+    assert isinstance(data, bytes)
+    assert msg.total_bits == 8 * len(data)
+    assert msg.index_bits + msg.side_bits + msg.outlier_bits == msg.total_bits
+    assert min(msg.index_bits, msg.side_bits, msg.outlier_bits) >= 0
+    assert msg.kl_bits == pytest.approx(q.kl_bits(p))
+    assert msg.sample.shape == q.shape and msg.sample.dtype == np.float64
+    z = s.decode(data, p, seed=42)
+    assert bits_equal(z, msg.sample)
+    # a decoder built with other parameters reads them from the message
+    other = make(name)
+    assert bits_equal(other.decode(data, p, seed=42), msg.sample)
+    # deterministic encoder
+    assert msg.to_bytes() == s.encode(q, p, seed=42).to_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_registry_and_params(name):
+    s = make(name, **SMALL[name])
+    assert s.name == name
+    assert isinstance(s.params, dict)
+    assert all(isinstance(v, (int, float, str)) for v in s.params.values())
+    again = make(s.name, **s.params)
+    assert again.params == s.params
+    with pytest.raises(RecError):
+        make("nope")
+    with pytest.raises(RecError):
+        make(name, no_such_parameter=1)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_wrong_seed_or_prior_gives_other_sample_not_crash(name, latent):
+    q, p = latent
+    s = make(name, **SMALL[name])
+    msg = s.encode(q, p, seed=7)
+    data = msg.to_bytes()
+    z_seed = s.decode(data, p, seed=8)
+    assert z_seed.shape == q.shape and not np.allclose(z_seed, msg.sample)
+    p2 = DiagonalGaussian(p.mean + 0.5, p.std * 1.3)
+    z_prior = s.decode(data, p2, seed=7)
+    assert z_prior.shape == q.shape and not np.allclose(z_prior, msg.sample)
+    # a prior of another size: the message no longer fits -> FormatError or another sample
+    p3 = DiagonalGaussian(np.zeros(q.size + 5), np.ones(q.size + 5))
+    try:
+        z3 = s.decode(data, p3, seed=7)
+        assert z3.shape == p3.shape
+    except FormatError:
+        pass
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_float_noise_in_prior_moves_sample_slightly(name, latent):
+    """DESIGN.md 3: all discrete decisions are in the bytes, so a decoder whose
+    prior differs in the last bits decodes a sample that differs only slightly."""
+    q, p = latent
+    s = make(name, **SMALL[name])
+    msg = s.encode(q, p, seed=11)
+    noisy = DiagonalGaussian(p.mean * (1 + 1e-9), p.std * (1 - 1e-9))
+    z = s.decode(msg.to_bytes(), noisy, seed=11)
+    assert np.max(np.abs(z - msg.sample)) < 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_garbage_raises_format_error_or_decodes(name, latent):
+    q, p = latent
+    s = make(name, **SMALL[name])
+    data = s.encode(q, p, seed=5).to_bytes()
+    rng = np.random.default_rng(0)
+    cases = [b"", b"\x00", bytes([data[0]]), data[:-1], data + b"\x00", data[: len(data) // 2]]
+    cases += [rng.bytes(int(n)) for n in rng.integers(1, 200, size=20)]
+    cases += [bytes([data[0]]) + rng.bytes(int(n)) for n in rng.integers(1, 200, size=20)]
+    for _ in range(30):
+        b = bytearray(data)
+        i = int(rng.integers(len(b)))
+        b[i] ^= 1 << int(rng.integers(8))
+        cases.append(bytes(b))
+    t0 = time.time()
+    for case in cases:
+        try:
+            z = s.decode(case, p, seed=5)
+        except FormatError:
+            continue
+        assert z.shape == q.shape
+    assert time.time() - t0 < 30
+    other = next(n for n in sorted(SAMPLERS) if n != name)
+    with pytest.raises(FormatError):
+        make(other, **SMALL[other]).decode(data, p, seed=5)
+    with pytest.raises(FormatError):
+        s.decode("not bytes", p, seed=5)
+
+
+def test_bad_arguments():
+    q, p = synthetic_latent((2, 3, 4), kl_bits=20.0)
+    for cls in (RejectionSampler, GreedySampler, ImportanceSampler):
+        with pytest.raises(RecError):
+            cls(bits=0)
+        s = cls(bits=4)
+        with pytest.raises(RecError):
+            s.encode(q, p.flatten(), seed=1)
+        with pytest.raises(RecError):
+            s.encode(q, p, seed=-1)
+
+
+def test_pack_bits_roundtrip():
+    rng = np.random.default_rng(1)
+    widths = rng.integers(0, 65, size=500)
+    vals = np.array([int(rng.integers(0, 2**63)) >> (63 - w) if w else 0 for w in widths], np.uint64)
+    vals[widths == 64] = np.uint64(2**64 - 1)
+    data = pack_bits(vals, widths)
+    assert len(data) == (int(widths.sum()) + 7) // 8
+    assert np.array_equal(unpack_bits(data, widths), vals)
+    with pytest.raises(RecError):
+        pack_bits([4], [2])
+    with pytest.raises(FormatError):
+        unpack_bits(data + b"\x00", widths)
+
+
+def test_outlier_quantization():
+    u = np.array([0.0, 1e-9, -0.3, 1.0, -5.5, 16.0, 1000.0, -40000.0])
+    e, v = quantize_outliers(u)
+    back = dequantize_outliers(e, v)
+    assert np.all((e >= 0) & (e <= 15)) and np.all(np.abs(v) <= 32767)
+    err = np.abs(back - u)
+    assert np.all(err[:-1] <= 0.5 * 2.0 ** -e[:-1] + 1e-15)
+    assert np.all(err[:-1] <= np.maximum(np.abs(u[:-1]), 1) * 2.0**-15)
+    assert back[-1] == -32767.0  # clipped
+
+
+def test_make_groups_rules():
+    kl = np.array([1.0, 2.0, 3.0, 20.0, 0.5, 0.5, 9.0, 1.0])
+    sizes, gkl, outl = make_groups(kl, budget=5.0, max_group=3, outlier_kl=12.0)
+    assert sizes.sum() == kl.size
+    assert list(sizes) == [2, 1, 1, 2, 1, 1]
+    assert list(outl) == [False, False, True, False, False, False]
+    assert np.allclose(gkl, [3.0, 3.0, 20.0, 1.0, 9.0, 1.0])
