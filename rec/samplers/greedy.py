@@ -4,6 +4,7 @@ coordinates, on raster groups.
 Encoder (``posterior`` q, ``prior`` p, flattened in raster order)::
 
     u-coordinates: u = (z - mu_p)/sigma_p, prior N(0, 1), target q' = N(m, s^2)
+    outliers: kl_d > outlier_kl -> u ~ q_d sent in fixed point (as importance)
     groups: raster fill while group KL <= group_kl bits and size <= max_group
     shards of group g: K_g = min(K, ceil(K * KL_g / group_kl)), 0 if KL_g < min_kl
     r = 0
@@ -40,14 +41,20 @@ from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (
     STREAM_GREEDY,
+    STREAM_OUTLIER,
     ByteReader,
     ByteWriter,
     GroupLayout,
     SampleMessage,
     Sampler,
+    decode_outliers,
+    dequantize_outliers,
+    encode_outliers,
+    outlier_dither,
     kl_bits_per_dim,
     make_groups,
     pack_bits,
+    quantize_outliers,
     range_decoder,
     standardized_coefficients,
     unpack_bits,
@@ -73,7 +80,7 @@ def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, chosen
         K = shards[g]
         i0 = inf_ptr[g]
         i1 = inf_ptr[g + 1]
-        if K == 0:
+        if K == 0 or K > chosen.shape[1]:  # free prior draw or outlier
             continue
         c = 1.0 / math.sqrt(K)
         for k in range(K):
@@ -113,6 +120,8 @@ def _reconstruct_kernel(k1, k2, n_dims, bits, sizes, starts, shards, chosen, mu,
     N = np.uint64(1) << np.uint64(bits)
     for g in range(sizes.shape[0]):
         K = shards[g]
+        if K > chosen.shape[1]:  # outlier: filled in by the caller
+            continue
         for d in range(starts[g], starts[g] + sizes[g]):
             if K == 0:
                 u = rr.normal_at(k1, k2, np.uint64(d))
@@ -135,6 +144,9 @@ class GreedySampler(Sampler):
             ``shards * bits / 4``: the argmax needs a budget several times the
             KL for an unbiased spread (measured in results/samplers.md).
         max_group: largest group size.
+        outlier_kl: dimensions with more KL (bits) are sent directly (not in
+            the thesis's greedy sampler; a group cannot reach the precision of
+            a posterior much narrower than its shards otherwise).
         min_kl: groups with less KL (bits) get no shard (a free prior draw).
         skip_kl: encoder-only: dimensions with less KL are left out of the
             objective (they stay exact prior draws).
@@ -144,7 +156,8 @@ class GreedySampler(Sampler):
     tag = 1
 
     def __init__(self, bits: int = 14, shards: int = 30, group_kl: float | None = None,
-                 max_group: int = 4096, min_kl: float = 0.05, skip_kl: float = 1e-3):
+                 max_group: int = 4096, outlier_kl: float = 12.0, min_kl: float = 0.05,
+                 skip_kl: float = 1e-3):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(shards, (int, np.integer)) and 1 <= shards <= _MAX_SHARDS):
@@ -153,8 +166,9 @@ class GreedySampler(Sampler):
             raise RecError(f"max_group must be an integer in [1, {_MAX_GROUP}]")
         if group_kl is None:
             group_kl = shards * bits / 4.0
-        if not group_kl > 0 or min_kl < 0 or skip_kl < 0:
-            raise RecError("need group_kl > 0, min_kl >= 0, skip_kl >= 0")
+        if not group_kl > 0 or not outlier_kl > 0 or min_kl < 0 or skip_kl < 0:
+            raise RecError("need group_kl > 0, outlier_kl > 0, min_kl >= 0, skip_kl >= 0")
+        self.outlier_kl = float(outlier_kl)
         self.bits = int(bits)
         self.shards = int(shards)
         self.group_kl = float(group_kl)
@@ -165,7 +179,8 @@ class GreedySampler(Sampler):
     @property
     def params(self) -> dict:
         return dict(bits=self.bits, shards=self.shards, group_kl=self.group_kl,
-                    max_group=self.max_group, min_kl=self.min_kl, skip_kl=self.skip_kl)
+                    max_group=self.max_group, outlier_kl=self.outlier_kl, min_kl=self.min_kl,
+                    skip_kl=self.skip_kl)
 
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
         from rec.coding import RangeEncoder
@@ -177,12 +192,13 @@ class GreedySampler(Sampler):
         kl = kl_bits_per_dim(posterior, prior)
         m, s, _, _ = standardized_coefficients(posterior, prior)
 
-        sizes, gkl, _ = make_groups(kl, self.group_kl, self.max_group)
+        sizes, gkl, outl = make_groups(kl, self.group_kl, self.max_group, self.outlier_kl)
         shards = np.minimum(K, np.maximum(1, np.ceil(K * gkl / self.group_kl - 1e-9))).astype(np.int64)
         shards[gkl < self.min_kl] = 0
+        shards[outl] = K + 1
         layout = GroupLayout(sizes, shards, self.max_group, K + 1)
         gid = layout.group_of_dim()
-        inf = (kl >= self.skip_kl) & (shards[gid] > 0)
+        inf = (kl >= self.skip_kl) & (shards[gid] > 0) & ~outl[gid]
         inf_dims = np.flatnonzero(inf).astype(np.int64)
         inf_ptr = np.zeros(sizes.size + 1, np.int64)
         np.cumsum(np.bincount(gid[inf], minlength=sizes.size), out=inf_ptr[1:])
@@ -191,10 +207,16 @@ class GreedySampler(Sampler):
         chosen = np.zeros((sizes.size, max(K, 1)), np.int64)
         _greedy_kernel(k1, k2, D, B, shards, inf_ptr, inf_dims, m, s, chosen)
 
+        odims = layout.starts[outl]
+        oe, ov = quantize_outliers(m[odims] + s[odims] * rr.normal(seed, STREAM_OUTLIER, odims), s[odims],
+                                   outlier_dither(seed, odims))
+
         enc = RangeEncoder()
         layout.encode(enc)
         ac = enc.finish()
-        mask = np.arange(chosen.shape[1])[None, :] < shards[:, None]
+        oblob = encode_outliers(oe, ov)
+        coded = np.where(outl, 0, shards)
+        mask = np.arange(chosen.shape[1])[None, :] < coded[:, None]
         idx = chosen[mask]  # group-major, shard order
         raw = pack_bits(idx.astype(np.uint64), B)
         w = ByteWriter()
@@ -204,17 +226,19 @@ class GreedySampler(Sampler):
         w.varint(self.max_group)
         w.varint(sizes.size)
         w.blob(ac)
+        w.blob(oblob)
         w.raw(raw)
         payload = w.getvalue()
 
-        sample = self._reconstruct(prior, seed, B, layout, chosen)
+        sample = self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
         index_bits = B * int(idx.size)
+        outlier_bits = 8 * len(oblob)
         return SampleMessage(
-            sample=sample, payload=payload, index_bits=index_bits, outlier_bits=0,
-            side_bits=8 * len(payload) - index_bits, kl_bits=float(kl.sum()),
-            stats=dict(groups=int(sizes.size), shards=int(shards.sum()),
+            sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
+            side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
+            stats=dict(groups=int(sizes.size), shards=int(coded.sum()), outliers=int(outl.sum()),
                        coded_groups=int((shards > 0).sum()), informative_dims=int(inf.sum()),
-                       candidates=float(shards.sum()) * 2.0**B))
+                       candidates=float(coded.sum()) * 2.0**B))
 
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
         self._check_prior(prior)
@@ -233,24 +257,26 @@ class GreedySampler(Sampler):
             dec = range_decoder(ac)
             layout = GroupLayout.decode(dec, n_groups, G, K + 1, D)
             dec.finish()
-            shards = layout.levels
-            if np.any(shards > K):
-                raise FormatError("shard count exceeds the header's")
-            fields = unpack_bits(r.rest(), np.full(int(shards.sum()), B, np.int64))
+            outl = layout.is_outlier
+            oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
+            coded = np.where(outl, 0, layout.levels)
+            fields = unpack_bits(r.rest(), np.full(int(coded.sum()), B, np.int64))
             chosen = np.zeros((n_groups, K), np.int64)
-            mask = np.arange(K)[None, :] < shards[:, None]
+            mask = np.arange(K)[None, :] < coded[:, None]
             chosen[mask] = fields.astype(np.int64)
         except FormatError:
             raise
         except RecError as exc:
             raise FormatError(f"malformed greedy message: {exc}") from exc
-        return self._reconstruct(prior, seed, B, layout, chosen)
+        return self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
 
     @staticmethod
-    def _reconstruct(prior, seed, bits, layout, chosen) -> np.ndarray:
+    def _reconstruct(prior, seed, bits, layout, chosen, oe, ov) -> np.ndarray:
         p = prior.flatten()
         out = np.empty(p.size, np.float64)
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)
         _reconstruct_kernel(k1, k2, p.size, bits, layout.sizes, layout.starts, layout.levels,
                             chosen, p.mean, p.std, out)
+        odims = layout.starts[layout.is_outlier]
+        out[odims] = p.mean[odims] + p.std[odims] * dequantize_outliers(oe, ov, outlier_dither(seed, odims))
         return out.reshape(prior.shape)

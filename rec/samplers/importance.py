@@ -4,7 +4,7 @@
 Encoder (``posterior`` q, ``prior`` p, both flattened in raster order)::
 
     kl_d = KL[q_d || p_d] (bits)
-    outliers: kl_d > outlier_kl  -> u ~ q_d, sent as 4+16-bit fixed point
+    outliers: kl_d > outlier_kl  -> u ~ q_d, sent in fixed point at step <= s_d/4
     groups:   raster fill while group KL <= bits - margin and size <= max_group
     width:    w_g = min(bits, ceil(KL_g + margin)); w_g = 0 if KL_g < min_kl
     candidates of group g: e_n = normal(seed, 2, n * D + d), n < 2**w_g
@@ -39,7 +39,6 @@ import rec.random as rr
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (
-    OUTLIER_FIELD_BITS,
     STREAM_IMPORTANCE,
     STREAM_OUTLIER,
     STREAM_SELECT,
@@ -48,16 +47,17 @@ from rec.samplers.base import (
     GroupLayout,
     SampleMessage,
     Sampler,
+    decode_outliers,
     dequantize_outliers,
+    encode_outliers,
+    outlier_dither,
     kl_bits_per_dim,
     make_groups,
     pack_bits,
-    pack_outliers,
     quantize_outliers,
     range_decoder,
     standardized_coefficients,
     unpack_bits,
-    unpack_outliers,
 )
 
 __all__ = ["ImportanceSampler"]
@@ -219,27 +219,27 @@ class ImportanceSampler(Sampler):
         # outliers: exact samples of q, quantized
         odims = starts[outl]
         u = m[odims] + s[odims] * rr.normal(seed, STREAM_OUTLIER, odims)
-        oe, ov = quantize_outliers(u)
+        oe, ov = quantize_outliers(u, s[odims], outlier_dither(seed, odims))
 
         # serialize
         enc = RangeEncoder()
         layout.encode(enc)
         ac = enc.finish()
-        ovals, owidths = pack_outliers(oe, ov)
-        raw = pack_bits(np.concatenate([chosen.astype(np.uint64), ovals]),
-                        np.concatenate([widths, owidths]))
+        oblob = encode_outliers(oe, ov)
+        raw = pack_bits(chosen.astype(np.uint64), widths)
         w = ByteWriter()
         w.byte(self._header_byte())
         w.varint(B)
         w.varint(self.max_group)
         w.varint(sizes.size)
         w.blob(ac)
+        w.blob(oblob)
         w.raw(raw)
         payload = w.getvalue()
 
         sample = self._reconstruct(prior, seed, layout, chosen, oe, ov)
         index_bits = int(widths.sum())
-        outlier_bits = OUTLIER_FIELD_BITS * int(outl.sum())
+        outlier_bits = 8 * len(oblob)
         return SampleMessage(
             sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
             side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
@@ -269,10 +269,8 @@ class ImportanceSampler(Sampler):
             dec.finish()
             outl = layout.is_outlier
             widths = np.where(outl, 0, layout.levels).astype(np.int64)
-            n_out = int(outl.sum())
-            fields = unpack_bits(r.rest(), np.concatenate([widths, np.tile([4, 16], n_out)]))
-            chosen = fields[:n_groups].astype(np.int64)
-            oe, ov = unpack_outliers(fields[n_groups:])
+            oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
+            chosen = unpack_bits(r.rest(), widths).astype(np.int64)
         except FormatError:
             raise
         except RecError as exc:
@@ -288,5 +286,5 @@ class ImportanceSampler(Sampler):
         _reconstruct_kernel(k1, k2, D, layout.sizes, layout.starts, layout.levels,
                             layout.outlier_level, chosen, p.mean, p.std, out)
         odims = layout.starts[layout.is_outlier]
-        out[odims] = p.mean[odims] + p.std[odims] * dequantize_outliers(oe, ov)
+        out[odims] = p.mean[odims] + p.std[odims] * dequantize_outliers(oe, ov, outlier_dither(seed, odims))
         return out.reshape(prior.shape)

@@ -22,8 +22,10 @@ keep precision). Accepted samples are exact draws from q.
 A dimension that exhausts its 2**B candidates is an outlier: a sample of the
 residual ``max(q - c_N p, 0)`` (drawn by rejection from q, private stream 9;
 the thesis draws from q itself, which biases the output toward p's shape)
-sent as 4+16-bit fixed point (``base.quantize_outliers``). With the residual,
-the decoded samples follow q exactly up to that quantization.
+sent in fixed point with a step of at most s/4 (``base.quantize_outliers``;
+16 bits on a fixed range, as in the thesis, cannot hold the narrow posteriors
+of high-KL dimensions). With the residual, the decoded samples follow q
+exactly up to that quantization.
 
 Coding (thesis 3.5.1): one symbol per dimension, the 0-based index or the
 escape 2**B, range coded with either
@@ -47,7 +49,6 @@ import rec.random as rr
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (
-    OUTLIER_FIELD_BITS,
     STREAM_OUTLIER,
     STREAM_REJECTION,
     STREAM_SELECT,
@@ -55,15 +56,14 @@ from rec.samplers.base import (
     ByteWriter,
     SampleMessage,
     Sampler,
+    decode_outliers,
     dequantize_outliers,
+    encode_outliers,
+    outlier_dither,
     kl_bits_per_dim,
-    pack_bits,
-    pack_outliers,
     quantize_outliers,
     range_decoder,
     standardized_coefficients,
-    unpack_bits,
-    unpack_outliers,
 )
 
 __all__ = ["RejectionSampler", "fit_index_table", "static_index_counts"]
@@ -252,14 +252,15 @@ class RejectionSampler(Sampler):
         N = 1 << self.bits
         kl = kl_bits_per_dim(posterior, prior)
         odims = np.flatnonzero(idx == N)
-        oe, ov = quantize_outliers(u)
+        _, s, _, _ = standardized_coefficients(posterior, prior)
+        oe, ov = quantize_outliers(u, s[odims], outlier_dither(seed, odims))
 
         table = _TABLES.index(self.table)
         alpha_code = int(round(self.alpha * 10000))
         enc = RangeEncoder()
         enc.encode(idx, self._model(self.bits, table, alpha_code / 10000))
         ac = enc.finish()
-        ovals, owidths = pack_outliers(oe, ov)
+        oblob = encode_outliers(oe, ov)
         w = ByteWriter()
         w.byte(self._header_byte())
         w.varint(self.bits)
@@ -268,11 +269,11 @@ class RejectionSampler(Sampler):
         w.varint(len(ac))
         header_len = len(w.getvalue())
         w.raw(ac)
-        w.raw(pack_bits(ovals, owidths))
+        w.raw(oblob)
         payload = w.getvalue()
         sample = self._reconstruct(prior, seed, idx, N, oe, ov)
         index_bits = 8 * len(ac)
-        outlier_bits = OUTLIER_FIELD_BITS * odims.size
+        outlier_bits = 8 * len(oblob)
         return SampleMessage(
             sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
             side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
@@ -298,9 +299,7 @@ class RejectionSampler(Sampler):
             dec = range_decoder(ac)
             idx = dec.decode(D, self._model(bits, table, alpha_code / 10000)).astype(np.int64)
             dec.finish()
-            n_out = int((idx == N).sum())
-            fields = unpack_bits(r.rest(), np.tile([4, 16], n_out))
-            oe, ov = unpack_outliers(fields)
+            oe, ov = decode_outliers(r.rest(), int((idx == N).sum()))
         except FormatError:
             raise
         except RecError as exc:
@@ -316,7 +315,7 @@ class RejectionSampler(Sampler):
         cand = np.where(ok, idx, 0).astype(np.uint64) * np.uint64(D) + d
         x = rr.normal(seed, STREAM_REJECTION, cand)
         u = np.where(ok, x, 0.0)
-        u[~ok] = dequantize_outliers(oe, ov)
+        u[~ok] = dequantize_outliers(oe, ov, outlier_dither(seed, np.flatnonzero(~ok)))
         return (p.mean + p.std * u).reshape(prior.shape)
 
 
