@@ -341,7 +341,7 @@ def unpack_bits(data: bytes, widths) -> np.ndarray:
 
 
 @njit(cache=True)
-def _make_groups_kernel(kl, budget, max_group, outlier_kl, sizes, gkl, outl):
+def _make_groups_kernel(kl, budget, max_group, outlier_kl, sizes, gkl, outl, full):
     n = 0
     cur = 0
     cur_kl = 0.0
@@ -352,18 +352,21 @@ def _make_groups_kernel(kl, budget, max_group, outlier_kl, sizes, gkl, outl):
                 sizes[n] = cur
                 gkl[n] = cur_kl
                 outl[n] = False
+                full[n] = False
                 n += 1
                 cur = 0
                 cur_kl = 0.0
             sizes[n] = 1
             gkl[n] = k
             outl[n] = True
+            full[n] = False
             n += 1
             continue
         if cur > 0 and (cur_kl + k > budget or cur + 1 > max_group):
             sizes[n] = cur
             gkl[n] = cur_kl
             outl[n] = False
+            full[n] = cur_kl + k > budget
             n += 1
             cur = 0
             cur_kl = 0.0
@@ -373,26 +376,35 @@ def _make_groups_kernel(kl, budget, max_group, outlier_kl, sizes, gkl, outl):
         sizes[n] = cur
         gkl[n] = cur_kl
         outl[n] = False
+        full[n] = False
         n += 1
     return n
 
 
-def make_groups(kl_bits: np.ndarray, budget: float, max_group: int, outlier_kl: float = math.inf):
+def make_groups(kl_bits: np.ndarray, budget: float, max_group: int, outlier_kl: float = math.inf,
+                return_full: bool = False):
     """Partition dimensions in raster order (thesis Alg. 3).
 
     A dimension whose KL exceeds ``outlier_kl`` becomes a one-dimension outlier
     group; otherwise dimensions join the current group until its KL would
     exceed ``budget`` bits or its size ``max_group``.
 
-    Returns ``(sizes, group_kl_bits, is_outlier)``; ``sizes.sum() == len(kl_bits)``.
+    Returns ``(sizes, group_kl_bits, is_outlier)`` (and ``full``: the group was
+    closed because the next dimension would exceed the budget, if
+    ``return_full``); ``sizes.sum() == len(kl_bits)``.
     """
     kl = np.ascontiguousarray(kl_bits, dtype=np.float64)
     n = kl.shape[0]
     sizes = np.empty(n, np.int64)
     gkl = np.empty(n, np.float64)
     outl = np.empty(n, np.bool_)
-    g = _make_groups_kernel(kl, float(budget), int(max_group), float(outlier_kl), sizes, gkl, outl)
-    return sizes[:g].copy(), gkl[:g].copy(), outl[:g].copy()
+    full = np.empty(n, np.bool_)
+    g = _make_groups_kernel(kl, float(budget), int(max_group), float(outlier_kl), sizes, gkl, outl, full)
+    out = (sizes[:g].copy(), gkl[:g].copy(), outl[:g].copy())
+    return out + (full[:g].copy(),) if return_full else out
+
+
+_DIRECT_SIZES = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -404,9 +416,12 @@ class GroupLayout:
     information; it is range coded with adaptive models:
 
     * levels: one ``AdaptiveModel(outlier_level + 1)`` symbol per group;
-    * sizes of non-outlier groups: ``AdaptiveModel(max_group)`` on ``size - 1``
-      when ``max_group <= 4096``, else an adaptive bit-length symbol plus the
-      bits below the leading one (Elias-gamma style, for long groups).
+    * sizes of non-outlier groups, in three contexts (level 0, top level,
+      other; one adaptive model each): ``size - 1`` directly when
+      ``max_group <= 64``, else a symbol that is 0 for ``size == max_group``
+      or the bit length, plus the bits below the leading one (Elias-gamma
+      style: an adaptive model over thousands of sizes would not learn from a
+      few hundred groups).
     """
 
     sizes: np.ndarray
@@ -425,16 +440,31 @@ class GroupLayout:
     def group_of_dim(self) -> np.ndarray:
         return np.repeat(np.arange(self.sizes.size, dtype=np.int64), self.sizes)
 
+    def _contexts(self, levels: np.ndarray) -> np.ndarray:
+        """Context of a group's size: 0 level 0 (no index), 1 the top level
+        (full group), 2 anything else. Levels are decoded first, so the
+        decoder knows every context before it decodes sizes."""
+        top = self.outlier_level - 1
+        return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
+
     def encode(self, enc) -> None:
         from rec.coding import AdaptiveModel, UniformModel
 
         enc.encode(self.levels.astype(np.int64), AdaptiveModel(self.outlier_level + 1))
-        sizes = self.sizes[~self.is_outlier].astype(np.int64)
-        if self.max_group <= 4096:
-            enc.encode(sizes - 1, AdaptiveModel(self.max_group))
+        keep = ~self.is_outlier
+        sizes = self.sizes[keep].astype(np.int64)
+        ctx = self._contexts(self.levels[keep])
+        G = self.max_group
+        if G <= _DIRECT_SIZES:
+            for c in range(3):
+                enc.encode(sizes[ctx == c] - 1, AdaptiveModel(G))
             return
-        blen = np.floor(np.log2(np.maximum(sizes, 1))).astype(np.int64) + 1  # bit length
-        enc.encode(blen - 1, AdaptiveModel(int(self.max_group).bit_length()))
+        # symbol 0: size == G; k >= 1: bit length k, then its k - 1 low bits raw
+        blen = np.zeros(sizes.size, np.int64)
+        small = sizes < G
+        blen[small] = _bit_length(sizes[small])
+        for c in range(3):
+            enc.encode(blen[ctx == c], AdaptiveModel(int(G).bit_length() + 1))
         for e in np.unique(blen):
             if e > 1:
                 sel = blen == e
@@ -444,14 +474,23 @@ class GroupLayout:
     def decode(cls, dec, n_groups: int, max_group: int, outlier_level: int, n_dims: int) -> "GroupLayout":
         from rec.coding import AdaptiveModel, UniformModel
 
+        G = max_group
         levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
         outl = levels == outlier_level
-        m = int((~outl).sum())
-        if max_group <= 4096:
-            inner = dec.decode(m, AdaptiveModel(max_group)).astype(np.int64) + 1
+        probe = cls(np.ones(n_groups, np.int64), levels, max_group, outlier_level)
+        ctx = probe._contexts(levels[~outl])
+        m = ctx.size
+        inner = np.ones(m, np.int64)
+        if G <= _DIRECT_SIZES:
+            for c in range(3):
+                sel = ctx == c
+                inner[sel] = dec.decode(int(sel.sum()), AdaptiveModel(G)).astype(np.int64) + 1
         else:
-            blen = dec.decode(m, AdaptiveModel(int(max_group).bit_length())).astype(np.int64) + 1
-            inner = np.ones(m, np.int64)
+            blen = np.zeros(m, np.int64)
+            for c in range(3):
+                sel = ctx == c
+                blen[sel] = dec.decode(int(sel.sum()), AdaptiveModel(int(G).bit_length() + 1)).astype(np.int64)
+            inner[blen == 0] = G
             for e in np.unique(blen):
                 if e > 1:
                     sel = blen == e
@@ -461,6 +500,18 @@ class GroupLayout:
         if sizes.sum() != n_dims or np.any(sizes > max_group):
             raise FormatError(f"group sizes add up to {int(sizes.sum())}, the prior has {n_dims} dimensions")
         return cls(sizes, levels, max_group, outlier_level)
+
+
+def _bit_length(x: np.ndarray) -> np.ndarray:
+    """Exact bit length of positive int64 values (< 2**62)."""
+    x = np.asarray(x, dtype=np.int64)
+    out = np.zeros(x.shape, np.int64)
+    v = x.copy()
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = v >= (1 << shift)
+        out[big] += shift
+        v[big] >>= shift
+    return out + (v > 0)
 
 
 # ---------------------------------------------------------------------------
@@ -513,9 +564,11 @@ def dequantize_outliers(e: np.ndarray, v: np.ndarray, dither: np.ndarray) -> np.
 
 
 def encode_outliers(e: np.ndarray, v: np.ndarray) -> bytes:
-    """Range code outliers: the exponent (adaptive, 64 symbols), the bit length
-    L of zigzag(v) (adaptive, 54 symbols) and its L - 1 bits below the leading
-    one (uniform). Costs about log2(|u| / step) + 4 to 6 bits per outlier."""
+    """Range code outliers: the exponent ``e`` (adaptive, 64 symbols), then
+    ``L - e`` where L is the bit length of zigzag(v) (adaptive: ``L - e`` is
+    about log2 of the value in prior units, so it is predictable), then the
+    L - 1 bits below the leading one (uniform). About log2(|u| / step) + 3 to
+    5 bits per outlier."""
     from rec.coding import AdaptiveModel, RangeEncoder, UniformModel
 
     if np.any(np.abs(v) > _MAX_ABS_V) or np.any((e < -_E_OFFSET) | (e >= _E_SIZE - _E_OFFSET)):
@@ -523,18 +576,16 @@ def encode_outliers(e: np.ndarray, v: np.ndarray) -> bytes:
     enc = RangeEncoder()
     if e.size:
         zz = np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
-        L = np.zeros(zz.size, np.int64)
-        nz = zz > 0
-        L[nz] = np.floor(np.log2(zz[nz].astype(np.float64))).astype(np.int64) + 1
-        # float log2 can be off by one near powers of two: fix exactly
-        L[nz] += (zz[nz] >> L[nz]) > 0
-        L[nz] -= (zz[nz] >> np.maximum(L[nz] - 1, 0)) == 0
+        L = _bit_length(zz)
         enc.encode(e + _E_OFFSET, AdaptiveModel(_E_SIZE))
-        enc.encode(L, AdaptiveModel(54))
+        enc.encode(L - e + _LE_OFFSET, AdaptiveModel(_LE_SIZE))
         _encode_mantissas(enc, zz, L, UniformModel)
     return enc.finish()
 
 
+# L - e lies in [0 - 55, 53 + 8]
+_LE_OFFSET = 56
+_LE_SIZE = 56 + 62
 _MANT_CHUNK = 20  # UniformModel sizes stay below 2**24
 
 
@@ -560,7 +611,9 @@ def decode_outliers(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
         dec.finish()
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     e = dec.decode(n, AdaptiveModel(_E_SIZE)).astype(np.int64) - _E_OFFSET
-    L = dec.decode(n, AdaptiveModel(54)).astype(np.int64)
+    L = dec.decode(n, AdaptiveModel(_LE_SIZE)).astype(np.int64) - _LE_OFFSET + e
+    if np.any((L < 0) | (L > 53)):
+        raise FormatError("outlier length out of range")
     zz = np.zeros(n, np.int64)
     for length in np.unique(L):
         length = int(length)

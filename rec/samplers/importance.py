@@ -165,7 +165,8 @@ class ImportanceSampler(Sampler):
     tag = 2
 
     def __init__(self, bits: int = 20, max_group: int = 16, outlier_kl: float = 12.0,
-                 margin: float = 0.0, min_kl: float = 0.05, skip_kl: float = 1e-3):
+                 margin: float = 0.0, min_kl: float = 0.05, skip_kl: float = 1e-3,
+                 full_width: int = 1):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):
@@ -178,11 +179,13 @@ class ImportanceSampler(Sampler):
         self.margin = float(margin)
         self.min_kl = float(min_kl)
         self.skip_kl = float(skip_kl)
+        self.full_width = int(bool(full_width))
 
     @property
     def params(self) -> dict:
         return dict(bits=self.bits, max_group=self.max_group, outlier_kl=self.outlier_kl,
-                    margin=self.margin, min_kl=self.min_kl, skip_kl=self.skip_kl)
+                    margin=self.margin, min_kl=self.min_kl, skip_kl=self.skip_kl,
+                    full_width=self.full_width)
 
     # ------------------------------------------------------------------
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
@@ -195,8 +198,11 @@ class ImportanceSampler(Sampler):
         kl = kl_bits_per_dim(posterior, prior)
         m, s, a, b = standardized_coefficients(posterior, prior)
 
-        sizes, gkl, outl = make_groups(kl, B - self.margin, self.max_group, self.outlier_kl)
+        sizes, gkl, outl, full = make_groups(kl, B - self.margin, self.max_group, self.outlier_kl,
+                                             return_full=True)
         widths = np.minimum(B, np.ceil(gkl + self.margin)).astype(np.int64)
+        if self.full_width:
+            widths[full] = B
         widths[gkl < self.min_kl] = 0
         outlier_level = B + 1
         levels = np.where(outl, outlier_level, widths)

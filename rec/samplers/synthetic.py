@@ -62,7 +62,8 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int, scale: float) -> np.
 
 
 def synthetic_latent(shape=LEVEL1_SHAPE, informative: float = 0.1, kl_bits: float = 200_000.0,
-                     seed: int = 0, kl_spread: float = 0.8) -> tuple[DiagonalGaussian, DiagonalGaussian]:
+                     seed: int = 0, kl_spread: float = 0.8,
+                     max_dim_kl: float = 40.0) -> tuple[DiagonalGaussian, DiagonalGaussian]:
     """A ``(posterior, prior)`` pair of the given shape and total KL (bits).
 
     Args:
@@ -71,6 +72,8 @@ def synthetic_latent(shape=LEVEL1_SHAPE, informative: float = 0.1, kl_bits: floa
         kl_bits: total KL[q || p] in bits (the collapsed dimensions add ~0.05%).
         seed: numpy seed of the generator.
         kl_spread: sigma of the log-normal spread of per-dimension KL.
+        max_dim_kl: cap on one dimension's KL in bits (a std ratio of about
+            2**-40; float32 networks do not produce narrower posteriors).
     """
     rng = np.random.default_rng(seed)
     C, H, W = shape
@@ -87,8 +90,15 @@ def synthetic_latent(shape=LEVEL1_SHAPE, informative: float = 0.1, kl_bits: floa
 
     kl = np.exp(rng.uniform(np.log(1e-4), np.log(1e-3), size=shape))  # collapsed dims
     w = rng.lognormal(0.0, kl_spread, size=int(mask.sum())) * (0.5 + detail[np.nonzero(mask)[1:]])
-    dead_total = kl[~mask].sum()
-    kl[mask] = w * max(kl_bits - dead_total, 1e-9) / w.sum()
+    target = max(kl_bits - kl[~mask].sum(), 1e-9)
+    # scale to the target with no dimension above max_dim_kl bits (water-filling)
+    for _ in range(50):
+        scale = target / w.sum()
+        v = np.minimum(w * scale, max_dim_kl)
+        if v.sum() >= target * (1 - 1e-12) or np.all(v >= max_dim_kl):
+            break
+        w = v / scale + (target - v.sum()) / scale * (v < max_dim_kl) / max((v < max_dim_kl).sum(), 1)
+    kl[mask] = np.minimum(w * target / w.sum(), max_dim_kl)
     m, s = gaussian_with_kl(kl, rng)
     prior_mean = rng.normal(0.0, 0.5, size=shape)
     prior_std = np.exp(rng.normal(-0.3, 0.3, size=shape))
