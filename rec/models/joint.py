@@ -1,0 +1,377 @@
+"""Joint autoregressive + hierarchical prior (Minnen, Ballé, Toderici 2018, "mbt2018").
+
+The quantized reference codec beside rec's relative-entropy codecs. Data flow
+(Minnen 2018, Fig. 1 and Table 1; N, M are the widths, the paper uses 192)::
+
+    x ─► g_a: [conv5 s2 N, GDN] ×3, conv5 s2 M ─► y                         (x/16)
+    y ─► h_a: conv3 N, LReLU, conv5 s2 N, LReLU, conv5 s2 N ─► z           (x/64)
+    z ─► Q ─► ẑ ~ factorized density (Ballé 2018, appendix 6.1)
+    ẑ ─► h_s: conv5ᵀ u2 M, LReLU, conv5ᵀ u2 3M/2, LReLU, conv3 2M ─► ψ
+    ŷ_<i ─► g_cm: masked conv5 (type A) 2M ─► φ_i
+    (ψ_i, φ_i) ─► g_ep: 1×1 convs 4M → 10M/3 → 8M/3 → 2M ─► μ_i, σ_i
+    ŷ_i ~ N(μ_i, σ_i²) ∗ U(−½, ½)                                          (eq. 2)
+    ŷ ─► g_s: [conv5ᵀ u2 N, IGDN] ×3, conv5ᵀ u2 3 ─► x̂
+
+Table 1's entropy-parameter widths 640, 512, 384 for M = 192 are 10M/3, 8M/3,
+2M (integer division), as in CompressAI. The context model and g_ep see only
+ŷ_<i in raster order, so the receiver can run them as it decodes.
+
+Quantization (section 2):
+
+* training: additive uniform noise, ỹ = y + u, z̃ = z + u, u ~ U(−½, ½), and the
+  densities are evaluated at the noisy values (Ballé 2018, section 2).
+* inference: ẑ = round(z − m) + m with m the per-channel median of the
+  factorized density, and ŷ_i = round(y_i − μ_i) + μ_i, i.e. y is rounded
+  *around its predicted mean*. Because μ_i depends on ŷ_<i this is sequential
+  on the encoder side too: :meth:`JointPrior.autoregress` runs it, and the
+  codec (:mod:`rec.reference`) runs the very same function on both sides.
+
+Loss (Minnen 2018, eq. 3, scaled as CompressAI's ``RateDistortionLoss``)::
+
+    L = R + λ · 255² · MSE,   R = −(Σ log₂ p(ŷ) + Σ log₂ p(ẑ)) / pixels  [bpp]
+
+with MSE over RGB values in [0, 1] (so 255²·MSE is the MSE in 8-bit units).
+CompressAI's quality levels 1-8 use λ = 0.0018, 0.0035, 0.0067, 0.0130,
+0.0250, 0.0483, 0.0932, 0.18.
+
+Autoregressive pass. The masked 5×5 kernel (type A) sees, of the 25 positions
+of its window, only the 12 before the centre in raster order: (i−2, j−2…j+2),
+(i−1, j−2…j+2), (i, j−2), (i, j−1). Position (i, j) therefore only needs
+positions with smaller t = 3i + j (the worst case is (i−1, j+2): t − 1), so all
+positions on an anti-diagonal t = 3i + j are independent: the "wavefront"
+schedule codes a latent of h × w positions in 3(h−1) + w steps, each step one
+gather of 5×5 causal windows, one matrix product for g_cm and three for g_ep
+over the step's positions, vectorized over channels. The context model
+is never run over the whole latent at inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rec.errors import RecError
+from rec.models.entropy import DiscretizedGaussian, FactorizedDensity
+from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
+
+__all__ = [
+    "JointConfig",
+    "JointPrior",
+    "JointLosses",
+    "MaskedConv2d",
+    "AutoregressiveResult",
+    "Step",
+    "wavefront_schedule",
+    "raster_schedule",
+    "SCHEDULES",
+    "LAMBDAS",
+]
+
+#: CompressAI's λ for its quality levels 1 … 8 (MSE models).
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18)
+
+
+@dataclass(frozen=True)
+class JointConfig:
+    """Architecture and objective of the mbt2018 model.
+
+    Attributes:
+        N: channels of g_a / g_s / h_a and of the hyper-latent z.
+        M: channels of the latent y (the bottleneck).
+        lmbda: rate-distortion weight λ of L = R + λ·255²·MSE.
+        slope: negative slope of the LeakyReLUs (TensorFlow's default 0.2, as the paper's code).
+        context_kernel: size of the masked convolution (Table 1: 5).
+        scale_bound: lower bound on σ (CompressAI: 0.11).
+        likelihood_bound: lower bound on likelihoods.
+    """
+
+    N: int = 128
+    M: int = 128
+    lmbda: float = 0.0130
+    slope: float = 0.2
+    context_kernel: int = 5
+    scale_bound: float = 0.11
+    likelihood_bound: float = 1e-9
+
+    def __post_init__(self):
+        if min(self.N, self.M) < 1:
+            raise RecError("model widths must be positive")
+        if self.context_kernel < 3 or self.context_kernel % 2 == 0:
+            raise RecError("the context kernel must be odd and at least 3")
+        if not self.lmbda > 0:
+            raise RecError("λ must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def factor(self) -> int:
+        """Downsampling of z: images are padded to a multiple of it."""
+        return 64
+
+
+@dataclass
+class JointLosses:
+    """One evaluation of a batch; rates per pixel of the (padded) input.
+
+    Attributes:
+        loss: bpp + λ·255²·mse.
+        bpp: bpp_y + bpp_z.
+        bpp_y, bpp_z: −Σ log₂ p / (B·H·W) of the latents and hyper-latents.
+        mse: mean squared error of x̂ (values in [0, 1]).
+        x_hat: the reconstruction (not clamped).
+        y_hat: the (noisy or quantized) latent fed to g_s.
+    """
+
+    loss: torch.Tensor
+    bpp: torch.Tensor
+    bpp_y: torch.Tensor
+    bpp_z: torch.Tensor
+    mse: torch.Tensor
+    x_hat: torch.Tensor
+    y_hat: torch.Tensor
+
+
+class MaskedConv2d(nn.Conv2d):
+    """Masked convolution of PixelCNN (van den Oord et al. 2016), zero-padded "same".
+
+    Mask type A keeps the kernel taps strictly before the centre in raster
+    order, type B also the centre. Padding is zeros, not mirror: a reflected
+    row below would leak not-yet-decoded latents (and Minnen 2018, section 2:
+    "previously decoded latents have all been set to zero").
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int = 5, mask_type: str = "A"):
+        super().__init__(cin, cout, kernel, padding=kernel // 2)
+        if mask_type not in ("A", "B"):
+            raise RecError(f"mask type must be 'A' or 'B', got {mask_type!r}")
+        c = kernel // 2
+        mask = torch.zeros(kernel, kernel)
+        mask[:c] = 1
+        mask[c, : c + (mask_type == "B")] = 1
+        self.register_buffer("mask", mask, persistent=False)
+        # flat indices of the kept taps, for the local computation
+        self.register_buffer("taps", mask.flatten().nonzero()[:, 0], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask.to(self.weight.dtype), self.bias, padding=self.padding)
+
+    def local_weight(self) -> torch.Tensor:
+        """The kept taps as a matrix (cout, cin·taps) for windows flattened as (cin, taps)."""
+        w = self.weight.flatten(2)[:, :, self.taps]
+        return w.reshape(w.shape[0], -1)
+
+
+@dataclass
+class Step:
+    """One step of the autoregressive pass: positions coded together.
+
+    ``mean`` and ``scale`` are (B, K, M) for the K positions (``rows``, ``cols``);
+    ``scale`` is already bounded below (the σ the entropy model uses).
+    """
+
+    index: int
+    rows: torch.Tensor
+    cols: torch.Tensor
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+
+@dataclass
+class AutoregressiveResult:
+    """ŷ and its Gaussian parameters, (B, M, h, w) each, and the integers q = ŷ − μ."""
+
+    y_hat: torch.Tensor
+    mean: torch.Tensor
+    scale: torch.Tensor
+    symbols: torch.Tensor
+
+
+def wavefront_schedule(h: int, w: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Positions grouped by t = 3i + j, t = 0 … 3(h−1) + w − 1; within a step by row."""
+    steps = []
+    for t in range(3 * (h - 1) + w):
+        rows = [i for i in range(min(h - 1, t // 3), -1, -1) if 0 <= t - 3 * i < w][::-1]
+        if rows:
+            r = torch.tensor(rows, dtype=torch.long)
+            steps.append((r, t - 3 * r))
+    return steps
+
+
+def raster_schedule(h: int, w: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One position per step in raster order (for comparison; h·w steps)."""
+    return [(torch.tensor([i]), torch.tensor([j])) for i in range(h) for j in range(w)]
+
+
+SCHEDULES: dict[str, Callable[[int, int], list]] = {"wavefront": wavefront_schedule, "raster": raster_schedule}
+
+
+class JointPrior(nn.Module):
+    """mbt2018: GDN autoencoder, hyperprior and 5×5 context model; see the module docstring."""
+
+    def __init__(self, config: JointConfig | None = None):
+        super().__init__()
+        self.config = c = config or JointConfig()
+        N, M, s = c.N, c.M, c.slope
+        self.g_a = nn.Sequential(
+            MirrorConv2d(3, N, 5, 2), GDN(N),
+            MirrorConv2d(N, N, 5, 2), GDN(N),
+            MirrorConv2d(N, N, 5, 2), GDN(N),
+            MirrorConv2d(N, M, 5, 2),
+        )
+        self.g_s = nn.Sequential(
+            MirrorConvTranspose2d(M, N, 5, 2), GDN(N, inverse=True),
+            MirrorConvTranspose2d(N, N, 5, 2), GDN(N, inverse=True),
+            MirrorConvTranspose2d(N, N, 5, 2), GDN(N, inverse=True),
+            MirrorConvTranspose2d(N, 3, 5, 2),
+        )
+        self.h_a = nn.Sequential(
+            MirrorConv2d(M, N, 3), nn.LeakyReLU(s),
+            MirrorConv2d(N, N, 5, 2), nn.LeakyReLU(s),
+            MirrorConv2d(N, N, 5, 2),
+        )
+        self.h_s = nn.Sequential(
+            MirrorConvTranspose2d(N, M, 5, 2), nn.LeakyReLU(s),
+            MirrorConvTranspose2d(M, M * 3 // 2, 5, 2), nn.LeakyReLU(s),
+            MirrorConv2d(M * 3 // 2, 2 * M, 3),
+        )
+        self.context = MaskedConv2d(M, 2 * M, c.context_kernel, "A")
+        self.entropy_parameters = nn.Sequential(
+            nn.Conv2d(4 * M, 10 * M // 3, 1), nn.LeakyReLU(s),
+            nn.Conv2d(10 * M // 3, 8 * M // 3, 1), nn.LeakyReLU(s),
+            nn.Conv2d(8 * M // 3, 2 * M, 1),
+        )
+        self.z_density = FactorizedDensity(N, likelihood_bound=c.likelihood_bound)
+        self.y_density = DiscretizedGaussian(c.scale_bound, c.likelihood_bound)
+
+    # -- pieces ------------------------------------------------------------------------
+    def analyze(self, x: torch.Tensor) -> torch.Tensor:
+        """y = g_a(x − ½) for a padded image in [0, 1]."""
+        return self.g_a(x - 0.5)
+
+    def hyper_analyze(self, y: torch.Tensor) -> torch.Tensor:
+        """z = h_a(y)."""
+        return self.h_a(y)
+
+    def hyper_synthesize(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """ψ = h_s(ẑ), 2M channels at the resolution of y."""
+        return self.h_s(z_hat)
+
+    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """x̂ = g_s(ŷ) + ½ (values near [0, 1], not clamped)."""
+        return self.g_s(y_hat).float() + 0.5
+
+    def quantize_z(self, z: torch.Tensor, medians: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference quantization of z: integers q = round(z − m) and ẑ = q + m (m: the medians)."""
+        m = (self.z_density.medians() if medians is None else medians).view(1, -1, 1, 1)
+        q = torch.round(z.float() - m)
+        return q, q + m
+
+    def gaussian_parameters(self, psi: torch.Tensor, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ, σ (unbounded) = g_ep(ψ, φ) over whole maps (training path)."""
+        mean, scale = self.entropy_parameters(torch.cat([psi, phi], dim=1)).float().chunk(2, dim=1)
+        return mean, scale
+
+    # -- the autoregressive pass (inference, both sides of the codec) -------------------------
+    @torch.no_grad()
+    def autoregress(
+        self,
+        psi: torch.Tensor,
+        decide: Callable[[Step], torch.Tensor],
+        schedule: str = "wavefront",
+    ) -> AutoregressiveResult:
+        """Run g_cm and g_ep position by position, as a decoder must.
+
+        At every step of the schedule, the Gaussian parameters of its positions are
+        computed from the local causal windows of the ŷ decoded so far (zeros
+        elsewhere) and ψ at those positions; ``decide(step)`` returns the integers
+        q (B, K, M) for them (the encoder: round(y − μ); the decoder: the symbols it
+        decodes), and ŷ = q + μ is written back. Encoder and decoder call this same
+        function, so their μ and σ agree bit for bit on one machine.
+
+        Args:
+            psi: h_s(ẑ), (B, 2M, h, w), float32.
+            decide: the step's integers from its (bounded) Gaussian parameters.
+            schedule: "wavefront" (3(h−1) + w steps) or "raster" (h·w steps).
+        """
+        if schedule not in SCHEDULES:
+            raise RecError(f"unknown schedule {schedule!r}: expected one of {sorted(SCHEDULES)}")
+        psi = psi.float().contiguous()
+        b, _, h, w = psi.shape
+        m = self.config.M
+        k = self.config.context_kernel
+        r = k // 2
+        taps = self.context.taps
+        dr, dc = taps // k, taps % k  # offsets of the kept taps in the window
+        w_ctx = self.context.local_weight().float()
+        b_ctx = self.context.bias.float()
+        layers = [layer for layer in self.entropy_parameters if isinstance(layer, nn.Conv2d)]
+        weights = [(l.weight.float().flatten(1), l.bias.float()) for l in layers]
+        slope = self.config.slope
+        # ŷ with a zero border of r on every side: window (i, j) starts at (i, j)
+        buf = torch.zeros(b, m, h + 2 * r, w + 2 * r)
+        mean_map = torch.zeros(b, m, h, w)
+        scale_map = torch.zeros(b, m, h, w)
+        sym_map = torch.zeros(b, m, h, w)
+        psi_t = psi.permute(0, 2, 3, 1)  # (B, h, w, 2M)
+        for index, (rows, cols) in enumerate(SCHEDULES[schedule](h, w)):
+            kk = rows.numel()
+            win = buf[:, :, rows[:, None] + dr[None, :], cols[:, None] + dc[None, :]]  # (B, M, K, T)
+            win = win.permute(0, 2, 1, 3).reshape(b * kk, -1)
+            phi = F.linear(win, w_ctx, b_ctx)
+            hdn = torch.cat([psi_t[:, rows, cols].reshape(b * kk, -1), phi], dim=1)
+            for n, (wt, bs) in enumerate(weights):
+                hdn = F.linear(hdn, wt, bs)
+                if n < len(weights) - 1:
+                    hdn = F.leaky_relu(hdn, slope)
+            mean, scale = hdn.view(b, kk, 2 * m).chunk(2, dim=2)
+            scale = self.y_density.bounded_scale(scale)
+            q = decide(Step(index, rows, cols, mean, scale)).float()
+            buf[:, :, rows + r, cols + r] = (q + mean).permute(0, 2, 1)
+            mean_map[:, :, rows, cols] = mean.permute(0, 2, 1)
+            scale_map[:, :, rows, cols] = scale.permute(0, 2, 1)
+            sym_map[:, :, rows, cols] = q.permute(0, 2, 1)
+        y_hat = buf[:, :, r : r + h, r : r + w].contiguous()
+        return AutoregressiveResult(y_hat, mean_map, scale_map, sym_map)
+
+    def quantize_y(self, y: torch.Tensor, psi: torch.Tensor, schedule: str = "wavefront") -> AutoregressiveResult:
+        """Inference quantization ŷ_i = round(y_i − μ_i) + μ_i, sequentially (encoder side)."""
+        y_t = y.float().permute(0, 2, 3, 1)  # (B, h, w, M)
+        return self.autoregress(psi, lambda s: torch.round(y_t[:, s.rows, s.cols] - s.mean), schedule)
+
+    # -- training objective -------------------------------------------------------------
+    def forward(self, x: torch.Tensor, noise: bool | None = None) -> JointLosses:
+        """Rate-distortion loss of a batch in [0, 1] whose size is a multiple of 64.
+
+        ``noise`` (default: ``self.training``) selects the additive-uniform-noise
+        proxy; without it the inference quantization is used (ẑ around the
+        medians, ŷ around the predicted means by the sequential pass), so the
+        rate is the model's estimate of what the codec writes.
+        """
+        noise = self.training if noise is None else noise
+        b, _, h, w = x.shape
+        pixels = b * h * w
+        y = self.analyze(x)
+        z = self.hyper_analyze(y)
+        if noise:
+            z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+            y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            psi = self.hyper_synthesize(z_hat)
+            mean, scale = self.gaussian_parameters(psi, self.context(y_hat))
+        else:
+            _, z_hat = self.quantize_z(z)
+            psi = self.hyper_synthesize(z_hat)
+            ar = self.quantize_y(y, psi)
+            y_hat, mean, scale = ar.y_hat, ar.mean, ar.scale
+        bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).sum()
+        bits_z = -torch.log2(self.z_density.likelihood(z_hat)).sum()
+        x_hat = self.synthesize(y_hat)
+        mse = torch.mean((x.float() - x_hat) ** 2)
+        bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
+        bpp = bpp_y + bpp_z
+        loss = bpp + self.config.lmbda * 255.0**2 * mse
+        return JointLosses(loss, bpp, bpp_y, bpp_z, mse, x_hat, y_hat)
