@@ -134,9 +134,11 @@ def _ms_ssim(a: np.ndarray, b: np.ndarray, small: str) -> tuple[float, bool]:
         )
     if too_small and min(h, w) < _WIN_SIZE:
         raise RecError(f"image of {w}x{h} is smaller than the {_WIN_SIZE}x{_WIN_SIZE} SSIM window")
-    # float64 NCHW in [0, 255]; data range 255 (≡ CompressAI's [0, 1] with data range 1)
-    x = torch.from_numpy(a).permute(2, 0, 1)[None].to(torch.float64)
-    y = torch.from_numpy(b).permute(2, 0, 1)[None].to(torch.float64)
+    # float32 NCHW in [0, 255], data range 255: CompressAI's computation up to float
+    # round-off (it uses [0, 1] and data range 1); float64 changes results by ~1e-7
+    # and is 4x slower
+    x = torch.tensor(a, dtype=torch.float32).permute(2, 0, 1)[None]
+    y = torch.tensor(b, dtype=torch.float32).permute(2, 0, 1)[None]
     with torch.no_grad():
         if too_small:
             value = _torch_ssim(x, y, data_range=255.0, size_average=True)

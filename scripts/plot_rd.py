@@ -1,0 +1,102 @@
+"""Plot rate-distortion curves on Kodak: RGB PSNR and MS-SSIM (dB) against bpp.
+
+Usage:
+    python scripts/plot_rd.py RESULT.json [RESULT.json ...] --out rd.png
+                              [--anchors jpeg webp ...|none] [--anchor-dir DIR]
+                              [--xmax 2.0] [--title TEXT]
+
+Every RESULT.json (CompressAI results format, e.g. ``results/classical/*.json``
+or our codec's) is drawn solid with markers; the published anchors (file stems
+in ``shared/anchors/kodak``) dashed. A curve without a metric (paper curves
+often lack MS-SSIM) is left out of that panel. MS-SSIM dB is
+-10·log10(1 - mean MS-SSIM) unless the file stores ``ms-ssim-db-rgb``.
+One PNG with two panels is written to ``--out`` (matplotlib, Agg backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rec.errors import RecError  # noqa: E402
+from rec.evaluation.results import RDCurve, anchor_dir, load_anchor, load_curve  # noqa: E402
+
+#: A readable default: two classical image codecs, the two video-intra ones, two learned ones.
+DEFAULT_ANCHORS = ("jpeg", "webp", "bpg_444_x265_ycbcr", "vtm", "paper-bmshj2018-hyperprior", "paper-mbt2018")
+
+PANELS = (("psnr", "PSNR (RGB) [dB]"), ("ms-ssim-db", "MS-SSIM (RGB) [dB]"))
+
+
+def plot(curves: list[RDCurve], anchors: list[RDCurve], out: Path, xmax: float, title: str) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    n = max(len(curves) + len(anchors), 1)
+    colors = plt.get_cmap("tab20" if n > 10 else "tab10")
+    for ax, (metric, ylabel) in zip(axes, PANELS):
+        ymin, ymax = np.inf, -np.inf
+        for i, (c, is_anchor) in enumerate([(c, False) for c in curves] + [(a, True) for a in anchors]):
+            if not c.has(metric):
+                continue
+            x = np.asarray(c.bpp)
+            y = np.asarray(c.values(metric))
+            order = np.argsort(x)
+            x, y = x[order], y[order]
+            keep = (x <= xmax) & np.isfinite(y)
+            if not keep.any():
+                continue
+            style = dict(ls="--", lw=1.2, marker="", alpha=0.85) if is_anchor else dict(ls="-", lw=1.8, marker="o", ms=3.5)
+            ax.plot(x, y, color=colors(i % colors.N), label=c.name, **style)
+            ymin, ymax = min(ymin, y[keep].min()), max(ymax, y[keep].max())
+        ax.set_xlim(0, xmax)
+        if np.isfinite(ymin):
+            pad = 0.03 * (ymax - ymin)
+            ax.set_ylim(ymin - pad, ymax + pad)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7.5, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", nargs="*", type=Path, help="CompressAI-format result JSON files")
+    ap.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    ap.add_argument(
+        "--anchors",
+        nargs="+",
+        default=list(DEFAULT_ANCHORS),
+        help=f"anchor names (file stems), or 'none' (default: {' '.join(DEFAULT_ANCHORS)})",
+    )
+    ap.add_argument("--anchor-dir", type=Path, default=None, help=f"default: {anchor_dir()}")
+    ap.add_argument("--xmax", type=float, default=2.0, help="largest bpp shown (default 2)")
+    ap.add_argument("--title", default="Kodak (24 images)")
+    args = ap.parse_args(argv)
+    try:
+        curves = [load_curve(p) for p in args.results]
+        names = [] if args.anchors == ["none"] else args.anchors
+        anchors = [load_anchor(n, args.anchor_dir) for n in names]
+        if not curves and not anchors:
+            raise RecError("nothing to plot: give result files or anchors")
+        if args.xmax <= 0:
+            raise RecError("--xmax must be positive")
+        plot(curves, anchors, args.out, args.xmax, args.title)
+    except RecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

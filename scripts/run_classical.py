@@ -1,0 +1,265 @@
+"""Rate-distortion curves of the classical codecs on a directory of images (Kodak by default).
+
+Usage:
+    python scripts/run_classical.py [--data DIR] [--out results/classical]
+                                    [--codecs jpeg webp ...] [--qualities 5,10,...]
+                                    [--limit N] [--anchor PATH]
+
+For every available codec of :mod:`rec.evaluation.classical` (the others are
+skipped with the reason) and every quality of its grid, every image is encoded
+and decoded once (one process, one thread); per image we record bytes, bpp,
+PSNR, MS-SSIM and the encode/decode wall time. Written into ``--out``:
+
+* ``<codec>.json``: CompressAI results JSON, each list the mean over images per
+  quality (``psnr-rgb``, ``ms-ssim-rgb``, ``bpp``, ``encoding_time``,
+  ``decoding_time``, plus ``quality``: the codec setting), with ``meta`` saying
+  which library, data set, machine, date and command produced it;
+* ``<codec>.per_image.csv``: the per-image measurements;
+* ``README.md``: a table of every ``*.json`` in ``--out`` (codec, rate range,
+  BD-rate against the anchor JPEG in PSNR and MS-SSIM dB), rebuilt on each run.
+
+Times are wall clock on a shared, reniced 2-core machine: indicative only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rec.errors import RecError
+from rec.evaluation.bdrate import bd_rate
+from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
+from rec.evaluation.metrics import bpp, quality
+from rec.evaluation.results import RDCurve, anchor_dir, load_curve, save_curve
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "kodak"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One image coded at one quality."""
+
+    image: str
+    quality: float
+    bytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float
+    encoding_time: float
+    decoding_time: float
+
+
+def machine() -> str:
+    """CPU model name from lscpu (else platform), with the core count."""
+    name = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def load_images(directory: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
+    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".png", ".bmp", ".ppm", ".tif", ".tiff"))
+    if not paths:
+        raise RecError(f"no lossless images (.png, .bmp, .ppm, .tif) in {directory}")
+    if limit is not None:
+        paths = paths[:limit]
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            images.append((p.name, np.asarray(im.convert("RGB"))))
+    return images
+
+
+def measure(codec: ClassicalCodec, images: list[tuple[str, np.ndarray]], q: float) -> list[Measurement]:
+    rows = []
+    for name, x in images:
+        t0 = time.perf_counter()
+        data = codec.encode(x, q)
+        t1 = time.perf_counter()
+        y = codec.decode(data)
+        t2 = time.perf_counter()
+        m = quality(x, y)
+        rows.append(
+            Measurement(
+                image=name,
+                quality=q,
+                bytes=len(data),
+                bpp=bpp(len(data), x.shape[1], x.shape[0]),
+                psnr=m.psnr,
+                ms_ssim=m.ms_ssim,
+                encoding_time=t1 - t0,
+                decoding_time=t2 - t1,
+            )
+        )
+    return rows
+
+
+def mean_curve(codec: ClassicalCodec, rows: list[Measurement], qualities, meta: dict) -> RDCurve:
+    """CompressAI convention: every metric is the plain mean over images at each quality."""
+
+    def mean(attr: str, q: float) -> float:
+        return float(np.mean([getattr(r, attr) for r in rows if r.quality == q]))
+
+    return RDCurve(
+        name=codec.label,
+        description=f"{codec.label}: {codec.version()}; quality = {codec.quality_meaning}",
+        bpp=[mean("bpp", q) for q in qualities],
+        psnr=[mean("psnr", q) for q in qualities],
+        ms_ssim=[mean("ms_ssim", q) for q in qualities],
+        encoding_time=[mean("encoding_time", q) for q in qualities],
+        decoding_time=[mean("decoding_time", q) for q in qualities],
+        extra={"quality": list(qualities)},
+        meta=meta,
+    )
+
+
+def write_csv(rows: list[Measurement], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(r).items()})
+
+
+def _bd(anchor: RDCurve | None, curve: RDCurve, metric: str) -> str:
+    if anchor is None or not anchor.has(metric) or not curve.has(metric):
+        return "n/a"
+    try:
+        return f"{bd_rate(anchor.bpp, anchor.values(metric), curve.bpp, curve.values(metric)):+.1f} %"
+    except RecError as e:
+        return f"n/a ({e})"
+
+
+def write_readme(out: Path, anchor_path: Path) -> None:
+    """The README table of every curve in ``out``."""
+    anchor = load_curve(anchor_path) if anchor_path.is_file() else None
+    order = {c.name: i for i, c in enumerate(all_codecs())}
+    files = sorted(out.glob("*.json"), key=lambda p: (order.get(p.stem, 99), p.stem))
+    lines = [
+        "# Classical codecs on Kodak",
+        "",
+        "Written by `scripts/run_classical.py` (see its docstring); plot with `scripts/plot_rd.py`.",
+        "Each point is the mean over the images of bpp, RGB PSNR and RGB MS-SSIM at one quality",
+        "setting (CompressAI's convention). BD-rate: `rec.evaluation.bdrate` (PCHIP) against the",
+        f"published anchor `{anchor_path.name}` (CompressAI's JPEG, Pillow 7.1.2); negative = fewer bits",
+        "than that JPEG at equal quality. MS-SSIM dB = -10·log10(1 - mean MS-SSIM).",
+        "",
+        "| codec | library | quality setting | points | bpp | PSNR (dB) | BD-rate PSNR | BD-rate MS-SSIM dB | enc / dec s per image |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    runs = set()
+    for p in files:
+        c = load_curve(p)
+        meta = c.meta or {}
+        q = c.extra.get("quality", ())
+        qtxt = f"{meta.get('quality_meaning', '')}: {q[0]:g}-{q[-1]:g}" if q else meta.get("quality_meaning", "")
+        times = (
+            f"{np.mean(c.encoding_time):.3f} / {np.mean(c.decoding_time):.3f}"
+            if c.encoding_time and c.decoding_time
+            else "n/a"
+        )
+        lines.append(
+            f"| `{p.stem}` {c.name} | {meta.get('library', '')} | {qtxt} | {len(c)} "
+            f"| {min(c.bpp):.3f}-{max(c.bpp):.3f} | {min(c.psnr):.2f}-{max(c.psnr):.2f} "
+            f"| {_bd(anchor, c, 'psnr')} | {_bd(anchor, c, 'ms-ssim-db')} | {times} |"
+        )
+        runs.add((meta.get("date", "?"), meta.get("machine", "?"), meta.get("command", "?"), meta.get("images", "?")))
+    lines += ["", "Runs (date, machine, images, command):", ""]
+    for date, mach, cmd, n in sorted(runs):
+        lines.append(f"- {date}, {mach}, {n} images: `{cmd}`")
+    lines.append("")
+    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def parse_qualities(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise RecError(f"--qualities must be comma-separated numbers: {e}") from e
+    if not values:
+        raise RecError("--qualities is empty")
+    return sorted(set(values))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of lossless images (default: Kodak)")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "classical")
+    ap.add_argument("--codecs", nargs="+", help="codec names (default: every available one)")
+    ap.add_argument("--qualities", help="comma-separated quality grid, replacing the codec's (one codec only)")
+    ap.add_argument("--limit", type=int, help="use only the first N images")
+    ap.add_argument("--anchor", type=Path, default=anchor_dir() / "jpeg.json", help="anchor for BD-rates")
+    args = ap.parse_args(argv)
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        codecs = [get_codec(n) for n in args.codecs] if args.codecs else all_codecs()
+        grid = parse_qualities(args.qualities) if args.qualities else None
+        if grid is not None and len(codecs) != 1:
+            raise RecError("--qualities needs exactly one codec in --codecs")
+        images = load_images(args.data, args.limit)
+    except RecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+    base_meta = {
+        "source": "rec scripts/run_classical.py",
+        "dataset": args.data.name,
+        "images": len(images),
+        "machine": machine(),
+        "date": datetime.date.today().isoformat(),
+        "command": command,
+    }
+    print(f"{len(images)} images from {args.data}; {base_meta['machine']}")
+    for codec in codecs:
+        reason = codec.unavailable_reason()
+        if reason is not None:
+            print(f"skip {codec.name}: {reason}")
+            continue
+        qualities = grid or list(codec.qualities)
+        print(f"{codec.name}: {codec.version()}", flush=True)
+        rows: list[Measurement] = []
+        for q in qualities:
+            t = time.perf_counter()
+            part = measure(codec, images, q)
+            rows += part
+            print(
+                f"  q={q:g}: {np.mean([r.bpp for r in part]):.3f} bpp, {np.mean([r.psnr for r in part]):.2f} dB, "
+                f"MS-SSIM {np.mean([r.ms_ssim for r in part]):.4f} ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
+        meta = dict(base_meta, library=codec.version(), quality_meaning=codec.quality_meaning)
+        curve = mean_curve(codec, rows, qualities, meta)
+        save_curve(curve, args.out / f"{codec.name}.json")
+        write_csv(rows, args.out / f"{codec.name}.per_image.csv")
+        write_readme(args.out, args.anchor)
+    write_readme(args.out, args.anchor)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
