@@ -1,13 +1,119 @@
-"""The ``rec`` command: a thin layer that parses arguments and calls the Python API."""
+"""The ``rec`` command: a thin layer that parses arguments and calls the Python API.
+
+    rec encode IN OUT [--model NAME] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
+    rec decode IN OUT
+    rec info FILE
+    rec models [--json]
+    rec demo [--out DIR]
+    rec train [CONFIG] --out RUN [--set section.key=value ...]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
+from pathlib import Path
 
 from rec.errors import RecError
 
 __all__ = ["main"]
+
+
+def _print_report(report) -> None:
+    print(f"{report.width}×{report.height}  {report.bytes} bytes  {report.bpp:.4f} bpp  model {report.model}  samplers {report.samplers}")
+    print(f"{'level':<6}{'sampler':<12}{'dims':>9}{'KL bits':>12}{'index':>10}{'side':>9}{'outlier':>9}{'bits/KL':>9}")
+    for lv in report.levels:
+        ratio = lv.bits / lv.kl_bits if lv.kl_bits > 0 else float("nan")
+        print(f"{lv.name:<6}{lv.sampler:<12}{lv.dimensions:>9}{lv.kl_bits:>12.0f}{lv.index_bits:>10}{lv.side_bits:>9}{lv.outlier_bits:>9}{ratio:>9.3f}")
+    print(f"total KL {report.kl_bits:.0f} bits, bound I + 2 log2(I + 1) = {report.bound_bits:.0f}, written {8 * report.bytes} "
+          f"({8 * report.bytes / max(report.kl_bits, 1):.3f} × KL; container {report.container_bits} bits)")
+    line = f"encode {report.encode_seconds:.2f} s"
+    if report.decode_seconds is not None:
+        line += f", decode {report.decode_seconds:.2f} s"
+    if report.psnr is not None:
+        line += f", PSNR {report.psnr:.2f} dB"
+    if report.ms_ssim is not None:
+        line += f", MS-SSIM {report.ms_ssim:.4f}"
+    if report.ideal_psnr is not None:
+        line += f" (ideal: {report.ideal_psnr:.2f} dB)"
+    print(line)
+
+
+def _encode(args) -> None:
+    from rec.codec import compress
+    from rec.image import write_atomic
+
+    data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json)
+    write_atomic(args.output, data)
+    if args.json:
+        print(json.dumps(data.report.to_dict()))
+    else:
+        _print_report(data.report)
+
+
+def _decode(args) -> None:
+    from rec.codec import decompress
+    from rec.image import save_png
+
+    path = Path(args.input)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise RecError(f"cannot read {path}: {e}") from None
+    save_png(args.output, decompress(data))
+
+
+def _info(args) -> None:
+    from rec.codec import read_header
+
+    path = Path(args.input)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise RecError(f"cannot read {path}: {e}") from None
+    c = read_header(data)
+    h = c.header
+    print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
+    print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}")
+    for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers):
+        params = ", ".join(f"{k}={v}" for k, v in spec.params)
+        print(f"level {level}: {spec.name}({params})")
+    for s in c.sections:
+        print(f"section {s.kind.name} level {s.level}: {len(s.payload)} bytes ({8 * len(s.payload)} bits)")
+    print(f"container overhead: {c.overhead_bytes} bytes")
+
+
+def _models(args) -> None:
+    from rec.models.zoo import DEFAULT_MODEL, list_models
+
+    entries = list_models()
+    if args.json:
+        print(json.dumps([{"name": e.name, "kind": e.kind, "beta": e.config.beta, "gamma_inf": e.config.gamma_inf,
+                           "steps": e.steps, "sha256": e.sha256, "description": e.description} for e in entries], indent=2))
+        return
+    for e in entries:
+        mark = "*" if e.name == DEFAULT_MODEL else " "
+        g = f"γ∞={e.config.gamma_inf:g}" if e.kind == "gamma-pln" else ""
+        print(f"{mark} {e.name:<18}{e.kind:<10} β={e.config.beta:<6g}{g:<12}{e.steps:>7} steps  {e.description}")
+
+
+def _demo(args) -> None:
+    from importlib.resources import files
+
+    from rec.codec import compress, decompress
+    from rec.image import save_png, write_atomic
+
+    sample = files("rec") / "data" / "kodim23.png"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"compressing the sample photo {sample.name} with the default model and IS-GS")
+    data = compress(str(sample), ideal=True)
+    write_atomic(out / "kodim23.rec", data)
+    save_png(out / "kodim23.decoded.png", decompress(data))
+    _print_report(data.report)
+    print(f"wrote {out / 'kodim23.rec'} and {out / 'kodim23.decoded.png'}")
 
 
 def _train(args) -> None:
@@ -21,6 +127,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rec", description="Image compression without quantization (relative entropy coding).")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("encode", help="compress an image into a .rec file")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--model", default=None, help="zoo model (see `rec models`)")
+    p.add_argument("--sampler", default="importance:greedy", help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
+    p.set_defaults(func=_encode)
+
+    p = sub.add_parser("decode", help="decompress a .rec file into a PNG")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=_decode)
+
+    p = sub.add_parser("info", help="show the header and sections of a .rec file")
+    p.add_argument("input")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("models", help="list the shipped models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser("demo", help="compress the bundled sample photo with the default model")
+    p.add_argument("--out", default="rec-demo", help="output directory")
+    p.set_defaults(func=_demo)
+
     p = sub.add_parser("train", help="train a PLN / γ-PLN (resumes from OUT/last.pt)")
     p.add_argument("config", nargs="?", help="TOML config file")
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, config)")
@@ -32,11 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except RecError as e:
-        print(f"rec: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"rec: warning: {msg}\n"
+        try:
+            args.func(args)
+        except RecError as e:
+            print(f"rec: error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 
