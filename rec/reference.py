@@ -1,0 +1,554 @@
+"""The quantized reference codec: image ⇄ bytes with the mbt2018 model (Minnen et al. 2018).
+
+Real entropy coding with constriction's range coder (``constriction.stream.queue``),
+written into rec's container (:mod:`rec.container`) with codec id ``"mbt2018"``::
+
+    encode                                            decode
+    x ─► pad to 64 ─► y = g_a(x) ─► z = h_a(y)        header ─► sizes, coding parameters
+    qz = round(z − m) ─► categorical per channel ─► section PAYLOAD_LEVEL 2 ─► qz, ẑ = qz + m
+    ψ = h_s(ẑ)                                                                ψ = h_s(ẑ)
+    autoregressive pass (JointPrior.autoregress):     the same pass, the symbols read
+      q_i = round(y_i − μ_i), ŷ_i = q_i + μ_i          from the stream: ŷ_i = q_i + μ_i
+      q_i ~ quantized N(0, σ̄_i²) ─► PAYLOAD_LEVEL 1 ──────────────────────►
+    report: bits, estimated bits                      x̂ = g_s(ŷ), crop, round to uint8
+
+Entropy models (coder-independent tables from :mod:`rec.models.entropy`):
+
+* **y** — q = ŷ − μ is coded with ``QuantizedGaussian(−R, R)`` of mean 0 and scale
+  σ̄: the bounded σ rounded *up* to a log-spaced table of ``scale_levels`` values in
+  [scale_min, scale_max] (CompressAI's scale table: 64 values from 0.11 to 256). The
+  table makes the coding distribution a discrete function of σ, which only changes
+  when σ crosses a table entry; the continuous σ changes constriction's fixed-point
+  CDF at every last-bit difference (``scale_levels=0`` codes with it, for the
+  fragility study). Rounding σ up to the table costs rate: measured +1.3 % of the y
+  bits with 64 levels, +0.5 % with 256, +0.05 % (the coder's flush) without a table
+  on the test model of tests/test_reference.py. Integers with |q| ≥ R (default 1024) are *escaped*: the symbol ±R is
+  coded, and |q| − R goes to a list of LEB128 varints in section SIDE_INFO 1. Lossless.
+* **z** — per channel, a ``Categorical`` over the offsets k = ẑ − m inside the
+  central 1 − tail_mass of the factorized density, plus one escape symbol for each
+  tail carrying exactly the tail's mass; the excess goes to SIDE_INFO 2 as varints.
+
+The coding parameters travel in the header as the "sampler" specs of levels 1 (y)
+and 2 (z), so a decoder needs only the bytes and the model (whose SHA-256 the caller
+may pin with ``model_hash``).
+
+Determinism. The decoder recomputes μ, σ with the same code, the same shapes and
+the same float operations as the encoder, so on one machine (and one torch build,
+thread count and memory format) it reproduces the encoder's ŷ bit for bit. Across
+machines it need not: a last-bit difference of ψ can move σ across a table entry or
+μ across a rounding boundary and desynchronize the arithmetic decoder — the
+failure of CompressAI issues 279/309/340. :func:`fragility_trial` measures it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+import torch
+
+from rec.container import Container, Header, SamplerSpec, Section, SectionType
+from rec.errors import FormatError, RecError
+from rec.models.entropy import FactorizedTable
+from rec.models.joint import SCHEDULES, JointPrior, Step
+from rec.models.pln import pad_to_multiple
+
+__all__ = [
+    "CODEC_ID",
+    "CodecParams",
+    "EncodeResult",
+    "DecodeResult",
+    "FragilityResult",
+    "compress",
+    "decompress",
+    "encode",
+    "decode",
+    "fragility_trial",
+]
+
+CODEC_ID = "mbt2018"
+_FACTOR = 64
+_ORDERS = ("wavefront", "raster")
+_MAX_ESCAPE = 1 << 31
+
+
+@dataclass(frozen=True)
+class CodecParams:
+    """Entropy-coding parameters (written to the header).
+
+    Attributes:
+        scale_levels: number of entries of the log-spaced scale table; 0 codes with the
+            continuous σ itself (no table: for the fragility study, see the module docstring).
+        scale_min, scale_max: its first and last entry.
+        support: R; y integers with |q| < R are coded directly, others escaped.
+        tail_mass: mass of the factorized density outside the z support.
+        schedule: coding order of y, "wavefront" or "raster".
+    """
+
+    scale_levels: int = 64
+    scale_min: float = 0.11
+    scale_max: float = 256.0
+    support: int = 1024
+    tail_mass: float = 1e-9
+    schedule: str = "wavefront"
+
+    def __post_init__(self):
+        if not 0 <= self.scale_levels <= 4096:
+            raise RecError("scale_levels must be in 0 .. 4096")
+        if not 0 < self.scale_min <= self.scale_max < 1e9:
+            raise RecError("need 0 < scale_min <= scale_max")
+        if not 1 <= self.support <= 1 << 20:
+            raise RecError("support must be in 1 .. 2**20")
+        if not 0 < self.tail_mass < 0.5:
+            raise RecError("tail_mass must be in (0, 0.5)")
+        if self.schedule not in _ORDERS:
+            raise RecError(f"schedule must be one of {_ORDERS}")
+
+    def scale_table(self) -> np.ndarray | None:
+        """σ̄_k = exp(log s_min + k/(K−1) · (log s_max − log s_min)), k = 0 … K−1 (float64); None if K = 0."""
+        if self.scale_levels == 0:
+            return None
+        if self.scale_levels == 1:
+            return np.array([self.scale_max])
+        return np.exp(np.linspace(math.log(self.scale_min), math.log(self.scale_max), self.scale_levels))
+
+    def specs(self) -> tuple[SamplerSpec, SamplerSpec]:
+        """Header entries of level 1 (y) and level 2 (z)."""
+        y = SamplerSpec("gauss", {"levels": self.scale_levels, "min": self.scale_min, "max": self.scale_max,
+                                  "support": self.support, "order": _ORDERS.index(self.schedule)})
+        z = SamplerSpec("factorized", {"tail": self.tail_mass})
+        return y, z
+
+    @classmethod
+    def from_specs(cls, specs: tuple[SamplerSpec, ...]) -> "CodecParams":
+        """Inverse of :meth:`specs`. Raises FormatError on anything unexpected."""
+        try:
+            y, z = specs
+            if y.name != "gauss" or z.name != "factorized":
+                raise KeyError
+            py, pz = y.as_dict(), z.as_dict()
+            if set(py) != {"levels", "min", "max", "support", "order"} or set(pz) != {"tail"}:
+                raise KeyError
+            order = py["order"]
+            if not isinstance(order, int) or not 0 <= order < len(_ORDERS):
+                raise KeyError
+            return cls(int(py["levels"]), float(py["min"]), float(py["max"]), int(py["support"]),
+                       float(pz["tail"]), _ORDERS[order])
+        except (KeyError, ValueError, TypeError, RecError):
+            raise FormatError("malformed mbt2018 coding parameters in the header") from None
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode` wrote and what it computed on the way.
+
+    Attributes:
+        data: the container bytes.
+        y_hat, z_hat: the quantized latents (1, M, h, w), (1, N, h/4, w/4).
+        symbols: the integers q = ŷ − μ (1, M, h, w).
+        image: the reconstruction g_s(ŷ) as the decoder will produce it, uint8 (H, W, 3),
+            or None if not asked for.
+        bits_y, bits_z: payload bits of the two sections (escapes included).
+        estimated_bits_y, estimated_bits_z: −Σ log₂ of the model's likelihoods of ŷ, ẑ.
+        overhead_bits: the rest of the file (header, section framing, CRC).
+        escapes_y, escapes_z: number of escaped values.
+    """
+
+    data: bytes
+    y_hat: torch.Tensor
+    z_hat: torch.Tensor
+    symbols: torch.Tensor
+    image: np.ndarray | None
+    bits_y: int
+    bits_z: int
+    estimated_bits_y: float
+    estimated_bits_z: float
+    overhead_bits: int
+    escapes_y: int
+    escapes_z: int
+
+    @property
+    def bits(self) -> int:
+        return 8 * len(self.data)
+
+    @property
+    def estimated_bits(self) -> float:
+        return self.estimated_bits_y + self.estimated_bits_z
+
+
+@dataclass
+class DecodeResult:
+    """The decoded image (uint8, (H, W, 3)), the latents and the header."""
+
+    image: np.ndarray
+    y_hat: torch.Tensor
+    z_hat: torch.Tensor
+    symbols: torch.Tensor
+    header: Header
+
+
+@dataclass
+class FragilityResult:
+    """One decode with ψ = h_s(ẑ) perturbed to ψ·(1 + ε·rel_noise), ε ~ N(0, 1).
+
+    Attributes:
+        symbols_equal: every integer latent q decoded as encoded.
+        symbol_errors, total_symbols: how many of the y integers differ.
+        max_latent_error: max |ŷ_decoded − ŷ_encoded| (inf if decoding raised).
+        max_pixel_error: max |Δ| of the uint8 pixels (255 if decoding raised).
+        error: the message of the exception decoding raised, or "".
+    """
+
+    rel_noise: float
+    seed: int
+    symbols_equal: bool
+    symbol_errors: int
+    total_symbols: int
+    max_latent_error: float
+    max_pixel_error: int
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Decoded correctly: same integers, pixels within one level."""
+        return not self.error and self.symbols_equal and self.max_pixel_error <= 1
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _inference():
+    with torch.no_grad(), torch.autocast("cpu", enabled=False):
+        yield
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """Run what both sides must compute identically on one intra-op thread.
+
+    torch's CPU kernels may split work differently for different thread counts,
+    which changes the last bits of h_s(ẑ) (measured: encoding with 2 threads and
+    decoding with 1 gave a different ŷ). g_a runs on the encoder only and g_s on
+    the decoder only, so they keep every thread. Changes the process-wide setting
+    for the duration: do not code concurrently from several Python threads.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _coding_model(model) -> JointPrior:
+    """The model in the one layout the codec computes with: float32, contiguous weights."""
+    if not isinstance(model, JointPrior):
+        raise RecError(f"the mbt2018 codec needs a JointPrior, got {type(model).__name__}")
+    params = list(model.parameters())
+    if any(p.dtype != torch.float32 or not p.is_contiguous() for p in params):
+        model = copy.deepcopy(model).float().to(memory_format=torch.contiguous_format)
+    return model.eval()
+
+
+def _to_tensor(image) -> torch.Tensor:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise RecError("the image must be a uint8 numpy array of shape (H, W, 3)")
+    if min(image.shape[:2]) < 1 or max(image.shape[:2]) > 1 << 16:
+        raise RecError(f"image size {image.shape[1]}×{image.shape[0]} out of 1 .. 65536")
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).contiguous()
+
+
+def _to_image(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
+    x = x_hat[0, :, :height, :width].clamp(0, 1).mul(255.0).round()
+    return x.permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def _put_varints(values) -> bytes:
+    out = bytearray()
+    for v in values:
+        v = int(v)
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+def _get_varints(data: bytes) -> list[int]:
+    values, v, shift = [], 0, 0
+    for b in data:
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if shift > 35:
+            raise FormatError("malformed escape value")
+        if not b & 0x80:
+            values.append(v)
+            v, shift = 0, 0
+    if shift:
+        raise FormatError("truncated escape values")
+    return values
+
+
+class _Escapes:
+    """The escape values of one level, consumed in order by the decoder."""
+
+    def __init__(self, values: list[int]):
+        self.values, self.pos = values, 0
+
+    def take(self, n: int) -> np.ndarray:
+        if self.pos + n > len(self.values):
+            raise FormatError("the bitstream needs more escape values than it carries")
+        out = np.asarray(self.values[self.pos : self.pos + n], dtype=np.int64)
+        self.pos += n
+        if np.any(out >= _MAX_ESCAPE):
+            raise FormatError("escape value out of range")
+        return out
+
+    def check_done(self) -> None:
+        if self.pos != len(self.values):
+            raise FormatError(f"{len(self.values) - self.pos} unused escape values")
+
+
+def _words(payload: bytes) -> np.ndarray:
+    if len(payload) % 4:
+        raise FormatError("a range-coder payload must be a whole number of 32-bit words")
+    return np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+
+
+def _quantized_scales(scale: torch.Tensor, table: np.ndarray | None) -> np.ndarray:
+    """σ (bounded, float32) rounded up to the scale table (if any), as float64, flattened."""
+    s = scale.reshape(-1).numpy().astype(np.float64)
+    if table is None:
+        return s
+    idx = np.minimum(np.searchsorted(table, s, side="left"), len(table) - 1)
+    return table[idx]
+
+
+def _table_probabilities(table: FactorizedTable, c: int) -> np.ndarray:
+    return table.probabilities[c, : int(table.size[c]) + 2]
+
+
+def _encode_z(qz: torch.Tensor, table: FactorizedTable) -> tuple[bytes, list[int]]:
+    encoder = constriction.stream.queue.RangeEncoder()
+    escapes: list[int] = []
+    q = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)
+    for c in range(q.shape[0]):
+        low, size = int(table.low[c]), int(table.size[c])
+        s = q[c] - low + 1
+        below, above = s < 1, s > size
+        escapes_c = np.zeros_like(s)
+        escapes_c[below] = -s[below]  # k = low − 1 − e
+        escapes_c[above] = s[above] - size - 1  # k = low + size + e
+        s = np.clip(s, 0, size + 1)
+        escapes.extend(escapes_c[below | above].tolist())  # in position order
+        model = constriction.stream.model.Categorical(_table_probabilities(table, c), perfect=False)
+        encoder.encode(s.astype(np.int32), model)
+    return encoder.get_compressed().astype("<u4").tobytes(), escapes
+
+
+def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], escapes: _Escapes) -> torch.Tensor:
+    decoder = constriction.stream.queue.RangeDecoder(_words(payload))
+    n_channels, count = shape[1], shape[2] * shape[3]
+    out = np.zeros((n_channels, count), dtype=np.int64)
+    for c in range(n_channels):
+        low, size = int(table.low[c]), int(table.size[c])
+        model = constriction.stream.model.Categorical(_table_probabilities(table, c), perfect=False)
+        s = np.asarray(decoder.decode(model, count), dtype=np.int64)
+        k = s + low - 1
+        esc = (s == 0) | (s == size + 1)
+        if esc.any():
+            e = escapes.take(int(esc.sum()))
+            k[esc] = np.where(s[esc] == 0, low - 1 - e, low + size + e)
+        out[c] = k
+    return torch.from_numpy(out).float().reshape(shape)
+
+
+def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: _Escapes) -> torch.Tensor:
+    sigma = _quantized_scales(step.scale, table)
+    c = np.asarray(decoder.decode(gaussian, np.zeros_like(sigma), sigma), dtype=np.int64)
+    esc = np.abs(c) >= support
+    if esc.any():
+        c[esc] = np.sign(c[esc]) * (support + escapes.take(int(esc.sum())))
+    return torch.from_numpy(c).float().view(step.mean.shape)
+
+
+def _latent_shapes(model: JointPrior, height: int, width: int) -> tuple[tuple, tuple]:
+    hp, wp = -(-height // _FACTOR) * _FACTOR, -(-width // _FACTOR) * _FACTOR
+    c = model.config
+    return (1, c.M, hp // 16, wp // 16), (1, c.N, hp // 64, wp // 64)
+
+
+# --------------------------------------------------------------------------
+# the codec
+# --------------------------------------------------------------------------
+
+
+def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
+           params: CodecParams | None = None, reconstruct: bool = True) -> EncodeResult:
+    """Compress an RGB uint8 image (H, W, 3) and report what was written.
+
+    Args:
+        model: the mbt2018 model (float32; any training state).
+        image: the image, any size 1 … 65536 per side (padded to 64 by mirroring).
+        model_id, model_hash: recorded in the header for the decoder to check.
+        params: entropy-coding parameters (default :class:`CodecParams`).
+        reconstruct: also run g_s for ``image`` (else ``image`` is None; saves g_s's time).
+
+    Raises:
+        RecError: on a bad image or model.
+    """
+    params = params or CodecParams()
+    model = _coding_model(model)
+    x = _to_tensor(image)
+    height, width = image.shape[:2]
+    table_s = params.scale_table()
+    support = params.support
+    with _inference():
+        y = model.analyze(pad_to_multiple(x, _FACTOR)).float()
+        z = model.hyper_analyze(y).float()
+        y_t = y.permute(0, 2, 3, 1)
+        coded: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def decide(step: Step) -> torch.Tensor:
+            q = torch.round(y_t[:, step.rows, step.cols] - step.mean)
+            coded.append((q, step.scale))
+            return q
+
+        with _single_thread():  # the part the decoder repeats
+            table = model.z_density.coding_table(params.tail_mass)
+            qz, z_hat = model.quantize_z(z, table.medians)
+            psi = model.hyper_synthesize(z_hat).float()
+            ar = model.autoregress(psi, decide, params.schedule)
+        z_payload, z_escapes = _encode_z(qz, table)
+        q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
+        sigma = np.concatenate([_quantized_scales(s, table_s) for _, s in coded])
+        esc = np.abs(q_all) >= support
+        y_escapes = (np.abs(q_all[esc]) - support).tolist()
+        if any(e >= _MAX_ESCAPE for e in y_escapes) or any(e >= _MAX_ESCAPE for e in z_escapes):
+            raise RecError("a latent is out of the codable range (the model diverged?)")
+        encoder = constriction.stream.queue.RangeEncoder()
+        encoder.encode(np.clip(q_all, -support, support).astype(np.int32),
+                       constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
+        y_payload = encoder.get_compressed().astype("<u4").tobytes()
+
+        image_hat = _to_image(model.synthesize(ar.y_hat), height, width) if reconstruct else None
+        est_y = float(-torch.log2(model.y_density.likelihood(ar.y_hat, ar.mean, ar.scale).double()).sum())
+        est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
+
+    y_spec, z_spec = params.specs()
+    sections = [Section(SectionType.PAYLOAD_LEVEL, 2, z_payload), Section(SectionType.PAYLOAD_LEVEL, 1, y_payload)]
+    if z_escapes:
+        sections.append(Section(SectionType.SIDE_INFO, 2, _put_varints(z_escapes)))
+    if y_escapes:
+        sections.append(Section(SectionType.SIDE_INFO, 1, _put_varints(y_escapes)))
+    header = Header(width, height, CODEC_ID, model_id, model_hash, 0, (y_spec, z_spec))
+    container = Container(header, tuple(sections))
+    data = container.to_bytes()
+    bits_y = 8 * sum(len(s.payload) for s in sections if s.level == 1)
+    bits_z = 8 * sum(len(s.payload) for s in sections if s.level == 2)
+    return EncodeResult(data, ar.y_hat, z_hat, ar.symbols, image_hat, bits_y, bits_z,
+                        est_y, est_z, 8 * len(data) - bits_y - bits_z, len(y_escapes), len(z_escapes))
+
+
+def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
+           psi_transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> DecodeResult:
+    """Decode a container written by :func:`encode`.
+
+    Args:
+        model: the same model the encoder used.
+        data: the bytes.
+        model_hash: if given, the header's hash must equal it.
+        psi_transform: applied to ψ = h_s(ẑ) before the autoregressive pass
+            (for :func:`fragility_trial`; None in normal use).
+
+    Raises:
+        FormatError: on corrupted, truncated or foreign bytes, or bytes of another model.
+    """
+    container = Container.from_bytes(data)
+    header = container.header
+    if header.codec_id != CODEC_ID:
+        raise FormatError(f"not an {CODEC_ID} file: codec id {header.codec_id!r}")
+    if model_hash is not None and header.model_hash != bytes(model_hash):
+        raise FormatError("the file was written with another model (model hash mismatch)")
+    params = CodecParams.from_specs(header.samplers)
+    model = _coding_model(model)
+    y_shape, z_shape = _latent_shapes(model, header.height, header.width)
+    y_escapes = _Escapes(_side_info(container, 1))
+    z_escapes = _Escapes(_side_info(container, 2))
+    table_s = params.scale_table()
+    try:
+        with _inference():
+            with _single_thread():  # as the encoder computed it
+                table = model.z_density.coding_table(params.tail_mass)
+                qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
+                z_hat = qz + table.medians.view(1, -1, 1, 1)
+                psi = model.hyper_synthesize(z_hat).float()
+                if psi_transform is not None:
+                    psi = psi_transform(psi)
+                decoder = constriction.stream.queue.RangeDecoder(
+                    _words(container.section(SectionType.PAYLOAD_LEVEL, 1).payload))
+                gaussian = constriction.stream.model.QuantizedGaussian(-params.support, params.support)
+                ar = model.autoregress(
+                    psi, lambda s: _decode_y_step(decoder, gaussian, s, table_s, params.support, y_escapes),
+                    params.schedule)
+            z_escapes.check_done()
+            y_escapes.check_done()
+            x_hat = model.synthesize(ar.y_hat)
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction on garbage
+        raise FormatError(f"undecodable payload: {e}") from None
+    if tuple(ar.y_hat.shape) != y_shape:
+        raise FormatError("latent shape mismatch")
+    return DecodeResult(_to_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header)
+
+
+def _side_info(container: Container, level: int) -> list[int]:
+    for s in container.sections:
+        if s.kind == SectionType.SIDE_INFO and s.level == level:
+            return _get_varints(s.payload)
+    return []
+
+
+def compress(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
+             params: CodecParams | None = None) -> bytes:
+    """Image (uint8 RGB, (H, W, 3)) → bytes; see :func:`encode`."""
+    return encode(model, image, model_id, model_hash, params, reconstruct=False).data
+
+
+def decompress(model: JointPrior, data: bytes, model_hash: bytes | None = None) -> np.ndarray:
+    """Bytes → image (uint8 RGB, (H, W, 3)); see :func:`decode`."""
+    return decode(model, data, model_hash).image
+
+
+def fragility_trial(model: JointPrior, image: np.ndarray, rel_noise: float = 1e-5, seed: int = 0,
+                    encoded: EncodeResult | None = None) -> FragilityResult:
+    """Decode with ψ = h_s(ẑ) perturbed by relative Gaussian noise and compare with the encoder.
+
+    ψ' = ψ · (1 + rel_noise · ε), ε ~ N(0, I) from a generator seeded with ``seed``:
+    a stand-in for the last-bit differences between the encoder's and the
+    decoder's machines (CompressAI issues 279, 309, 340). Never raises on a
+    failed decode; the failure is the result.
+    """
+    if encoded is None or encoded.image is None:
+        encoded = encode(model, image)
+    gen = torch.Generator().manual_seed(seed)
+
+    def perturb(psi: torch.Tensor) -> torch.Tensor:
+        return psi * (1.0 + rel_noise * torch.randn(psi.shape, generator=gen))
+
+    total = encoded.symbols.numel()
+    try:
+        dec = decode(model, encoded.data, psi_transform=perturb)
+    except RecError as e:
+        return FragilityResult(rel_noise, seed, False, total, total, math.inf, 255, str(e))
+    wrong = int((dec.symbols != encoded.symbols).sum())
+    latent_error = float((dec.y_hat - encoded.y_hat).abs().max())
+    pixel_error = int(np.abs(dec.image.astype(np.int16) - encoded.image.astype(np.int16)).max())
+    return FragilityResult(rel_noise, seed, wrong == 0, wrong, total, latent_error, pixel_error)
