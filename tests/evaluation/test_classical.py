@@ -80,3 +80,16 @@ def test_missing_library_is_reported_not_a_crash(monkeypatch, small_image):
     assert "jpegxl" not in {c.name for c in available_codecs()}
     with pytest.raises(RecError, match="unavailable"):
         get_codec("jpegxl").encode(small_image, 50)
+
+
+def test_avif_falls_back_to_pillow_plugin(monkeypatch, small_image):
+    from rec.evaluation import classical
+
+    if classical._pillow_feature("avif") is not None:
+        pytest.skip("Pillow has no AVIF plugin")
+    monkeypatch.setattr(classical, "_imagecodecs", lambda name: "imagecodecs is not installed")
+    codec = classical.AVIF()
+    assert codec.available and "Pillow" in codec.version()
+    small, big = (codec.encode(small_image, q) for q in (10, 70))
+    assert len(small) < len(big)
+    assert codec.decode(big).shape == small_image.shape
