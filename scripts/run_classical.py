@@ -3,7 +3,7 @@
 Usage:
     python scripts/run_classical.py [--data DIR] [--out results/classical]
                                     [--codecs jpeg webp ...] [--qualities 5,10,...]
-                                    [--limit N] [--anchor PATH]
+                                    [--limit N] [--anchor PATH] [--readme-only]
 
 For every available codec of :mod:`rec.evaluation.classical` (the others are
 skipped with the reason) and every quality of its grid, every image is encoded
@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from rec.errors import RecError
-from rec.evaluation.bdrate import bd_rate
+from rec.evaluation.bdrate import bd_metrics, bd_rate
 from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
 from rec.evaluation.metrics import bpp, quality
 from rec.evaluation.results import RDCurve, anchor_dir, load_curve, save_curve
@@ -183,6 +183,19 @@ def write_readme(out: Path, anchor_path: Path) -> None:
             f"| {_bd(anchor, c, 'psnr')} | {_bd(anchor, c, 'ms-ssim-db')} | {times} |"
         )
         runs.add((meta.get("date", "?"), meta.get("machine", "?"), meta.get("command", "?"), meta.get("images", "?")))
+    ours = out / "jpeg.json"
+    if anchor is not None and ours.is_file():
+        lines += ["", "Sanity check, our `jpeg` against the anchor JPEG (same library, newer versions):", ""]
+        c = load_curve(ours)
+        for metric, unit in (("psnr", "PSNR"), ("ms-ssim-db", "MS-SSIM dB")):
+            try:
+                r = bd_metrics(anchor.bpp, anchor.values(metric), c.bpp, c.values(metric))
+                lines.append(
+                    f"- {unit}: BD-rate {r.bd_rate:+.2f} %, BD-quality {r.bd_quality:+.3f} dB "
+                    f"over {r.overlap_quality[0]:.2f}-{r.overlap_quality[1]:.2f} dB"
+                )
+            except RecError as e:
+                lines.append(f"- {unit}: n/a ({e})")
     lines += ["", "Runs (date, machine, images, command):", ""]
     for date, mach, cmd, n in sorted(runs):
         lines.append(f"- {date}, {mach}, {n} images: `{cmd}`")
@@ -208,12 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qualities", help="comma-separated quality grid, replacing the codec's (one codec only)")
     ap.add_argument("--limit", type=int, help="use only the first N images")
     ap.add_argument("--anchor", type=Path, default=anchor_dir() / "jpeg.json", help="anchor for BD-rates")
+    ap.add_argument("--readme-only", action="store_true", help="only rebuild README.md from the JSONs in --out")
     args = ap.parse_args(argv)
+    if args.readme_only:
+        try:
+            write_readme(args.out, args.anchor)
+        except RecError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out / 'README.md'}")
+        return 0
 
     try:
-        import torch
-
-        torch.set_num_threads(1)
         codecs = [get_codec(n) for n in args.codecs] if args.codecs else all_codecs()
         grid = parse_qualities(args.qualities) if args.qualities else None
         if grid is not None and len(codecs) != 1:
@@ -262,4 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import torch
+
+    torch.set_num_threads(1)  # one process, one thread: the machine's other job keeps priority
     sys.exit(main())

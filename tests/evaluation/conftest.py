@@ -22,3 +22,9 @@ def small_image() -> np.ndarray:
 def msssim_image() -> np.ndarray:
     """176×192 RGB: just large enough for 5-scale MS-SSIM."""
     return photo_like(2, 176, 192)
+
+
+@pytest.fixture(scope="session")
+def make_image():
+    """The generator itself: make_image(seed, height, width) -> uint8 RGB."""
+    return photo_like
