@@ -79,6 +79,8 @@ __all__ = [
     "normal_at",
     "ndtri_exact",
     "normal_fill_strided",
+    "normal_fill_strided_approx",
+    "approx_table",
 ]
 
 _U64 = np.uint64
@@ -366,6 +368,75 @@ def normal_fill_strided(k1, k2, start, stride, out, count):
             m += (t > _TAIL_T) | (t < -_TAIL_T)
         for k in range(m):
             i = buf[k]
+            out[i] = normal_at(k1, k2, start + _U64(i) * stride)
+
+
+# ---------------------------------------------------------------------------
+# Encoder-side scoring: a faster, approximate transform of the same raw bits
+# ---------------------------------------------------------------------------
+
+_APPROX_BITS = 16
+_APPROX_SHIFT = _U64(53 - _APPROX_BITS)
+_APPROX_MASK = _U64((1 << (53 - _APPROX_BITS)) - 1)
+_APPROX_SCALE = 2.0 ** -(53 - _APPROX_BITS)
+_APPROX_LO = 1 << (_APPROX_BITS - 6)  # bins with p < 2**-6 or p > 1 - 2**-6: exact
+_APPROX_HI = (1 << _APPROX_BITS) - _APPROX_LO
+_approx_table_cache: list = []
+
+
+@njit(cache=True)
+def _ndtri_float(p):
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        return _ppnd_central(q)
+    r = p if q < 0 else 1.0 - p
+    v = _ppnd_tail(math.sqrt(-math.log(r)))
+    return -v if q < 0 else v
+
+
+@njit(cache=True)
+def _make_approx_table(bits):
+    n = 1 << bits
+    t = np.zeros(n + 1)
+    for k in range(1, n):
+        t[k] = _ndtri_float(k / n)
+    return t
+
+
+def approx_table() -> np.ndarray:
+    """Knots ``Phi^-1(k / 2**16)`` of :func:`normal_fill_strided_approx`."""
+    if not _approx_table_cache:
+        _approx_table_cache.append(_make_approx_table(_APPROX_BITS))
+    return _approx_table_cache[0]
+
+
+@njit(cache=True)
+def normal_fill_strided_approx(k1, k2, start, stride, out, count, table):
+    """Like :func:`normal_fill_strided` but by linear interpolation in a
+    2**16-knot table of the inverse CDF (exact formula for p < 2**-6 or
+    p > 1 - 2**-6): ``|out - normal_at| <= 5e-8``, about 3x faster.
+
+    **Not bit-exact**: only for encoder-side scoring of candidates (importance
+    weights, greedy objective), whose chosen index is then rebuilt with
+    :func:`normal_at` on both sides. ``table`` is :func:`approx_table`.
+    """
+    buf = np.empty(_CHUNK, np.int64)
+    start = _U64(start)
+    stride = _U64(stride)
+    for c0 in range(0, count, _CHUNK):
+        c1 = min(count, c0 + _CHUNK)
+        m = 0
+        for i in range(c0, c1):
+            x = raw_at(k1, k2, start + _U64(i) * stride)
+            j = x >> _U64(11)
+            k = np.int64(j >> _APPROX_SHIFT)
+            f = (np.float64(j & _APPROX_MASK) + 0.5) * _APPROX_SCALE
+            t0 = table[k]
+            out[i] = t0 + f * (table[k + 1] - t0)
+            buf[m] = i
+            m += (k < _APPROX_LO) | (k >= _APPROX_HI)
+        for kk in range(m):
+            i = buf[kk]
             out[i] = normal_at(k1, k2, start + _U64(i) * stride)
 
 

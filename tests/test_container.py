@@ -22,7 +22,7 @@ from rec.errors import FormatError, RecError
 
 names = st.text(min_size=1, max_size=20)
 param_values = st.one_of(st.integers(-(2**63), 2**63 - 1),
-                         st.floats(allow_nan=False), st.integers(-5, 300))
+                         st.floats(allow_nan=False), st.integers(-5, 300), st.text(max_size=20))
 specs = st.builds(SamplerSpec, names,
                   st.dictionaries(names, param_values, max_size=6))
 headers = st.builds(
@@ -177,7 +177,8 @@ def test_constructor_validation():
                 dict(seed=2**64), dict(samplers=("greedy",)), dict(width=True)]:
         with pytest.raises(RecError):
             Header(**{**ok, **bad})
-    for params in [{"a": True}, {"a": "1"}, {"a": 2**63}, {"": 1}, [("a", 1), ("a", 2)]]:
+    assert SamplerSpec("rejection", {"table": "static"}).as_dict() == {"table": "static"}
+    for params in [{"a": True}, {"a": b"1"}, {"a": "x" * 256}, {"a": 2**63}, {"": 1}, [("a", 1), ("a", 2)]]:
         with pytest.raises(RecError):
             SamplerSpec("greedy", params)
     with pytest.raises(RecError):

@@ -129,3 +129,14 @@ def test_bad_index_raises():
         R.normal(0, 0, [0.5])
     with pytest.raises(RecError):
         R.normal_block(0, 0, 2**64 - 1, 2)
+
+
+def test_approx_scoring_normals_close_to_exact():
+    k1, k2 = R.stream_keys(3, 4)
+    n = 200_000
+    approx = np.empty(n)
+    exact = np.empty(n)
+    R.normal_fill_strided_approx(k1, k2, np.uint64(5), np.uint64(1000), approx, n, R.approx_table())
+    R.normal_fill_strided(k1, k2, np.uint64(5), np.uint64(1000), exact, n)
+    assert np.array_equal(exact, R.normal(3, 4, 5 + 1000 * np.arange(n)))
+    assert np.max(np.abs(approx - exact)) < 5e-8

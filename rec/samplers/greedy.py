@@ -4,7 +4,8 @@ coordinates, on raster groups.
 Encoder (``posterior`` q, ``prior`` p, flattened in raster order)::
 
     u-coordinates: u = (z - mu_p)/sigma_p, prior N(0, 1), target q' = N(m, s^2)
-    outliers: kl_d > outlier_kl -> u ~ q_d sent in fixed point (as importance)
+    outliers: kl_d > min(outlier_kl, group_kl) -> u ~ q_d sent in fixed point
+              (as importance)
     groups: raster fill while group KL <= group_kl bits and size <= max_group
     shards of group g: K_g = min(K, ceil(K * KL_g / group_kl)), 0 if KL_g < min_kl
     r = 0
@@ -18,8 +19,10 @@ Each shard is N(0, 1/K_g), so ``r`` is exactly N(0, 1) under the prior; a
 group with ``K_g = 0`` is a free prior draw (index ``d`` of stream 1). The
 objective is the quadratic form ``sum_d a_d e^2 + b_d e`` with
 ``a_d = -1/(2 K_g s_d^2)`` and ``b_d = -(r_d - m_d)/(sqrt(K_g) s_d^2)``,
-evaluated by a numba kernel in chunks of 4096 candidates, only over
-dimensions with ``kl_d >= skip_kl`` (the others follow the prior exactly,
+evaluated by a numba kernel in chunks of 4096 candidates (scored with the
+table-interpolated normals of :func:`rec.random.normal_fill_strided_approx`;
+the running sum and the sample use the exact ones), only over dimensions
+with ``kl_d >= skip_kl`` (the others follow the prior exactly,
 which is what they would be given uninformative weights).
 
 Bits: ``B`` raw bits per shard (thesis 3.5.3: argmax indices are uniform, so
@@ -69,7 +72,7 @@ _MAX_GROUP = 1 << 24
 
 
 @njit(cache=True)
-def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, chosen):
+def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, table, chosen):
     """chosen[g, k] = argmax over 2**bits candidates of shard k of group g."""
     D = np.uint64(n_dims)
     N = np.int64(1) << bits
@@ -99,7 +102,8 @@ def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, chosen
                     inv_v = 1.0 / (s[d] * s[d])
                     aa = -0.5 * c * c * inv_v
                     bb = -c * (r[t] - m[d]) * inv_v
-                    rr.normal_fill_strided(k1, k2, (base_k + np.uint64(c0)) * D + np.uint64(d), D, e, cm)
+                    rr.normal_fill_strided_approx(k1, k2, (base_k + np.uint64(c0)) * D + np.uint64(d), D, e, cm,
+                                                  table)
                     for n in range(cm):
                         x = e[n]
                         obj[n] += (aa * x + bb) * x
@@ -192,7 +196,7 @@ class GreedySampler(Sampler):
         kl = kl_bits_per_dim(posterior, prior)
         m, s, _, _ = standardized_coefficients(posterior, prior)
 
-        sizes, gkl, outl = make_groups(kl, self.group_kl, self.max_group, self.outlier_kl)
+        sizes, gkl, outl = make_groups(kl, self.group_kl, self.max_group, min(self.outlier_kl, self.group_kl))
         shards = np.minimum(K, np.maximum(1, np.ceil(K * gkl / self.group_kl - 1e-9))).astype(np.int64)
         shards[gkl < self.min_kl] = 0
         shards[outl] = K + 1
@@ -205,7 +209,7 @@ class GreedySampler(Sampler):
 
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)
         chosen = np.zeros((sizes.size, max(K, 1)), np.int64)
-        _greedy_kernel(k1, k2, D, B, shards, inf_ptr, inf_dims, m, s, chosen)
+        _greedy_kernel(k1, k2, D, B, shards, inf_ptr, inf_dims, m, s, rr.approx_table(), chosen)
 
         odims = layout.starts[outl]
         oe, ov = quantize_outliers(m[odims] + s[odims] * rr.normal(seed, STREAM_OUTLIER, odims), s[odims],

@@ -4,7 +4,8 @@
 Encoder (``posterior`` q, ``prior`` p, both flattened in raster order)::
 
     kl_d = KL[q_d || p_d] (bits)
-    outliers: kl_d > outlier_kl  -> u ~ q_d, sent in fixed point at step <= s_d/4
+    outliers: kl_d > min(outlier_kl, bits - margin) -> u ~ q_d, sent in fixed
+              point at step <= s_d/4 with shared dither
     groups:   raster fill while group KL <= bits - margin and size <= max_group
     width:    w_g = min(bits, ceil(KL_g + margin)); w_g = 0 if KL_g < min_kl
     candidates of group g: e_n = normal(seed, 2, n * D + d), n < 2**w_g
@@ -68,7 +69,7 @@ _MAX_GROUP = 1 << 16
 
 
 @njit(cache=True)
-def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, out):
+def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, table, out):
     """Pick one candidate per group with probability proportional to its weight."""
     lw = np.empty(_CHUNK, np.float64)
     e = np.empty(_CHUNK, np.float64)
@@ -93,7 +94,7 @@ def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, ou
                 lw[n] = 0.0
             for t in range(i0, i1):
                 d = inf_dims[t]
-                rr.normal_fill_strided(k1, k2, np.uint64(c0) * D + np.uint64(d), D, e, m)
+                rr.normal_fill_strided_approx(k1, k2, np.uint64(c0) * D + np.uint64(d), D, e, m, table)
                 aa = a[d]
                 bb = b[d]
                 for n in range(m):
@@ -151,7 +152,8 @@ class ImportanceSampler(Sampler):
         bits: largest index width B: a group picks among at most 2**B prior
             candidates (thesis: 20).
         max_group: largest group size G (thesis: 16).
-        outlier_kl: dimensions with more KL (bits) are sent directly (thesis: 12).
+        outlier_kl: dimensions with more KL (bits) are sent directly (thesis:
+            12); so are dimensions above the group budget ``bits - margin``.
         margin: extra bits of candidates above a group's KL: groups fill up to
             ``bits - margin`` bits of KL and get ``ceil(KL + margin)`` index
             bits (capped at ``bits``). More margin, less bias, more bits.
@@ -198,7 +200,10 @@ class ImportanceSampler(Sampler):
         kl = kl_bits_per_dim(posterior, prior)
         m, s, a, b = standardized_coefficients(posterior, prior)
 
-        sizes, gkl, outl, full = make_groups(kl, B - self.margin, self.max_group, self.outlier_kl,
+        # a dimension that alone exceeds the group budget cannot be importance
+        # sampled well: send it directly
+        outlier_kl = min(self.outlier_kl, B - self.margin)
+        sizes, gkl, outl, full = make_groups(kl, B - self.margin, self.max_group, outlier_kl,
                                              return_full=True)
         widths = np.minimum(B, np.ceil(gkl + self.margin)).astype(np.int64)
         if self.full_width:
@@ -220,7 +225,7 @@ class ImportanceSampler(Sampler):
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
         chosen = np.zeros(sizes.size, np.int64)
-        _select_kernel(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, chosen)
+        _select_kernel(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, rr.approx_table(), chosen)
 
         # outliers: exact samples of q, quantized
         odims = starts[outl]

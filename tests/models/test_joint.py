@@ -41,13 +41,20 @@ def test_shapes_for_odd_sizes(size):
         assert torch.isfinite(v) and v >= 0
 
 
-def test_training_forward_loss_and_gradients():
+@pytest.mark.parametrize("bf16", [False, True])
+def test_training_forward_loss_and_gradients(bf16):
     model = tiny_model().train()
     x = torch.rand(2, 3, 64, 128)
-    losses = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        losses = model(x)
+    assert losses.bpp.dtype == losses.mse.dtype == torch.float32
     assert torch.allclose(losses.bpp, losses.bpp_y + losses.bpp_z)
     expected = losses.bpp + model.config.lmbda * 255**2 * losses.mse
     assert torch.allclose(losses.loss, expected)
+    assert torch.allclose(losses.bits_y, losses.bpp_y * 64 * 128)
+    log = losses.scalars()
+    assert set(log) == {"loss", "bpp", "bpp_y", "bpp_z", "bits_y", "bits_z", "mse", "psnr"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in log.values())
     losses.loss.backward()
     for name in ("g_a.0.weight", "h_a.0.weight", "h_s.0.weight", "context.weight",
                  "entropy_parameters.0.weight", "g_s.0.weight", "z_density.matrices.0"):
@@ -186,5 +193,7 @@ def test_config_validation():
         JointConfig(context_kernel=4)
     with pytest.raises(RecError):
         JointConfig(lmbda=0)
+    with pytest.raises(RecError):
+        JointConfig(kind="pln")
     c = JointConfig()
     assert c.to_dict()["M"] == 128 and c.factor == 64
