@@ -260,19 +260,21 @@ def compress(image, model: str | PLN | None = None, samplers=DEFAULT_SAMPLERS, s
         encode_seconds=encode_seconds,
     )
     if verify:
-        from rec.evaluation.metrics import quality
-
         t = time.perf_counter()
         decoded = decompress(data, model=net)
         data.report.decode_seconds = time.perf_counter() - t
-        q = quality(rgb, decoded)
-        data.report.psnr, data.report.ms_ssim = q.psnr, q.ms_ssim
+        data.report.psnr, data.report.ms_ssim = _distortion(rgb, decoded)
     if ideal:
-        from rec.evaluation.metrics import quality
-
-        q = quality(rgb, _ideal_reconstruction(net, analysis, height, width, seed))
-        data.report.ideal_psnr, data.report.ideal_ms_ssim = q.psnr, q.ms_ssim
+        data.report.ideal_psnr, data.report.ideal_ms_ssim = _distortion(rgb, _ideal_reconstruction(net, analysis, height, width, seed))
     return data
+
+
+def _distortion(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None]:
+    """PSNR, and MS-SSIM where the image is large enough for its five scales (else None)."""
+    from rec.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
+
+    small = min(original.shape[:2]) < MS_SSIM_MIN_SIDE
+    return psnr(original, decoded), None if small else ms_ssim(original, decoded)
 
 
 def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:

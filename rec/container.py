@@ -24,8 +24,8 @@ Byte layout (integers little-endian; ``str8`` = u8 length + UTF-8 bytes;
                       each:  str8 name (1 .. 255 bytes)
                              u8 number of parameters P (0 .. 32), each:
                                str8 key (1 .. 255 bytes), sorted, unique
-                               u8 type: 0 = int, 1 = float
-                               int: zigzag varint (i64), float: f64
+                               u8 type: 0 = int, 1 = float, 2 = str
+                               int: zigzag varint (i64), float: f64, str: str8
     .       1         number of sections S (0 .. 64); each:
                         u8 type (SectionType), u8 level,
                         varint payload length n, n payload bytes
@@ -82,7 +82,7 @@ MAX_CONTAINER_BYTES = 1 << 28
 _PREFIX_BYTES = 9  # magic + version + total length
 _CRC_BYTES = 4
 _MAX_VARINT_BYTES = 5  # for lengths (< 2**35); parameters use up to 10
-_INT_TAG, _FLOAT_TAG = 0, 1
+_INT_TAG, _FLOAT_TAG, _STR_TAG = 0, 1, 2
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -113,9 +113,12 @@ def _check_str(value, what: str, allow_empty: bool) -> None:
         raise RecError(f"{what} must be {lo} .. {MAX_STRING_BYTES} UTF-8 bytes, got {n}")
 
 
-def _normalize_param(key: str, value) -> int | float:
+def _normalize_param(key: str, value) -> int | float | str:
+    if isinstance(value, str):
+        _check_str(value, f"parameter {key!r}", allow_empty=True)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise RecError(f"parameter {key!r} must be an int or a float, got {value!r}")
+        raise RecError(f"parameter {key!r} must be an int, a float or a str, got {value!r}")
     if isinstance(value, numbers.Integral):
         value = int(value)
         if not _I64_MIN <= value <= _I64_MAX:
@@ -135,7 +138,7 @@ class SamplerSpec:
     """
 
     name: str
-    params: tuple[tuple[str, int | float], ...] = field(default_factory=tuple)
+    params: tuple[tuple[str, int | float | str], ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         _check_str(self.name, "sampler name", allow_empty=False)
@@ -153,7 +156,7 @@ class SamplerSpec:
             raise RecError(f"a sampler has at most {MAX_PARAMS} parameters, got {len(pairs)}")
         object.__setattr__(self, "params", tuple(pairs))
 
-    def as_dict(self) -> dict[str, int | float]:
+    def as_dict(self) -> dict[str, int | float | str]:
         """The parameters as a dict."""
         return dict(self.params)
 
@@ -292,6 +295,9 @@ class Container:
                 if isinstance(value, int):
                     out.append(_INT_TAG)
                     _put_varint(out, (value << 1) if value >= 0 else (-value << 1) - 1)
+                elif isinstance(value, str):
+                    out.append(_STR_TAG)
+                    _put_str(out, value)
                 else:
                     out.append(_FLOAT_TAG)
                     out += struct.pack("<d", value)
@@ -413,7 +419,7 @@ class _Reader:
         return n
 
 
-def _parse_param(r: _Reader, key: str) -> int | float:
+def _parse_param(r: _Reader, key: str) -> int | float | str:
     tag = r.u8(f"type of parameter {key!r}")
     if tag == _INT_TAG:
         z = r.varint(f"parameter {key!r}", 10)
@@ -422,6 +428,8 @@ def _parse_param(r: _Reader, key: str) -> int | float:
         return (z >> 1) if not z & 1 else -((z + 1) >> 1)
     if tag == _FLOAT_TAG:
         return r.unpack("<d", f"parameter {key!r}")
+    if tag == _STR_TAG:
+        return r.string(f"parameter {key!r}", allow_empty=True)
     raise FormatError(f"malformed: unknown type tag {tag} of parameter {key!r}")
 
 
