@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from rec.errors import RecError
+from rec.image import AlphaDroppedWarning, read_image, to_rgb_array, write_atomic
+
+
+@pytest.fixture
+def rgb():
+    return np.random.default_rng(0).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+
+
+def test_rgb_passes_through(tmp_path, rgb):
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    assert np.array_equal(read_image(tmp_path / "a.png"), rgb)
+    assert np.array_equal(to_rgb_array(rgb), rgb)
+
+
+def test_grayscale_and_palette_become_rgb(tmp_path, rgb):
+    gray = rgb[..., 0]
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    out = read_image(tmp_path / "g.png")
+    assert out.shape == (9, 11, 3) and np.array_equal(out[..., 2], gray)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png").shape == (9, 11, 3)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg")
+    assert read_image(tmp_path / "c.jpg").shape == (9, 11, 3)
+
+
+def test_alpha_is_dropped_with_a_warning(tmp_path, rgb):
+    rgba = np.concatenate([rgb, np.full((9, 11, 1), 7, np.uint8)], -1)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    with pytest.warns(AlphaDroppedWarning):
+        out = read_image(tmp_path / "a.png")
+    assert np.array_equal(out, rgb)
+
+
+def test_sixteen_bit_is_rescaled(tmp_path):
+    a = np.array([[0, 257, 65535]], dtype=np.uint16)
+    Image.fromarray(a).save(tmp_path / "s.png")
+    out = read_image(tmp_path / "s.png")
+    assert out[0, :, 0].tolist() == [0, 1, 255]
+    assert to_rgb_array(np.stack([a] * 3, -1))[0, :, 1].tolist() == [0, 1, 255]
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is text\n", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"])
+def test_non_images_are_refused(tmp_path, content):
+    path = tmp_path / "x.png"
+    path.write_bytes(content)
+    with pytest.raises(RecError):
+        read_image(path)
+
+
+def test_truncated_png_is_refused(tmp_path, rgb):
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RecError):
+        read_image(tmp_path / "cut.png")
+
+
+def test_missing_file_and_bad_arrays(tmp_path):
+    with pytest.raises(RecError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    for bad in (np.zeros((0, 4, 3), np.uint8), np.zeros((4, 4, 2), np.uint8), np.full((2, 2, 3), np.nan), np.zeros((2, 2, 3), np.int32)):
+        with pytest.raises(RecError):
+            to_rgb_array(bad)
+    with pytest.raises(RecError):
+        to_rgb_array(42)
+
+
+def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path):
+    write_atomic(tmp_path / "ok.bin", b"abc")
+    assert (tmp_path / "ok.bin").read_bytes() == b"abc"
+    with pytest.raises(TypeError):
+        write_atomic(tmp_path / "bad.bin", object())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.bin"]
