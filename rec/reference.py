@@ -55,7 +55,7 @@ import torch
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.models.entropy import FactorizedTable
-from rec.models.joint import SCHEDULES, JointPrior, Step
+from rec.models.joint import JointPrior, Step
 from rec.models.pln import pad_to_multiple
 
 __all__ = [

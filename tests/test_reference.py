@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rec.container import Container, Header
+from rec.container import Container
 from rec.errors import FormatError, RecError
 from rec.models.joint import JointConfig, JointPrior
 from rec.reference import (CODEC_ID, CodecParams, compress, decode, decompress, encode,

@@ -47,6 +47,7 @@ is never run over the whole latent at inference.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -80,6 +81,7 @@ class JointConfig:
     """Architecture and objective of the mbt2018 model.
 
     Attributes:
+        kind: always "mbt2018" (tells training configs apart from the PLN's ModelConfig).
         N: channels of g_a / g_s / h_a and of the hyper-latent z.
         M: channels of the latent y (the bottleneck).
         lmbda: rate-distortion weight λ of L = R + λ·255²·MSE.
@@ -89,6 +91,7 @@ class JointConfig:
         likelihood_bound: lower bound on likelihoods.
     """
 
+    kind: str = "mbt2018"
     N: int = 128
     M: int = 128
     lmbda: float = 0.0130
@@ -98,6 +101,8 @@ class JointConfig:
     likelihood_bound: float = 1e-9
 
     def __post_init__(self):
+        if self.kind != "mbt2018":
+            raise RecError(f"a JointConfig is of kind 'mbt2018', got {self.kind!r}")
         if min(self.N, self.M) < 1:
             raise RecError("model widths must be positive")
         if self.context_kernel < 3 or self.context_kernel % 2 == 0:
@@ -122,6 +127,7 @@ class JointLosses:
         loss: bpp + λ·255²·mse.
         bpp: bpp_y + bpp_z.
         bpp_y, bpp_z: −Σ log₂ p / (B·H·W) of the latents and hyper-latents.
+        bits_y, bits_z: the same per image (−Σ log₂ p / B).
         mse: mean squared error of x̂ (values in [0, 1]).
         x_hat: the reconstruction (not clamped).
         y_hat: the (noisy or quantized) latent fed to g_s.
@@ -131,9 +137,17 @@ class JointLosses:
     bpp: torch.Tensor
     bpp_y: torch.Tensor
     bpp_z: torch.Tensor
+    bits_y: torch.Tensor
+    bits_z: torch.Tensor
     mse: torch.Tensor
     x_hat: torch.Tensor
     y_hat: torch.Tensor
+
+    def scalars(self) -> dict[str, float]:
+        """The numbers to log: loss, bpp (total, y, z), bits per image (y, z), mse, psnr (dB)."""
+        out = {k: float(getattr(self, k).detach()) for k in ("loss", "bpp", "bpp_y", "bpp_z", "bits_y", "bits_z", "mse")}
+        out["psnr"] = -10.0 * math.log10(max(out["mse"], 1e-12))
+        return out
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -355,8 +369,10 @@ class JointPrior(nn.Module):
         noise = self.training if noise is None else noise
         b, _, h, w = x.shape
         pixels = b * h * w
-        y = self.analyze(x)
-        z = self.hyper_analyze(y)
+        # float32 latents: under bf16 autocast, y + U(−½, ½) in bf16 would be quantized
+        # to steps of 1/4 already for |y| ≥ 32
+        y = self.analyze(x).float()
+        z = self.hyper_analyze(y).float()
         if noise:
             z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
             y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
@@ -374,4 +390,4 @@ class JointPrior(nn.Module):
         bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
         bpp = bpp_y + bpp_z
         loss = bpp + self.config.lmbda * 255.0**2 * mse
-        return JointLosses(loss, bpp, bpp_y, bpp_z, mse, x_hat, y_hat)
+        return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, mse, x_hat, y_hat)
