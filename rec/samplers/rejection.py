@@ -319,18 +319,23 @@ class RejectionSampler(Sampler):
         return (p.mean + p.std * u).reshape(prior.shape)
 
 
-def fit_index_table(bits: int = 12, seeds=range(4)) -> np.ndarray:
+def fit_index_table(bits: int = 12, pairs=None, seeds=range(4)) -> np.ndarray:
     """Empirical index counts (``2**bits`` indices + escape) of the rejection
-    sampler on synthetic level-1 and level-2 latents (rec.samplers.synthetic)."""
+    sampler over ``pairs`` of (posterior, prior) -- e.g. latents of real images
+    under a trained model -- or, by default, over synthetic level-1 and level-2
+    latents (:mod:`rec.samplers.synthetic`), which is how the packaged table
+    was made."""
     from rec.samplers.synthetic import LEVEL1_SHAPE, LEVEL2_SHAPE, synthetic_latent
 
     sampler = RejectionSampler(bits=bits, table="adaptive")
     counts = np.zeros((1 << bits) + 1)
-    for seed in seeds:
-        for shape, inf, kl in ((LEVEL1_SHAPE, 0.1, 100_000.0 * (1 + seed)),
-                               (LEVEL2_SHAPE, 0.5, 1500.0 * (1 + seed))):
-            q, p = synthetic_latent(shape, informative=inf, kl_bits=kl, seed=100 + seed)
-            counts += np.bincount(sampler.indices(q, p, seed), minlength=counts.size)
+    if pairs is None:
+        pairs = [synthetic_latent(shape, informative=inf, kl_bits=kl, seed=100 + seed)
+                 for seed in seeds
+                 for shape, inf, kl in ((LEVEL1_SHAPE, 0.1, 100_000.0 * (1 + seed)),
+                                        (LEVEL2_SHAPE, 0.5, 1500.0 * (1 + seed)))]
+    for i, (q, p) in enumerate(pairs):
+        counts += np.bincount(sampler.indices(q, p, i), minlength=counts.size)
     return counts
 
 
