@@ -28,9 +28,11 @@ Entropy models (coder-independent tables from :mod:`rec.models.entropy`):
   central 1 − tail_mass of the factorized density, plus one escape symbol for each
   tail carrying exactly the tail's mass; the excess goes to SIDE_INFO 2 as varints.
 
-The coding parameters travel in the header as the "sampler" specs of levels 1 (y)
-and 2 (z), so a decoder needs only the bytes and the model (whose SHA-256 the caller
-may pin with ``model_hash``).
+Coding parameters other than the defaults of :class:`CodecParams` travel in the header
+as the "sampler" specs of levels 1 (y) and 2 (z) (no specs: the defaults, which the
+codec id implies), so a decoder needs only the bytes and the model (whose SHA-256 the
+caller may pin with ``model_hash``). The container costs ~40 bytes plus the model id
+and hash.
 
 Determinism. The decoder recomputes μ, σ with the same code, the same shapes and
 the same float operations as the encoder, so on one machine (and one torch build,
@@ -126,7 +128,9 @@ class CodecParams:
 
     @classmethod
     def from_specs(cls, specs: tuple[SamplerSpec, ...]) -> "CodecParams":
-        """Inverse of :meth:`specs`. Raises FormatError on anything unexpected."""
+        """Inverse of :meth:`specs`; no specs mean the defaults. Raises FormatError on anything unexpected."""
+        if not specs:
+            return cls()
         try:
             y, z = specs
             if y.name != "gauss" or z.name != "factorized":
@@ -443,13 +447,13 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
         est_y = float(-torch.log2(model.y_density.likelihood(ar.y_hat, ar.mean, ar.scale).double()).sum())
         est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
 
-    y_spec, z_spec = params.specs()
+    specs = () if params == CodecParams() else params.specs()  # the defaults cost no bytes (~90 otherwise)
     sections = [Section(SectionType.PAYLOAD_LEVEL, 2, z_payload), Section(SectionType.PAYLOAD_LEVEL, 1, y_payload)]
     if z_escapes:
         sections.append(Section(SectionType.SIDE_INFO, 2, _put_varints(z_escapes)))
     if y_escapes:
         sections.append(Section(SectionType.SIDE_INFO, 1, _put_varints(y_escapes)))
-    header = Header(width, height, CODEC_ID, model_id, model_hash, 0, (y_spec, z_spec))
+    header = Header(width, height, CODEC_ID, model_id, model_hash, 0, specs)
     container = Container(header, tuple(sections))
     data = container.to_bytes()
     bits_y = 8 * sum(len(s.payload) for s in sections if s.level == 1)

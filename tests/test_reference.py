@@ -89,7 +89,7 @@ def test_bits_written_match_the_estimated_rate(encoded):
     assert e.estimated_bits_y * 0.99 <= e.bits_y <= e.estimated_bits_y * 1.05 + 64
     assert e.bits_z <= e.estimated_bits_z * 1.05 + 64
     assert e.bits == e.bits_y + e.bits_z + e.overhead_bits
-    assert e.overhead_bits < 8 * 200  # header, framing, CRC
+    assert e.overhead_bits < 8 * (50 + 4 + 32)  # header with id "tiny" and a 32-byte hash, framing, CRC
     # without the scale table the written bits are the estimate plus the coder's flush
     cont = encode(lively_model(), smooth_image(np.random.default_rng(3), 96, 160),
                   params=CodecParams(scale_levels=0), reconstruct=False)
@@ -100,7 +100,9 @@ def test_header_and_model_hash(model, encoded):
     c = Container.from_bytes(encoded.data)
     assert c.header.codec_id == CODEC_ID and c.header.model_id == "tiny"
     assert (c.header.width, c.header.height) == (160, 96)
-    assert CodecParams.from_specs(c.header.samplers) == CodecParams()
+    assert c.header.samplers == ()  # default coding parameters are implied by the codec id
+    other = CodecParams(scale_levels=32, support=100, schedule="raster")
+    assert CodecParams.from_specs(other.specs()) == other
     assert decode(model, encoded.data, model_hash=b"\x01" * 32).image.shape == (96, 160, 3)
     with pytest.raises(FormatError, match="another model"):
         decode(model, encoded.data, model_hash=b"\x02" * 32)
@@ -123,7 +125,8 @@ def test_corrupted_bytes_raise_format_error(model, encoded):
     foreign = dataclasses.replace(c, header=dataclasses.replace(c.header, codec_id="rec"))
     with pytest.raises(FormatError, match="codec id"):
         decompress(model, foreign.to_bytes())
-    broken = dataclasses.replace(c, header=dataclasses.replace(c.header, samplers=c.header.samplers[:1]))
+    specs = CodecParams(support=100).specs()
+    broken = dataclasses.replace(c, header=dataclasses.replace(c.header, samplers=specs[:1]))
     with pytest.raises(FormatError, match="coding parameters"):
         decompress(model, broken.to_bytes())
     # a valid container whose y payload is garbage: never anything but FormatError
