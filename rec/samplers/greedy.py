@@ -72,7 +72,7 @@ _MAX_GROUP = 1 << 24
 
 
 @njit(cache=True)
-def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, table, chosen):
+def _greedy_kernel(k1, k2, n_dims, bits, shards, outlier_level, inf_ptr, inf_dims, m, s, table, chosen):
     """chosen[g, k] = argmax over 2**bits candidates of shard k of group g."""
     D = np.uint64(n_dims)
     N = np.int64(1) << bits
@@ -83,7 +83,7 @@ def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, table,
         K = shards[g]
         i0 = inf_ptr[g]
         i1 = inf_ptr[g + 1]
-        if K == 0 or K > chosen.shape[1]:  # free prior draw or outlier
+        if K == 0 or K == outlier_level:  # free prior draw or outlier
             continue
         c = 1.0 / math.sqrt(K)
         for k in range(K):
@@ -119,12 +119,12 @@ def _greedy_kernel(k1, k2, n_dims, bits, shards, inf_ptr, inf_dims, m, s, table,
 
 
 @njit(cache=True)
-def _reconstruct_kernel(k1, k2, n_dims, bits, sizes, starts, shards, chosen, mu, sd, out):
+def _reconstruct_kernel(k1, k2, n_dims, bits, sizes, starts, shards, outlier_level, chosen, mu, sd, out):
     D = np.uint64(n_dims)
     N = np.uint64(1) << np.uint64(bits)
     for g in range(sizes.shape[0]):
         K = shards[g]
-        if K > chosen.shape[1]:  # outlier: filled in by the caller
+        if K == outlier_level:  # outlier: filled in by the caller
             continue
         for d in range(starts[g], starts[g] + sizes[g]):
             if K == 0:
@@ -209,7 +209,7 @@ class GreedySampler(Sampler):
 
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)
         chosen = np.zeros((sizes.size, max(K, 1)), np.int64)
-        _greedy_kernel(k1, k2, D, B, shards, inf_ptr, inf_dims, m, s, rr.approx_table(), chosen)
+        _greedy_kernel(k1, k2, D, B, shards, K + 1, inf_ptr, inf_dims, m, s, rr.approx_table(), chosen)
 
         odims = layout.starts[outl]
         oe, ov = quantize_outliers(m[odims] + s[odims] * rr.normal(seed, STREAM_OUTLIER, odims), s[odims],
@@ -264,9 +264,11 @@ class GreedySampler(Sampler):
             outl = layout.is_outlier
             oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
             coded = np.where(outl, 0, layout.levels)
+            # unpack first: the length check bounds the allocation below
             fields = unpack_bits(r.rest(), np.full(int(coded.sum()), B, np.int64))
-            chosen = np.zeros((n_groups, K), np.int64)
-            mask = np.arange(K)[None, :] < coded[:, None]
+            width = int(coded.max()) if coded.size else 0
+            chosen = np.zeros((n_groups, width), np.int64)
+            mask = np.arange(width)[None, :] < coded[:, None]
             chosen[mask] = fields.astype(np.int64)
         except FormatError:
             raise
@@ -280,7 +282,7 @@ class GreedySampler(Sampler):
         out = np.empty(p.size, np.float64)
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)
         _reconstruct_kernel(k1, k2, p.size, bits, layout.sizes, layout.starts, layout.levels,
-                            chosen, p.mean, p.std, out)
+                            layout.outlier_level, chosen, p.mean, p.std, out)
         odims = layout.starts[layout.is_outlier]
         out[odims] = p.mean[odims] + p.std[odims] * dequantize_outliers(oe, ov, outlier_dither(seed, odims))
         return out.reshape(prior.shape)
