@@ -65,9 +65,46 @@ LEVEL2 = [
 ]
 
 
-NOTES = """## Notes
+NOTES = """## Reading the tables
 
-(analysis written after the run; see the module docstring of each sampler)
+**Targets.** Importance and greedy should encode 200 000 bits of KL in <= 1 s and decode in
+<= 0.1 s; importance should cost <= 1.05 x KL with a residual spread in 0.9-1.1.
+
+- *Time, level 1 at 200 000 bits*: importance B <= 12 meets it (0.05-1.0 s; runs under
+  contention vary by ~1.5x), B = 14 takes ~4.6 s (each bit doubles the candidates).
+  Greedy B=6/K=8 and B=8/K=16 meet it; B=10/K=30 takes ~2 s. Every decode is <= 0.1 s
+  (greedy's is closest: it sums K normals per dimension).
+- *Rate*: missed. Importance costs 1.17-2.6 x KL on level 1 and 1.55-2.0 x on level 2
+  with spread within 0.9-1.1 (thesis rules, B=20/G=16, give 1.56-1.78 x but a spread of
+  1.12-1.19, i.e. samples too close to the prior). Why, per group of at most B bits of KL:
+  1. *side information*: group size + index width cost 4-6 bits per group (10-35 % of the
+     message with G=256; 20-47 % under the thesis's rules with G=16; the thesis reported
+     30-40 % with fixed-width sizes). Arbitrary boundaries of n groups among D dims need
+     about n log2(e D / n) bits, so this is near the floor for raster grouping;
+  2. *index margin*: an importance sample is only close to q when the index has about
+     1.5-2.5 bits more than the group's KL (margin m, plus the slack of a group that could
+     not take its next dimension); with m = 0 the spread rises to 1.1-1.3;
+  3. *outliers* (dimensions above min(outlier_kl, B - m)) cost about KL + 4-6 bits; they
+     are 35-88 % of level 1 at 200 000-400 000 bits, where the informative dimensions
+     carry 8-40 bits each.
+  With B = 20 these ~8 bits per ~17-bit group give 1.5 x; 1.05 x would need groups of
+  ~150 bits of KL, i.e. 2**150 candidates. More bits per group buy rate at 2**B cost:
+  level 2 goes 2.0 -> 1.79 -> 1.55-1.65 x for B = 12 -> 16 -> 20 at 0.1 -> 1-2 -> 12-20 s.
+- *Greedy* (thesis Alg. 2) needs a budget of several times the KL: with shards of equal
+  variance the argmax cannot reach a posterior narrower than its shards, so a group's
+  samples are too wide when K*B is only ~2x its KL (spread 1.2-2.7) and too narrow
+  (mode-seeking, spread 0.5-0.9) when it is ~4x. It costs 1.26-4.2 x KL. Geometric shard
+  variances with sampled (not argmax) choices were tried in a prototype: still ~2.5 x KL.
+- *Rejection* is exact (spread 1.00 +- 0.01, KS tests in tests/samplers) and has no side
+  information, but pays O(1) bits per dimension: 2.4-4.7 x KL on level 2, 1.23-2.9 x on
+  level 1 (adaptive table; the packaged static table, fitted on a mix of synthetic level-1
+  and level-2 latents, is 5-24 % worse than the adaptive model here -- refit it on real
+  latents with `rec.samplers.rejection.fit_index_table(pairs=...)`).
+
+**Choice per level** (for the codec): level 2 -> importance, B=16, G=256, m=2 (1.8 x KL,
+~1-2 s) or B=20 (1.55-1.65 x, 12-20 s); level 1 -> importance, B=10-12, G=256, m=2
+(0.05-1.3 s), or rejection with the adaptive table when exact samples matter more than
+bits. Greedy only where speed matters more than rate.
 """
 
 
@@ -148,7 +185,7 @@ def main() -> None:
         "- latents: `rec.samplers.synthetic.synthetic_latent(shape, informative, kl_bits, seed=7)`;",
         "  level 1 = 128x32x48 = 196 608 dims, ~10 % informative; level 2 = 16x12x12 = 2 304 dims, ~50 % informative.",
         "- bits = 8 * len(message); side = header + range-coded group sizes/levels + padding;",
-        "  outlier = 20 bits per directly sent dimension; r = (z - mu_q)/sigma_q over dims with KL > 0.05 bit",
+        "  outlier = range-coded directly sent values (step <= s/4, shared dither); r = (z - mu_q)/sigma_q over dims with KL > 0.05 bit",
         "  (an exact sampler has r mean 0, spread 1, mean square 1).",
         "- budgets: B = bits (index width / bits per shard), G = max group size, m = margin bits,",
         "  K = shards, kl/g = greedy group KL budget.",
