@@ -573,13 +573,14 @@ def encode_outliers(e: np.ndarray, v: np.ndarray) -> bytes:
 
     if np.any(np.abs(v) > _MAX_ABS_V) or np.any((e < -_E_OFFSET) | (e >= _E_SIZE - _E_OFFSET)):
         raise RecError("outlier field out of range")
+    if e.size == 0:
+        return b""  # no outliers: an empty section
     enc = RangeEncoder()
-    if e.size:
-        zz = np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
-        L = _bit_length(zz)
-        enc.encode(e + _E_OFFSET, AdaptiveModel(_E_SIZE))
-        enc.encode(L - e + _LE_OFFSET, AdaptiveModel(_LE_SIZE))
-        _encode_mantissas(enc, zz, L, UniformModel)
+    zz = np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
+    L = _bit_length(zz)
+    enc.encode(e + _E_OFFSET, AdaptiveModel(_E_SIZE))
+    enc.encode(L - e + _LE_OFFSET, AdaptiveModel(_LE_SIZE))
+    _encode_mantissas(enc, zz, L, UniformModel)
     return enc.finish()
 
 
@@ -606,10 +607,11 @@ def decode_outliers(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`encode_outliers` for ``n`` outliers (FormatError on garbage)."""
     from rec.coding import AdaptiveModel, UniformModel
 
-    dec = range_decoder(data)
     if n == 0:
-        dec.finish()
+        if len(data):
+            raise FormatError("outlier section present but no outliers")
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    dec = range_decoder(data)
     e = dec.decode(n, AdaptiveModel(_E_SIZE)).astype(np.int64) - _E_OFFSET
     L = dec.decode(n, AdaptiveModel(_LE_SIZE)).astype(np.int64) - _LE_OFFSET + e
     if np.any((L < 0) | (L > 53)):
