@@ -5,9 +5,12 @@ Message layout (all samplers)::
 
     byte 0        tag: sampler id << 4 | format version
     varints       the sampler's discrete parameters and counts (header)
-    varint + AC   range-coded section (rec.coding): side information
-    varint + AC   range-coded outlier values (only when the sampler has outliers)
-    raw bits      fixed-width fields, MSB first, zero-padded to a byte
+    varint + AC   range-coded section (rec.coding): group sizes and levels
+                  (rejection: the per-dimension index symbols)
+    varint + AC   range-coded outlier values, empty when there are none
+                  (rejection: no length, the rest of the message)
+    raw bits      fixed-width candidate indices, MSB first, zero-padded
+                  (importance, greedy)
 
 Bits are accounted exactly: ``index_bits`` and ``outlier_bits`` count the
 fields/sections they name, ``side_bits`` is everything else (header, length
