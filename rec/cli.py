@@ -108,7 +108,7 @@ def _demo(args) -> None:
     sample = files("rec") / "data" / "kodim23.png"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"compressing the sample photo {sample.name} with the default model and IS-GS")
+    print(f"compressing the sample photo {sample.name} with the default model and samplers")
     data = compress(str(sample), ideal=True)
     write_atomic(out / "kodim23.rec", data)
     save_png(out / "kodim23.decoded.png", decompress(data))
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--model", default=None, help="zoo model (see `rec models`)")
-    p.add_argument("--sampler", default="importance:greedy", help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs")
+    p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) (default: rec.codec.DEFAULT_SAMPLERS)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
