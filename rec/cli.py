@@ -165,14 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warnings.formatwarning = lambda msg, cat, *a, **k: f"rec: warning: {msg}\n"
         try:
             args.func(args)
         except RecError as e:
             print(f"rec: error: {e}", file=sys.stderr)
             return 2
+        finally:
+            for w in caught:
+                print(f"rec: warning: {w.message}", file=sys.stderr)
     return 0
 
 

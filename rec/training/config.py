@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rec.errors import RecError
+from rec.models.joint import JointConfig
 from rec.models.pln import ModelConfig
 
 __all__ = ["TrainConfig", "RunConfig", "load_config"]
@@ -59,7 +60,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig | JointConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
@@ -68,9 +69,15 @@ class RunConfig:
     @staticmethod
     def from_dict(d: dict) -> "RunConfig":
         try:
-            return RunConfig(ModelConfig(**d.get("model", {})), TrainConfig(**d.get("train", {})))
+            model = d.get("model", {})
+            return RunConfig(_model_config_class(model)(**model), TrainConfig(**d.get("train", {})))
         except TypeError as e:
             raise RecError(f"bad training configuration: {e}") from None
+
+
+def _model_config_class(model: dict) -> type:
+    """JointConfig for kind = "mbt2018" (the quantized reference), ModelConfig otherwise."""
+    return JointConfig if model.get("kind") == "mbt2018" else ModelConfig
 
 
 def _coerce(cls, key: str, value: str):
@@ -101,6 +108,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in d:
             raise RecError(f"override {item!r} must look like model.beta=0.5 or train.steps=100")
-        cls = ModelConfig if section == "model" else TrainConfig
+        cls = _model_config_class(d["model"]) if section == "model" else TrainConfig
         d[section][name] = _coerce(cls, name, value)
     return RunConfig.from_dict(d)

@@ -28,6 +28,7 @@ import torch.distributed as dist
 from pytorch_msssim import ms_ssim
 
 from rec.errors import RecError
+from rec.models.joint import JointConfig, JointPrior
 from rec.models.pln import PLN, pad_to_multiple
 from rec.training.config import RunConfig
 from rec.training.data import PatchDataset, load_images
@@ -86,13 +87,14 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("gloo")
         torch.manual_seed(config.train.seed)  # the initialization, too, is a function of the config
-        self.model = PLN(config.model)
+        self.joint = isinstance(config.model, JointConfig)  # the quantized mbt2018 reference
+        self.model = JointPrior(config.model) if self.joint else PLN(config.model)
         # log γ gets its own, faster learning rate: at α0 it would need ~10^4 steps to reach γ∞
         others = [p for n, p in self.model.named_parameters() if n != "log_gamma"]
-        self.optimizer = torch.optim.Adam(
-            [{"params": others, "lr_scale": 1.0}, {"params": [self.model.log_gamma], "lr_scale": config.train.gamma_lr_scale}],
-            lr=config.train.lr,
-        )
+        groups = [{"params": others, "lr_scale": 1.0}]
+        if not self.joint:
+            groups.append({"params": [self.model.log_gamma], "lr_scale": config.train.gamma_lr_scale})
+        self.optimizer = torch.optim.Adam(groups, lr=config.train.lr)
         self.step = 0
         ckpt_path = self.out / "last.pt"
         if ckpt_path.exists():
@@ -124,6 +126,8 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip) if t.grad_clip > 0 else torch.zeros(())
         self.optimizer.step()
         self.step += 1
+        if self.joint:  # loss, bpp, bpp_y, bpp_z, bits_y, bits_z, mse, psnr
+            return {"step": self.step, **losses.scalars(), "lr": lr, "grad_norm": float(grad_norm)}
         return {
             "step": self.step, "loss": losses.loss.item(), "distortion": losses.distortion.item(),
             "bpp": losses.bpp.item(), "kl1_bits": losses.kl1_bits.item(), "kl2_bits": losses.kl2_bits.item(),
@@ -136,7 +140,11 @@ class Trainer:
         net = self.ddp or self.model
         self.model.train()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-            losses = net(batch.contiguous(memory_format=torch.channels_last), warmup_factor(self.step, t.warmup), sample=sample)
+            x = batch.contiguous(memory_format=torch.channels_last)
+            if self.joint:  # additive uniform noise when sampling; no warm-up
+                losses = net(x, noise=sample)
+            else:
+                losses = net(x, warmup_factor(self.step, t.warmup), sample=sample)
         self.optimizer.zero_grad(set_to_none=True)
         losses.loss.backward()
         return losses
@@ -149,13 +157,19 @@ class Trainer:
         for im in images:
             x = torch.from_numpy(im.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
             h, w = x.shape[-2:]
-            losses = self.model(pad_to_multiple(x, self.config.model.factor), sample=False)
+            xp = pad_to_multiple(x, self.config.model.factor)
+            # mbt2018: inference quantization (ŷ rounded around the predicted means, sequentially)
+            losses = self.model(xp, noise=False) if self.joint else self.model(xp, sample=False)
             x_hat = losses.x_hat[..., :h, :w].clamp(0, 1)
             mse = torch.mean((x - x_hat) ** 2).item()
             msssim = ms_ssim(x, x_hat, data_range=1.0).item() if min(h, w) > 160 else float("nan")
-            kl = losses.kl1_bits.item() + losses.kl2_bits.item()
-            rows.append((losses.loss.item(), losses.kl1_bits.item(), losses.kl2_bits.item(), kl / (h * w), -10 * math.log10(mse), msssim))
-        m = np.nanmean(np.array(rows), axis=0)
+            # level 1 / level 2: y / z for mbt2018 (as its container sections)
+            b1, b2 = (losses.bits_y, losses.bits_z) if self.joint else (losses.kl1_bits, losses.kl2_bits)
+            rows.append((losses.loss.item(), b1.item(), b2.item(), (b1 + b2).item() / (h * w), -10 * math.log10(mse), msssim))
+        rows = np.array(rows)
+        m = rows.mean(axis=0)
+        finite = np.isfinite(rows[:, 5])
+        m[5] = rows[finite, 5].mean() if finite.any() else float("nan")  # MS-SSIM needs sides > 160 px
         return ValidationResult(*map(float, m))
 
     def run(self) -> None:
@@ -187,7 +201,7 @@ class Trainer:
                 log.flush()
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", bpp=f"{record['bpp']:.3f}", gamma=f"{record['gamma']:.3f}",
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", bpp=f"{record['bpp']:.3f}", gamma=f"{record.get('gamma', float('nan')):.3f}",
                                     s_per_step=f"{(time.time() - started) / (self.step - step0):.2f}")
         finally:
             if bar is not None:
