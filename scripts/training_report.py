@@ -1,0 +1,157 @@
+"""Regenerate results/training.md: per shipped model its training curve, steps, wall time and,
+on Kodak, the mean KL (bpp) and the quality of the reconstruction from the posterior mean and
+from an exact posterior sample (the "ideal" that coded samples are measured against).
+
+    python scripts/training_report.py [--runs /work/runs] [--kodak ../shared/data/kodak] [--models NAME ...]
+
+The curves come from each model's training log (RUNS/<run>/log.jsonl, run named in the zoo
+entry's ``extra.run`` or after the model); the Kodak figures are computed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
+from rec.evaluation.results import load_anchor
+from rec.image import read_image
+from rec.models.pln import pad_to_multiple
+from rec.models.zoo import list_models, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in subprocess.check_output(["lscpu"], text=True).splitlines() if l.startswith("Model name"))
+    except Exception:
+        cpu = platform.processor() or "unknown CPU"
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def to_rgb(x: torch.Tensor, h: int, w: int) -> np.ndarray:
+    return torch.round(x[0, :, :h, :w].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+@torch.no_grad()
+def evaluate(model, images: list[Path]) -> dict:
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for path in images:
+        rgb = read_image(path)
+        h, w = rgb.shape[:2]
+        x = pad_to_multiple(torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None], model.config.factor)
+        x = x.contiguous(memory_format=torch.channels_last)
+        a = model.analyze(x)
+        out = {}
+        for mode in ("mean", "sample"):
+            z2 = None
+            kl2 = 0.0
+            if a.q2 is not None:
+                z2 = a.q2.mean if mode == "mean" else a.q2.sample(torch.randn(a.q2.mean.shape, generator=g))
+                kl2 = a.q2.kl(model.level2_prior(a.q2.mean.shape)).sum().item()
+            p1 = model.level1_prior(z2, a.level1.mean.shape)
+            q1 = model.level1_posterior(a.level1, p1)
+            z1 = q1.mean if mode == "mean" else q1.sample(torch.randn(q1.mean.shape, generator=g))
+            rec = to_rgb(model.synthesize(z1), h, w)
+            out[mode] = (psnr(rgb, rec), ms_ssim(rgb, rec))
+            if mode == "sample":
+                kl1 = q1.kl(p1).sum().item()
+                out["kl_bpp"] = (kl1 + kl2) / np.log(2) / (h * w)
+                out["level2_share"] = kl2 / (kl1 + kl2)
+        rows.append(out)
+    return {
+        "kl_bpp": float(np.mean([r["kl_bpp"] for r in rows])),
+        "level2_share": float(np.mean([r["level2_share"] for r in rows])),
+        "psnr_mean": float(np.mean([r["mean"][0] for r in rows])),
+        "msssim_mean": float(np.mean([r["mean"][1] for r in rows])),
+        "psnr_sample": float(np.mean([r["sample"][0] for r in rows])),
+        "msssim_sample": float(np.mean([r["sample"][1] for r in rows])),
+    }
+
+
+def plot_curve(log: Path, out: Path, title: str) -> int:
+    records = [json.loads(l) for l in open(log)]
+    steps = np.array([r["step"] for r in records])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    k = max(1, len(records) // 400)
+    smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")
+    axes[0].plot(steps[k - 1:], smooth(np.array([r["loss"] for r in records])))
+    axes[0].set(title="training loss (nats/pixel)", xlabel="step")
+    axes[1].plot(steps[k - 1:], smooth(np.array([r["bpp"] for r in records])), label="train (KL)")
+    val = [r for r in records if "val" in r]
+    if val:
+        axes[1].plot([r["step"] for r in val], [r["val"]["bpp"] for r in val], "o-", label="validation")
+        axes[2].plot([r["step"] for r in val], [r["val"]["psnr"] for r in val], "o-")
+    axes[1].set(title="rate (bpp)", xlabel="step")
+    axes[1].legend()
+    axes[2].set(title="validation PSNR, posterior mean (dB)", xlabel="step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return int(steps[-1])
+
+
+def jpeg_psnr_at(bpp: float) -> float:
+    jpeg = load_anchor("jpeg")
+    order = np.argsort(jpeg.bpp)
+    return float(np.interp(bpp, np.array(jpeg.bpp)[order], np.array(jpeg.values("psnr"))[order]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default="/work/runs")
+    ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
+    ap.add_argument("--models", nargs="*")
+    ap.add_argument("--out", default=str(ROOT / "results"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    (out / "training").mkdir(parents=True, exist_ok=True)
+    images = sorted(Path(args.kodak).glob("*.png"))
+    entries = [e for e in list_models() if e.kind != "mbt2018" and (not args.models or e.name in args.models)]
+    lines = [
+        "# Training and the ideal reconstruction on Kodak",
+        "",
+        f"Regenerated by `python scripts/training_report.py` on {time.strftime('%Y-%m-%d')}; machine: {machine()}.",
+        f"Data: trained on ../shared/data/train (248 photos), validated on ../shared/data/val; evaluated on the {len(images)} Kodak images.",
+        "",
+        "*mean*: reconstruction from the posterior means; *ideal*: from an exact posterior sample z2 ~ q(z2|x),",
+        "z1 ~ q(z1|z2,x) (what a perfect coded sampler would give). KL bpp is the total KL of that sample's",
+        "posteriors, the rate a perfect relative entropy coder would approach. JPEG PSNR at the same rate is",
+        "interpolated from ../shared/anchors/kodak/jpeg.json.",
+        "",
+        "| model | kind | β | γ∞ | steps | wall h | KL bpp | level-2 share | PSNR mean | PSNR ideal | MS-SSIM ideal (dB) | JPEG PSNR at that bpp |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        model = load_model(e.name)
+        r = evaluate(model, images)
+        run = e.extra.get("run", e.name) if e.extra else e.name
+        log = Path(args.runs) / run / "log.jsonl"
+        if log.exists():
+            plot_curve(log, out / "training" / f"{e.name}.png", f"{e.name} ({e.kind}, β={e.config.beta:g}, γ∞={e.config.gamma_inf:g})")
+        lines.append(
+            f"| {e.name} | {e.kind} | {e.config.beta:g} | {e.config.gamma_inf:g} | {e.steps} | {e.wall_hours:.1f} | {r['kl_bpp']:.3f} | "
+            f"{100 * r['level2_share']:.1f}% | {r['psnr_mean']:.2f} | {r['psnr_sample']:.2f} | {ms_ssim_db(r['msssim_sample']):.2f} | "
+            f"{jpeg_psnr_at(r['kl_bpp']):.2f} |")
+        print(lines[-1], flush=True)
+    lines += ["", "Training curves:", ""]
+    lines += [f"![{e.name}](training/{e.name}.png)" for e in entries if (out / "training" / f"{e.name}.png").exists()]
+    (out / "training.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
