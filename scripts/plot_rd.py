@@ -36,11 +36,13 @@ PANELS = (("psnr", "PSNR (RGB) [dB]"), ("ms-ssim-db", "MS-SSIM (RGB) [dB]"))
 
 def plot(curves: list[RDCurve], anchors: list[RDCurve], out: Path, xmax: float, title: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    n = max(len(curves) + len(anchors), 1)
-    colors = plt.get_cmap("tab20" if n > 10 else "tab10")
-    for ax, (metric, ylabel) in zip(axes, PANELS):
+    # results: solid, tab10 colours; anchors: dashed, Dark2 colours, so the two never share a colour
+    ours, theirs = plt.get_cmap("tab10"), plt.get_cmap("Dark2")
+    for ax, (metric, ylabel) in zip(axes, PANELS, strict=True):
         ymin, ymax = np.inf, -np.inf
-        for i, (c, is_anchor) in enumerate([(c, False) for c in curves] + [(a, True) for a in anchors]):
+        entries = [(c, False, ours(i % ours.N)) for i, c in enumerate(curves)]
+        entries += [(a, True, theirs(i % theirs.N)) for i, a in enumerate(anchors)]
+        for c, is_anchor, color in entries:
             if not c.has(metric):
                 continue
             x = np.asarray(c.bpp)
@@ -50,8 +52,11 @@ def plot(curves: list[RDCurve], anchors: list[RDCurve], out: Path, xmax: float, 
             keep = (x <= xmax) & np.isfinite(y)
             if not keep.any():
                 continue
-            style = dict(ls="--", lw=1.2, marker="", alpha=0.85) if is_anchor else dict(ls="-", lw=1.8, marker="o", ms=3.5)
-            ax.plot(x, y, color=colors(i % colors.N), label=c.name, **style)
+            if is_anchor:
+                style = {"ls": "--", "lw": 1.3, "marker": "", "alpha": 0.9}
+            else:
+                style = {"ls": "-", "lw": 1.8, "marker": "o", "ms": 3.5}
+            ax.plot(x, y, color=color, label=c.name, **style)
             ymin, ymax = min(ymin, y[keep].min()), max(ymax, y[keep].max())
         ax.set_xlim(0, xmax)
         if np.isfinite(ymin):

@@ -175,7 +175,8 @@ def write_readme(out: Path, anchor_path: Path) -> None:
     lines = [
         "# Classical codecs on Kodak",
         "",
-        "Written by `scripts/run_classical.py` (see its docstring); plot with `scripts/plot_rd.py`.",
+        "Written by `scripts/run_classical.py` (see its docstring). Plot: `rd_kodak.png`, from",
+        "`python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png`.",
         "Each point is the mean over the images of bpp, RGB PSNR and RGB MS-SSIM at one quality",
         "setting (CompressAI's convention). BD-rate: `rec.evaluation.bdrate` (PCHIP) against the",
         f"published anchor `{anchor_path.name}` (CompressAI's JPEG, Pillow 7.1.2); negative = fewer bits",
@@ -218,6 +219,14 @@ def write_readme(out: Path, anchor_path: Path) -> None:
                 )
             except RecError as e:
                 lines.append(f"- {unit}: n/a ({e})")
+    lines += [
+        "",
+        "Notes: JPEG cannot go below about 0.18 bpp on Kodak (IJG quality 1-3 saturate the tables) and",
+        "JPEG XL at effort 7 not below about 0.14 bpp. HEIC disables x265's psycho-visual RDO, which",
+        "libheif turns on (+14 % BD-rate otherwise), so that it stays within a few percent of BPG.",
+        "AVIF uses libavif/aom at speed 6; the published AV1 curve does not record its settings.",
+        "Encode/decode times are wall clock at nice 19 beside a training job: indicative only.",
+    ]
     lines += ["", "Runs (date, machine, images, command):", ""]
     for date, mach, cmd, n in sorted(runs):
         lines.append(f"- {date}, {mach}, {n} images: `{cmd}`")
