@@ -322,14 +322,21 @@ def decompress(data: bytes, model: str | PLN | None = None) -> np.ndarray:
         model: the model to decode with; by default the zoo model named in the header.
 
     Raises:
-        FormatError: malformed, truncated or corrupted data.
-        RecError: the model is not installed, or its weights differ from the encoder's.
+        FormatError: malformed, truncated or corrupted data; the file's model is not
+            installed, or its weights differ from the encoder's.
     """
     container = read_header(data)
     h = container.header
+    if model is None:
+        from rec.models.zoo import list_models
+
+        installed = {e.name for e in list_models()}
+        if h.model_id not in installed:
+            raise FormatError(f"file was made with model {h.model_id!r}, which is not installed "
+                              f"(installed: {', '.join(sorted(installed)) or 'none'})")
     net = resolve_model(model if model is not None else h.model_id)
     if model_hash(net) != h.model_hash:
-        raise RecError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()}), "
+        raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()}), "
                        f"not with {getattr(net, 'name', 'the given model')!r} (weights {model_hash(net).hex()})")
     two_levels = net.config.kind != "vae"
     if len(h.samplers) != (2 if two_levels else 1):
