@@ -52,6 +52,7 @@ from rec.samplers.base import (
     ByteWriter,
     GroupLayout,
     SampleMessage,
+    _bit_length,
     Sampler,
     decode_outliers,
     dequantize_outliers,
@@ -68,16 +69,45 @@ from rec.samplers.base import (
 
 __all__ = ["ImportanceSampler"]
 
-_CHUNK = 4096
+_CHUNK = 4096  # candidates scored per block (even)
 _MAX_BITS = 24
 _MAX_GROUP = 1 << 16
+
+# Candidate normals: one 64-bit draw of stream 2 at index ``(n >> 1) * D + d``
+# gives candidates 2j and 2j + 1 of dimension d (high and low 32 bits), each
+# ``Phi^-1((u + 1/2) 2**-32)`` computed by rec.random's exact transform.
+_U32 = np.uint64(0xFFFFFFFF)
+_HALF32 = np.uint64(0x80000000)
+_T_SHIFT = np.uint64(16)  # 2**16-knot table: knot index = top 16 of the 32 bits
+_T_MASK = np.uint64(0xFFFF)
+_T_LO = 1 << 10  # knots with p < 2**-6 or p > 1 - 2**-6: exact transform
+_T_HI = (1 << 16) - _T_LO
+
+
+@njit(inline="always", cache=True)
+def _normal_u32(u):
+    """The exact candidate normal of a 32-bit uniform ``u`` (both sides)."""
+    return rr._normal_from_raw((u << np.uint64(32)) | _HALF32)
+
+
+@njit(inline="always", cache=True)
+def _approx_u32(u, table):
+    """Encoder-only scoring value of :func:`_normal_u32` (table interpolation,
+    exact in the tails)."""
+    k = np.int64(u >> _T_SHIFT)
+    if k < _T_LO or k >= _T_HI:
+        return _normal_u32(u)
+    f = (np.float64(u & _T_MASK) + 0.5) * (1.0 / 65536.0)
+    t0 = table[k]
+    return t0 + f * (table[k + 1] - t0)
 
 
 @njit(cache=True)
 def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, table, out):
-    """Pick one candidate per group with probability proportional to its weight."""
+    """Pick one candidate per group with probability proportional to its
+    (tempered) weight: per-block inverse CDF, blocks combined by a weighted
+    reservoir."""
     lw = np.empty(_CHUNK, np.float64)
-    e = np.empty(_CHUNK, np.float64)
     D = np.uint64(n_dims)
     for g in range(widths.shape[0]):
         w = widths[g]
@@ -94,17 +124,20 @@ def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, ta
         pick = 0
         chunk_id = 0
         for c0 in range(0, N, _CHUNK):
-            m = min(N - c0, _CHUNK)
+            m = min(N - c0, _CHUNK)  # even: N >= 2 and _CHUNK even
             for n in range(m):
                 lw[n] = 0.0
             for t in range(i0, i1):
-                d = inf_dims[t]
-                rr.normal_fill_strided_approx(k1, k2, np.uint64(c0) * D + np.uint64(d), D, e, m, table)
-                aa = a[d]
-                bb = b[d]
-                for n in range(m):
-                    x = e[n]
-                    lw[n] += (aa * x + bb) * x
+                d = np.uint64(inf_dims[t])
+                aa = a[inf_dims[t]]
+                bb = b[inf_dims[t]]
+                base = np.uint64(c0 >> 1) * D + d
+                for j in range(m >> 1):
+                    x = rr.raw_at(k1, k2, base + np.uint64(j) * D)
+                    e0 = _approx_u32(x >> np.uint64(32), table)
+                    e1 = _approx_u32(x & _U32, table)
+                    lw[2 * j] += (aa * e0 + bb) * e0
+                    lw[2 * j + 1] += (aa * e1 + bb) * e1
             mx = -np.inf
             for n in range(m):
                 if lw[n] > mx:
@@ -114,7 +147,7 @@ def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, ta
                 v = math.exp(lw[n] - mx)
                 lw[n] = v
                 s += v
-            # inverse CDF within the chunk
+            # inverse CDF within the block
             ctr = (np.uint64(g) << np.uint64(20)) + np.uint64(2 * chunk_id + 1)
             target = rr.uniform_at(sk1, sk2, ctr) * s
             acc = 0.0
@@ -124,7 +157,7 @@ def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, ta
                 if acc > target:
                     local = n
                     break
-            # weighted reservoir across chunks
+            # weighted reservoir across blocks
             lc = mx + math.log(s)
             if total == -np.inf:
                 new_total = lc
@@ -140,14 +173,131 @@ def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, ta
 
 @njit(cache=True)
 def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, chosen, mu, sd, out):
-    """z_d = mu_d + sd_d * normal(n_g * D + d) for non-outlier groups."""
+    """z_d = mu_d + sd_d * candidate(n_g, d) for non-outlier groups."""
     D = np.uint64(n_dims)
     for g in range(sizes.shape[0]):
         if levels[g] == outlier_level:
             continue
-        base = np.uint64(chosen[g]) * D
+        n = np.uint64(chosen[g])
+        base = (n >> np.uint64(1)) * D
+        odd = (n & np.uint64(1)) == np.uint64(1)
         for d in range(starts[g], starts[g] + sizes[g]):
-            out[d] = mu[d] + sd[d] * rr.normal_at(k1, k2, base + np.uint64(d))
+            x = rr.raw_at(k1, k2, base + np.uint64(d))
+            u = (x & _U32) if odd else (x >> np.uint64(32))
+            out[d] = mu[d] + sd[d] * _normal_u32(u)
+
+
+# ---------------------------------------------------------------------------
+# Side information v2: group levels, then group sizes by one of three codes
+# (the encoder writes all three and keeps the shortest; one byte says which)
+# ---------------------------------------------------------------------------
+
+_SIZE_CODES = 3
+_ESC = 47  # code 1: zigzag differences >= _ESC escape to an Elias-gamma value
+_GAMMA_ALPHABET = 40
+
+
+def _zigzag(x: np.ndarray) -> np.ndarray:
+    return np.where(x >= 0, 2 * x, -2 * x - 1).astype(np.int64)
+
+
+def _unzigzag(z: np.ndarray) -> np.ndarray:
+    return np.where(z & 1, -(z >> 1) - 1, z >> 1).astype(np.int64)
+
+
+def _encode_gamma(enc, vals: np.ndarray) -> None:
+    """Non-negative ints: bit length of v + 1 (adaptive), then the bits below
+    its leading one (uniform)."""
+    from rec.coding import AdaptiveModel, UniformModel
+
+    v1 = np.asarray(vals, np.int64) + 1
+    L = _bit_length(v1)
+    enc.encode(L - 1, AdaptiveModel(_GAMMA_ALPHABET))
+    for e in np.unique(L):
+        if e > 1:
+            enc.encode(v1[L == e] - (1 << int(e - 1)), UniformModel(1 << int(e - 1)))
+
+
+def _decode_gamma(dec, n: int) -> np.ndarray:
+    from rec.coding import AdaptiveModel, UniformModel
+
+    L = dec.decode(n, AdaptiveModel(_GAMMA_ALPHABET)).astype(np.int64) + 1
+    if np.any(L > 30):
+        raise FormatError("size field too long")
+    v1 = np.ones(n, np.int64)
+    for e in np.unique(L):
+        if e > 1:
+            sel = L == e
+            v1[sel] = dec.decode(int(sel.sum()), UniformModel(1 << int(e - 1))).astype(np.int64) + (1 << int(e - 1))
+    return v1 - 1
+
+
+def _size_contexts(levels: np.ndarray, outlier_level: int) -> np.ndarray:
+    """0: level 0 (no index), 1: the top level (full group), 2: other."""
+    top = outlier_level - 1
+    return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
+
+
+def _encode_layout(layout: GroupLayout, code: int) -> bytes:
+    """Range-coded side information with size code ``code``:
+    0 = :meth:`GroupLayout.encode` (sizes per context, direct or bit length);
+    1 = per context, the zigzagged difference to the previous size of that
+    context, adaptive over 48 symbols with an Elias-gamma escape;
+    2 = the same differences, Elias-gamma coded (few groups: less to learn)."""
+    from rec.coding import AdaptiveModel, RangeEncoder
+
+    enc = RangeEncoder()
+    if code == 0:
+        layout.encode(enc)
+        return enc.finish()
+    enc.encode(layout.levels.astype(np.int64), AdaptiveModel(layout.outlier_level + 1))
+    keep = ~layout.is_outlier
+    sizes = layout.sizes[keep].astype(np.int64)
+    ctx = _size_contexts(layout.levels[keep], layout.outlier_level)
+    for c in range(3):
+        s = sizes[ctx == c]
+        if s.size == 0:
+            continue
+        zz = _zigzag(np.diff(s, prepend=0))
+        if code == 1:
+            enc.encode(np.minimum(zz, _ESC), AdaptiveModel(_ESC + 1))
+            big = zz >= _ESC
+            if big.any():
+                _encode_gamma(enc, zz[big] - _ESC)
+        else:
+            _encode_gamma(enc, zz)
+    return enc.finish()
+
+
+def _decode_layout(dec, code: int, n_groups: int, max_group: int, outlier_level: int, n_dims: int) -> GroupLayout:
+    from rec.coding import AdaptiveModel
+
+    if code == 0:
+        return GroupLayout.decode(dec, n_groups, max_group, outlier_level, n_dims)
+    levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
+    outl = levels == outlier_level
+    ctx = _size_contexts(levels[~outl], outlier_level)
+    inner = np.ones(ctx.size, np.int64)
+    for c in range(3):
+        sel = ctx == c
+        n = int(sel.sum())
+        if n == 0:
+            continue
+        if code == 1:
+            zz = dec.decode(n, AdaptiveModel(_ESC + 1)).astype(np.int64)
+            big = zz == _ESC
+            if big.any():
+                zz[big] = _decode_gamma(dec, int(big.sum())) + _ESC
+        else:
+            zz = _decode_gamma(dec, n)
+        if np.any(zz > 4 * max_group):
+            raise FormatError("group size difference out of range")
+        inner[sel] = np.cumsum(_unzigzag(zz))
+    sizes = np.ones(n_groups, np.int64)
+    sizes[~outl] = inner
+    if np.any(sizes < 1) or np.any(sizes > max_group) or sizes.sum() != n_dims:
+        raise FormatError(f"group sizes add up to {int(sizes.sum())}, the prior has {n_dims} dimensions")
+    return GroupLayout(sizes, levels, max_group, outlier_level)
 
 
 class ImportanceSampler(Sampler):
@@ -177,16 +327,19 @@ class ImportanceSampler(Sampler):
 
     name = "importance"
     tag = 2
+    version = 2
 
     def __init__(self, bits: int = 20, max_group: int = 16, outlier_kl: float = 12.0,
                  margin: float = 0.0, min_kl: float = 0.05, skip_kl: float = 1e-3,
-                 full_width: int = 1):
+                 full_width: int = 1, temper: float = 1.0):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):
             raise RecError(f"max_group must be an integer in [1, {_MAX_GROUP}]")
         if not outlier_kl > 0 or not 0 <= margin < bits or min_kl < 0 or skip_kl < 0:
             raise RecError("need outlier_kl > 0, 0 <= margin < bits, min_kl >= 0, skip_kl >= 0")
+        if not 0.0 < float(temper) <= 16.0:
+            raise RecError("temper must lie in (0, 16]")
         self.bits = int(bits)
         self.max_group = int(max_group)
         self.outlier_kl = float(outlier_kl)
@@ -194,23 +347,25 @@ class ImportanceSampler(Sampler):
         self.min_kl = float(min_kl)
         self.skip_kl = float(skip_kl)
         self.full_width = int(bool(full_width))
+        self.temper = float(temper)
 
     @property
     def params(self) -> dict:
         return dict(bits=self.bits, max_group=self.max_group, outlier_kl=self.outlier_kl,
                     margin=self.margin, min_kl=self.min_kl, skip_kl=self.skip_kl,
-                    full_width=self.full_width)
+                    full_width=self.full_width, temper=self.temper)
 
     # ------------------------------------------------------------------
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        from rec.coding import RangeEncoder
-
         self._check_pair(posterior, prior)
         seed = self._check_seed(seed)
         D = prior.size
         B = self.bits
         kl = kl_bits_per_dim(posterior, prior)
         m, s, a, b = standardized_coefficients(posterior, prior)
+        if self.temper != 1.0:  # encoder-only: weights (q/p)**temper
+            a = a * self.temper
+            b = b * self.temper
 
         # a dimension that alone exceeds the group budget cannot be importance
         # sampled well: send it directly
@@ -245,9 +400,9 @@ class ImportanceSampler(Sampler):
         oe, ov = quantize_outliers(u, s[odims], outlier_dither(seed, odims))
 
         # serialize
-        enc = RangeEncoder()
-        layout.encode(enc)
-        ac = enc.finish()
+        blobs = [_encode_layout(layout, code) for code in range(_SIZE_CODES)]
+        code = int(np.argmin([len(x) for x in blobs]))
+        ac = blobs[code]
         oblob = encode_outliers(oe, ov)
         raw = pack_bits(chosen.astype(np.uint64), widths)
         w = ByteWriter()
@@ -255,6 +410,7 @@ class ImportanceSampler(Sampler):
         w.varint(B)
         w.varint(self.max_group)
         w.varint(sizes.size)
+        w.byte(code)
         w.blob(ac)
         w.blob(oblob)
         w.raw(raw)
@@ -269,7 +425,7 @@ class ImportanceSampler(Sampler):
             stats=dict(groups=int(sizes.size), outliers=int(outl.sum()),
                        indexed_groups=int((widths > 0).sum()), informative_dims=int(inf.sum()),
                        group_kl_bits=float(gkl[~outl].sum()), outlier_kl_bits=float(gkl[outl].sum()),
-                       candidates=float(np.sum(np.where(widths > 0, 2.0 ** widths, 0.0)))))
+                       candidates=float(np.sum(np.where(widths > 0, 2.0 ** widths, 0.0))), size_code=code))
 
     # ------------------------------------------------------------------
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
@@ -286,9 +442,12 @@ class ImportanceSampler(Sampler):
             if G < 1:
                 raise FormatError("max_group must be >= 1")
             n_groups = r.varint(D)
+            code = r.byte()
+            if code >= _SIZE_CODES:
+                raise FormatError(f"unknown size code {code}")
             ac = r.blob(len(data))
             dec = range_decoder(ac)
-            layout = GroupLayout.decode(dec, n_groups, G, B + 1, D)
+            layout = _decode_layout(dec, code, n_groups, G, B + 1, D)
             dec.finish()
             outl = layout.is_outlier
             widths = np.where(outl, 0, layout.levels).astype(np.int64)
