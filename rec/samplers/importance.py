@@ -44,6 +44,7 @@ from numba import njit
 import rec.random as rr
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
+from rec.samplers._ctxcoder import decode_layout_ctx, encode_layout_ctx
 from rec.samplers.base import (
     STREAM_IMPORTANCE,
     STREAM_OUTLIER,
@@ -213,7 +214,7 @@ def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, ch
 # (the encoder writes all three and keeps the shortest; one byte says which)
 # ---------------------------------------------------------------------------
 
-_SIZE_CODES = 3
+_SIZE_CODES = 4
 _ESC = 47  # code 1: zigzag differences >= _ESC escape to an Elias-gamma value
 _GAMMA_ALPHABET = 40
 
@@ -259,14 +260,25 @@ def _size_contexts(levels: np.ndarray, outlier_level: int) -> np.ndarray:
     return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
 
 
-def _encode_layout(layout: GroupLayout, code: int) -> bytes:
+def _row_length(shape) -> int:
+    """Dimensions per image row (the last axis) for the code-3 context; 0 for 1-D."""
+    return int(shape[-1]) if len(shape) >= 2 else 0
+
+
+def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
     """Range-coded side information with size code ``code``:
     0 = :meth:`GroupLayout.encode` (sizes per context, direct or bit length);
     1 = per context, the zigzagged difference to the previous size of that
     context, adaptive over 48 symbols with an Elias-gamma escape;
-    2 = the same differences, Elias-gamma coded (few groups: less to learn)."""
+    2 = the same differences, Elias-gamma coded (few groups: less to learn);
+    3 = levels and sizes with per-symbol contexts (previous group, the group
+    one row above): :mod:`rec.samplers._ctxcoder`."""
     from rec.coding import AdaptiveModel, RangeEncoder
 
+    if code == 3:
+        if layout.outlier_level > 31:
+            return b"\xff" * (1 << 30)  # not applicable: never the shortest  # pragma: no cover
+        return encode_layout_ctx(layout.levels, layout.sizes, layout.outlier_level, layout.max_group, row)
     enc = RangeEncoder()
     if code == 0:
         layout.encode(enc)
@@ -290,7 +302,25 @@ def _encode_layout(layout: GroupLayout, code: int) -> bytes:
     return enc.finish()
 
 
-def _decode_layout(dec, code: int, n_groups: int, max_group: int, outlier_level: int, n_dims: int) -> GroupLayout:
+def _decode_layout(ac: bytes, code: int, n_groups: int, max_group: int, outlier_level: int, n_dims: int,
+                   row: int) -> GroupLayout:
+    from rec.coding import AdaptiveModel
+
+    if code == 3:
+        if outlier_level > 31:
+            raise FormatError("size code 3 needs bits <= 30")
+        try:
+            levels, sizes = decode_layout_ctx(ac, n_groups, outlier_level, max_group, row, n_dims)
+        except ValueError as exc:
+            raise FormatError(str(exc)) from None
+        return GroupLayout(sizes, levels, max_group, outlier_level)
+    dec = range_decoder(ac)
+    layout = _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims)
+    dec.finish()
+    return layout
+
+
+def _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims) -> GroupLayout:
     from rec.coding import AdaptiveModel
 
     if code == 0:
@@ -421,7 +451,9 @@ class ImportanceSampler(Sampler):
         oe, ov = quantize_outliers(u, s[odims], outlier_dither(seed, odims))
 
         # serialize
-        blobs = [_encode_layout(layout, code) for code in range(_SIZE_CODES)]
+        row = _row_length(prior.shape)
+        codes = range(_SIZE_CODES) if outlier_level <= 31 else range(3)
+        blobs = [_encode_layout(layout, code, row) for code in codes]
         code = int(np.argmin([len(x) for x in blobs]))
         ac = blobs[code]
         oblob = encode_outliers(oe, ov)
@@ -467,9 +499,7 @@ class ImportanceSampler(Sampler):
             if code >= _SIZE_CODES:
                 raise FormatError(f"unknown size code {code}")
             ac = r.blob(len(data))
-            dec = range_decoder(ac)
-            layout = _decode_layout(dec, code, n_groups, G, B + 1, D)
-            dec.finish()
+            layout = _decode_layout(ac, code, n_groups, G, B + 1, D, _row_length(prior.shape))
             outl = layout.is_outlier
             widths = np.where(outl, 0, layout.levels).astype(np.int64)
             oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
