@@ -14,7 +14,8 @@ Layout model, per group g in raster order:
 * size (not for outliers): a 6-bit tree over {1..31, max_group, escape} in the
   context of the group's class; top-level groups also by min(13, size of the
   previous top-level group) and min(13, size of the group holding the
-  dimension one row above the group's start); escapes (32 <= size <
+  dimension one row above the group's start) -- unless ``neighbours`` is
+  off (few groups: less to learn); escapes (32 <= size <
   max_group) as an Elias-gamma code of size - 32 (adaptive unary length,
   raw mantissa).
 
@@ -149,7 +150,7 @@ def _bucket(s):
 
 
 @njit(cache=True)
-def _encode_kernel(levels, sizes, outlier_level, G, row, n_dims, buf):
+def _encode_kernel(levels, sizes, outlier_level, G, row, n_dims, neighbours, buf):
     probs = np.full(_N_PROBS, _PONE // 2, np.int64)
     st = np.zeros(5, np.int64)
     st[1] = 0xFFFFFFFF
@@ -167,7 +168,7 @@ def _encode_kernel(levels, sizes, outlier_level, G, row, n_dims, buf):
             above = 0
             if row > 0 and pos >= row:
                 above = _bucket(sizes[owner[pos - row]])
-            c = _size_ctx(cls, above, prev_top)
+            c = _size_ctx(cls, above, prev_top) if neighbours else _size_ctx(cls, 0, 0)
             sym = _size_symbol(s, G)
             _enc_tree(st, buf, probs, _SZ_BASE + c * _SZ_TREE, 6, sym)
             if sym == 32:
@@ -228,7 +229,7 @@ def _dec_tree(st, data, probs, base, nbits):
 
 
 @njit(cache=True)
-def _decode_kernel(data, n_groups, outlier_level, G, row, n_dims, levels, sizes):
+def _decode_kernel(data, n_groups, outlier_level, G, row, n_dims, neighbours, levels, sizes):
     """Returns 0 on success, else an error code (the caller raises)."""
     probs = np.full(_N_PROBS, _PONE // 2, np.int64)
     st = np.zeros(3, np.int64)
@@ -252,7 +253,7 @@ def _decode_kernel(data, n_groups, outlier_level, G, row, n_dims, levels, sizes)
             above = 0
             if row > 0 and pos >= row:
                 above = _bucket(sizes[owner[pos - row]])
-            c = _size_ctx(cls, above, prev_top)
+            c = _size_ctx(cls, above, prev_top) if neighbours else _size_ctx(cls, 0, 0)
             sym = _dec_tree(st, data, probs, _SZ_BASE + c * _SZ_TREE, 6)
             if sym < 31:
                 s = sym + 1
@@ -288,25 +289,28 @@ def _decode_kernel(data, n_groups, outlier_level, G, row, n_dims, levels, sizes)
     return 0
 
 
-def encode_layout_ctx(levels, sizes, outlier_level: int, max_group: int, row: int) -> bytes:
+def encode_layout_ctx(levels, sizes, outlier_level: int, max_group: int, row: int, neighbours: bool = True) -> bytes:
     levels = np.ascontiguousarray(levels, np.int64)
     sizes = np.ascontiguousarray(sizes, np.int64)
     if outlier_level > 31:
         raise ValueError("outlier level must be < 32")
     buf = np.zeros(16 * levels.size + 32, np.uint8)
-    n = _encode_kernel(levels, sizes, int(outlier_level), int(max_group), int(row), int(sizes.sum()), buf)
+    n = _encode_kernel(levels, sizes, int(outlier_level), int(max_group), int(row), int(sizes.sum()),
+                       bool(neighbours), buf)
     if buf[0] != 0:  # pragma: no cover - property of the coder
         raise AssertionError("first range coder byte is not 0")
     out = buf[1:n].tobytes()  # byte 0 of the LZMA coder is always 0
     return out.rstrip(b"\0")
 
 
-def decode_layout_ctx(data: bytes, n_groups: int, outlier_level: int, max_group: int, row: int, n_dims: int):
+def decode_layout_ctx(data: bytes, n_groups: int, outlier_level: int, max_group: int, row: int, n_dims: int,
+                      neighbours: bool = True):
     """``(levels, sizes)`` or ValueError (malformed)."""
     arr = np.frombuffer(bytes(data), np.uint8)
     levels = np.zeros(n_groups, np.int64)
     sizes = np.zeros(n_groups, np.int64)
-    err = _decode_kernel(arr, int(n_groups), int(outlier_level), int(max_group), int(row), int(n_dims), levels, sizes)
+    err = _decode_kernel(arr, int(n_groups), int(outlier_level), int(max_group), int(row), int(n_dims),
+                         bool(neighbours), levels, sizes)
     if err:
         raise ValueError(f"malformed context-coded layout (error {err})")
     return levels, sizes

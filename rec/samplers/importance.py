@@ -214,7 +214,7 @@ def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, ch
 # (the encoder writes all three and keeps the shortest; one byte says which)
 # ---------------------------------------------------------------------------
 
-_SIZE_CODES = 4
+_SIZE_CODES = 5
 _ESC = 47  # code 1: zigzag differences >= _ESC escape to an Elias-gamma value
 _GAMMA_ALPHABET = 40
 
@@ -272,13 +272,13 @@ def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
     context, adaptive over 48 symbols with an Elias-gamma escape;
     2 = the same differences, Elias-gamma coded (few groups: less to learn);
     3 = levels and sizes with per-symbol contexts (previous group, the group
-    one row above): :mod:`rec.samplers._ctxcoder`."""
+    one row above): :mod:`rec.samplers._ctxcoder`; 4 = the same without the
+    neighbour contexts of sizes."""
     from rec.coding import AdaptiveModel, RangeEncoder
 
-    if code == 3:
-        if layout.outlier_level > 31:
-            return b"\xff" * (1 << 30)  # not applicable: never the shortest  # pragma: no cover
-        return encode_layout_ctx(layout.levels, layout.sizes, layout.outlier_level, layout.max_group, row)
+    if code >= 3:
+        return encode_layout_ctx(layout.levels, layout.sizes, layout.outlier_level, layout.max_group, row,
+                                 neighbours=code == 3)
     enc = RangeEncoder()
     if code == 0:
         layout.encode(enc)
@@ -306,11 +306,12 @@ def _decode_layout(ac: bytes, code: int, n_groups: int, max_group: int, outlier_
                    row: int) -> GroupLayout:
     from rec.coding import AdaptiveModel
 
-    if code == 3:
+    if code >= 3:
         if outlier_level > 31:
-            raise FormatError("size code 3 needs bits <= 30")
+            raise FormatError("size codes 3 and 4 need bits <= 30")
         try:
-            levels, sizes = decode_layout_ctx(ac, n_groups, outlier_level, max_group, row, n_dims)
+            levels, sizes = decode_layout_ctx(ac, n_groups, outlier_level, max_group, row, n_dims,
+                                              neighbours=code == 3)
         except ValueError as exc:
             raise FormatError(str(exc)) from None
         return GroupLayout(sizes, levels, max_group, outlier_level)
@@ -380,9 +381,9 @@ class ImportanceSampler(Sampler):
     tag = 2
     version = 2
 
-    def __init__(self, bits: int = 20, max_group: int = 16, outlier_kl: float = 12.0,
+    def __init__(self, bits: int = 12, max_group: int = 256, outlier_kl: float = 12.0,
                  margin: float = 0.0, min_kl: float = 0.05, skip_kl: float = 1e-3,
-                 full_width: int = 1, temper: float = 1.0):
+                 full_width: int = 1, temper: float = 8.0):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):

@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
+from rec.errors import FormatError, RecError
 from rec.samplers import ImportanceSampler
+from rec.samplers._ctxcoder import decode_layout_ctx, encode_layout_ctx
+from rec.samplers.base import GroupLayout
+from rec.samplers.importance import _SIZE_CODES, _decode_layout, _encode_layout
 from rec.samplers.synthetic import synthetic_latent
 
 
@@ -28,7 +32,7 @@ def test_more_candidates_less_bias(level2):
     q, p = level2
     spreads = []
     for bits, margin in ((8, 0.0), (10, 2.0), (12, 4.0)):
-        r = residuals(ImportanceSampler(bits=bits, margin=margin), q, p)
+        r = residuals(ImportanceSampler(bits=bits, margin=margin, temper=1.0), q, p)
         assert abs(r.mean()) < 0.06
         spreads.append(r.std())
     assert spreads[0] > spreads[1] > spreads[2]
@@ -52,3 +56,105 @@ def test_collapsed_latent_costs_almost_nothing():
     q, p = synthetic_latent((8, 16, 16), informative=0.0005, kl_bits=1.0, seed=4)
     msg = ImportanceSampler().encode(q, p, 1)
     assert msg.total_bits < 200
+
+
+def random_layout(rng, n_dims, max_group, outlier_level):
+    sizes, levels = [], []
+    left = n_dims
+    while left:
+        kind = rng.integers(4)
+        if kind == 0:  # outlier
+            s, lv = 1, outlier_level
+        else:
+            s = int(min(left, rng.choice([rng.integers(1, 8), rng.integers(1, max_group + 1), max_group])))
+            lv = int(rng.choice([0, outlier_level - 1, rng.integers(1, outlier_level)]))
+        s = min(s, left)
+        sizes.append(s)
+        levels.append(lv)
+        left -= s
+    return GroupLayout(np.array(sizes, np.int64), np.array(levels, np.int64), max_group, outlier_level)
+
+
+@pytest.mark.parametrize("code", range(_SIZE_CODES))
+def test_every_size_code_round_trips(code):
+    rng = np.random.default_rng(code)
+    for max_group, outlier_level, n_dims, row in ((16, 11, 500, 10), (256, 13, 3000, 48), (3000, 25, 9000, 0)):
+        layout = random_layout(rng, n_dims, max_group, outlier_level)
+        data = _encode_layout(layout, code, row)
+        back = _decode_layout(data, code, layout.sizes.size, max_group, outlier_level, n_dims, row)
+        assert np.array_equal(back.sizes, layout.sizes) and np.array_equal(back.levels, layout.levels)
+
+
+def test_context_coder_garbage_is_an_error_or_a_valid_layout():
+    rng = np.random.default_rng(5)
+    layout = random_layout(rng, 2000, 64, 13)
+    data = encode_layout_ctx(layout.levels, layout.sizes, 13, 64, 40)
+    for trial in range(200):
+        junk = bytearray(data)
+        if trial % 2:
+            junk[rng.integers(len(junk))] ^= 1 << int(rng.integers(8))
+        else:
+            junk = junk[: rng.integers(len(junk))]
+        try:
+            levels, sizes = decode_layout_ctx(bytes(junk), layout.sizes.size, 13, 64, 40, 2000)
+        except ValueError:
+            continue
+        assert sizes.sum() == 2000 and np.all((sizes >= 1) & (sizes <= 64)) and np.all(levels <= 13)
+
+
+def test_context_coder_learns_correlated_sizes():
+    """Sizes predictable from the previous one (uniform marginal, nearly
+    deterministic transitions) cost far less than their plain entropy with
+    the neighbour contexts, and less than without them."""
+    rng = np.random.default_rng(1)
+    sizes = np.empty(4000, np.int64)
+    sizes[0] = 1
+    for i in range(1, sizes.size):
+        sizes[i] = (sizes[i - 1] * 5 + 3) % 12 + 1 if rng.random() > 0.05 else rng.integers(1, 13)
+    levels = np.full(sizes.size, 12, np.int64)
+    with_ctx = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=True)
+    without = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=False)
+    _, counts = np.unique(sizes, return_counts=True)
+    entropy = -(counts * np.log2(counts / sizes.size)).sum()
+    assert 8 * len(with_ctx) < 0.5 * entropy and len(with_ctx) < 0.7 * len(without)
+    back = decode_layout_ctx(with_ctx, sizes.size, 13, 256, 0, int(sizes.sum()), neighbours=True)
+    assert np.array_equal(back[1], sizes)
+
+
+def test_temper_is_encoder_only_and_narrows_the_sample(level2):
+    """The tempered weights (q/p)**t change which candidate is picked, not the
+    layout: same side information and index widths; more temper, samples
+    closer to the posterior mean when the budget is tight."""
+    q, p = level2
+    spreads = []
+    for temper in (1.0, 4.0):
+        s = ImportanceSampler(bits=8, max_group=256, margin=0.0, temper=temper)
+        msg = s.encode(q, p, 3)
+        assert np.array_equal(ImportanceSampler().decode(msg.to_bytes(), p, 3), msg.sample)
+        spreads.append((msg.side_bits, msg.index_bits, residuals(s, q, p).std()))
+    assert spreads[0][:2] == spreads[1][:2]
+    assert spreads[1][2] < spreads[0][2]
+    with pytest.raises(RecError):
+        ImportanceSampler(temper=0.0)
+
+
+def test_old_format_version_is_rejected(level2):
+    q, p = level2
+    data = bytearray(ImportanceSampler(bits=8).encode(q, p, 1).to_bytes())
+    assert data[0] == (2 << 4) | 2
+    data[0] = (2 << 4) | 1
+    with pytest.raises(FormatError):
+        ImportanceSampler().decode(bytes(data), p, 1)
+
+
+def test_defaults_faithful_on_level1_like_latent():
+    """The default setting (level-1 recommendation) on a synthetic level-1-like
+    latent: decode exact, residual mean ~0, spread within 0.9-1.1."""
+    q, p = synthetic_latent((16, 16, 24), informative=0.3, kl_bits=6000.0, seed=2)
+    s = ImportanceSampler()
+    msg = s.encode(q, p, 4)
+    assert np.array_equal(s.decode(msg.to_bytes(), p, 4), msg.sample)
+    kl = (q.kl(p) / np.log(2)).ravel()
+    r = ((msg.sample - q.mean) / q.std).ravel()[kl > 0.05]
+    assert abs(r.mean()) < 0.05 and 0.9 < r.std() < 1.1
+    assert msg.total_bits < 2.0 * msg.kl_bits
