@@ -23,7 +23,7 @@ Streams of :mod:`rec.random` used under the seed a sampler is handed:
 stream     use
 =========  =========================================================
 1          greedy candidates, index ``(shard * 2**B + n) * D + d``
-2          importance candidates, index ``n * D + d``
+2          importance candidates 2j, 2j+1: halves of ``j * D + d``
 3          rejection candidates, index ``i * D + d``
 5          dither of directly sent outlier values, index ``d``
 8          encoder-private: selection (Gumbel / inverse CDF), acceptance

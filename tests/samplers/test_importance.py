@@ -135,7 +135,9 @@ def test_temper_is_encoder_only_and_narrows_the_sample(level2):
     assert spreads[0][:2] == spreads[1][:2]
     assert spreads[1][2] < spreads[0][2]
     with pytest.raises(RecError):
-        ImportanceSampler(temper=0.0)
+        ImportanceSampler(temper=-1.0)
+    assert ImportanceSampler(margin=0).effective_temper == 8.0
+    assert ImportanceSampler(margin=2).effective_temper == 1.0
 
 
 def test_old_format_version_is_rejected(level2):
