@@ -69,15 +69,27 @@ class GDN(nn.Module):
         self.beta = _NonNegative(torch.ones(channels), minimum=beta_min)
         self.gamma = _NonNegative(gamma_init * torch.eye(channels))
 
+    #: Without gradients, feature maps larger than this many values are normalized in
+    #: bands of rows and *in place* (the input is overwritten), so that a large photo
+    #: needs no full-size temporaries (GDN is pointwise in space).
+    CHUNK_VALUES = 1 << 24
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
             c = x.shape[1]
-            gamma = self.gamma().reshape(c, c, 1, 1)
-            norm = torch.sqrt(F.conv2d(x * x, gamma, self.beta()))
-            y = x * norm if self.inverse else x / norm
-        return y.to(dtype)
+            gamma, beta = self.gamma().reshape(c, c, 1, 1), self.beta()
+            if torch.is_grad_enabled() or x.numel() <= self.CHUNK_VALUES:
+                return self._normalize(x.float(), gamma, beta).to(dtype)
+            rows = max(1, self.CHUNK_VALUES // (x.shape[0] * c * x.shape[3]))
+            out = x if x.dtype == torch.float32 else torch.empty_like(x)
+            for top in range(0, x.shape[2], rows):
+                out[:, :, top : top + rows] = self._normalize(x[:, :, top : top + rows].float(), gamma, beta)
+            return out
+
+    def _normalize(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        norm = torch.sqrt(F.conv2d(x * x, gamma, beta))
+        return x * norm if self.inverse else x / norm
 
 
 def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -91,12 +103,31 @@ def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 class MirrorConv2d(nn.Conv2d):
     """A 'same' convolution with mirror padding; ``stride`` divides the size."""
 
+    #: Without gradients, outputs larger than this many values are computed in bands of
+    #: rows, each from its own mirror-padded slice of the input: no padded copy of a
+    #: whole large feature map is ever made.
+    CHUNK_VALUES = 1 << 24
+
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
         super().__init__(cin, cout, kernel, stride=stride, padding=0)
         self.pad = kernel // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(mirror_pad(x, self.pad))
+        p, s, k = self.pad, self.stride[0], self.kernel_size[0]
+        h, w = x.shape[-2:]
+        out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        big = x.shape[0] * self.out_channels * out_h * out_w > self.CHUNK_VALUES
+        if torch.is_grad_enabled() or not big or min(h, w) <= p:
+            return super().forward(mirror_pad(x, p))
+        out = torch.empty((x.shape[0], self.out_channels, out_h, out_w), dtype=x.dtype, memory_format=torch.channels_last)
+        rows = max(1, self.CHUNK_VALUES // (x.shape[0] * self.out_channels * out_w))
+        for top in range(0, out_h, rows):
+            bottom = min(out_h, top + rows)
+            src = torch.arange(top * s - p, (bottom - 1) * s - p + k)
+            src = torch.where(src < 0, -src, torch.where(src >= h, 2 * (h - 1) - src, src))  # reflect
+            band = F.pad(x[:, :, src], (p, p, 0, 0), mode="reflect")
+            out[:, :, top:bottom] = super().forward(band)
+        return out
 
 
 class MirrorConvTranspose2d(nn.ConvTranspose2d):

@@ -197,9 +197,27 @@ class PLN(nn.Module):
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
 
+    #: Without gradients, a synthesis whose widest feature map would exceed this many
+    #: values runs in bands of latent rows overlapping by :attr:`BAND_MARGIN` rows (more
+    #: than the synthesis's receptive radius of about 4 latent rows), which bounds the
+    #: memory of decoding a large photo.
+    BAND_VALUES = 1 << 27
+    BAND_MARGIN = 6
+
     def synthesize(self, z1: torch.Tensor) -> torch.Tensor:
         """Laplace mean of x̂ (values near [0, 1]) for a padded latent."""
-        return self.synthesis1(z1).float() + 0.5
+        b, _, h, w = z1.shape
+        widest = b * self.config.N * (8 * h) * (8 * w)
+        if torch.is_grad_enabled() or widest <= self.BAND_VALUES:
+            return self.synthesis1(z1).float() + 0.5
+        rows = max(self.BAND_MARGIN, self.BAND_VALUES // (b * self.config.N * 64 * w))
+        out = torch.empty((b, 3, 16 * h, 16 * w))
+        for top in range(0, h, rows):
+            lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
+            band = self.synthesis1(z1[:, :, lo:hi]).float() + 0.5
+            keep = min(rows, h - top)
+            out[:, :, 16 * top : 16 * (top + keep)] = band[:, :, 16 * (top - lo) : 16 * (top - lo + keep)]
+        return out
 
     def gamma(self) -> torch.Tensor:
         """The likelihood scale γ' in use."""
