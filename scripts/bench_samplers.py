@@ -38,13 +38,15 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
 
 
-THESIS_IS = dict(margin=0.0, full_width=0)  # thesis rules: groups fill to B, indices of B bits
+THESIS_IS = dict(margin=0.0, full_width=0, temper=1.0)  # thesis rules: groups fill to B, indices of B bits
 LEVEL1 = [
-    ("importance", dict(bits=8, max_group=256, margin=2.0)),
-    ("importance", dict(bits=10, max_group=256, margin=2.0)),
-    ("importance", dict(bits=12, max_group=256, margin=2.0)),
-    ("importance", dict(bits=14, max_group=256, margin=2.0)),
+    ("importance", dict(bits=8, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=10, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=12, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=14, max_group=256, margin=2.0, temper=1.0)),
     ("importance", dict(bits=12, max_group=16, **THESIS_IS)),
+    ("importance", dict(bits=11, max_group=256, margin=0.0, temper=8.0)),
+    ("importance", dict(bits=12, max_group=256, margin=0.5)),
     ("greedy", dict(bits=6, shards=8, group_kl=24.0)),
     ("greedy", dict(bits=8, shards=16, group_kl=48.0)),
     ("greedy", dict(bits=10, shards=30, group_kl=100.0)),
@@ -52,11 +54,12 @@ LEVEL1 = [
     ("rejection", dict(bits=8, table="adaptive")),
 ]
 LEVEL2 = [
-    ("importance", dict(bits=12, max_group=256, margin=2.0)),
-    ("importance", dict(bits=16, max_group=256, margin=2.0)),
-    ("importance", dict(bits=20, max_group=256, margin=2.0)),
-    ("importance", dict(bits=20, max_group=256, margin=1.0)),
+    ("importance", dict(bits=12, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=16, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=20, max_group=256, margin=2.0, temper=1.0)),
+    ("importance", dict(bits=20, max_group=256, margin=1.0, temper=1.0)),
     ("importance", dict(bits=20, max_group=16, **THESIS_IS)),
+    ("importance", dict(bits=16, max_group=256, margin=0.0, temper=8.0)),
     ("greedy", dict(bits=8, shards=16, group_kl=48.0)),
     ("greedy", dict(bits=14, shards=30, group_kl=105.0)),
     ("rejection", dict(bits=8, table="static")),
@@ -129,7 +132,7 @@ def run(name, params, q, p, seed=1):
 
 def fmt_params(name, params):
     short = {"bits": "B", "max_group": "G", "margin": "m", "shards": "K", "group_kl": "kl/g", "table": "",
-             "full_width": "fw"}
+             "full_width": "fw", "temper": "t"}
     return ", ".join(f"{short.get(k, k)}{'=' if short.get(k, k) else ''}{v:g}" if isinstance(v, float)
                      else f"{short.get(k, k)}{'=' if short.get(k, k) else ''}{v}" for k, v in params.items())
 
@@ -154,7 +157,7 @@ def main() -> None:
 
     # warm the numba caches so compile time is not billed to the first run
     qw, pw = synthetic_latent((2, 4, 4), kl_bits=30.0)
-    for name, params in LEVEL1[:1] + LEVEL1[5:6] + LEVEL1[8:9] + LEVEL2[-1:]:
+    for name, params in LEVEL1[:1] + LEVEL1[7:8] + LEVEL1[10:11] + LEVEL2[-1:]:
         make(name, **params).encode(qw, pw, 0)
 
     l1_kls = [200_000.0] if args.quick else [50_000.0, 200_000.0, 400_000.0]
