@@ -1,6 +1,7 @@
 """The ``rec`` command: a thin layer that parses arguments and calls the Python API.
 
     rec encode IN OUT [--model NAME] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
+    rec encode DIR OUTDIR [-j N] [--max-memory GB]
     rec decode IN OUT
     rec info FILE
     rec models [--json]
@@ -44,6 +45,18 @@ def _print_report(report) -> None:
 def _encode(args) -> None:
     from rec.codec import compress
     from rec.image import write_atomic
+
+    if Path(args.input).is_dir():
+        from rec.batch import encode_directory
+
+        items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed,
+                                 jobs=args.jobs, max_memory_gb=args.max_memory)
+        for item in items:
+            print(json.dumps(item.__dict__) if args.json else
+                  f"{item.source} -> {item.output}: " + (f"{item.bytes} bytes, {item.bpp:.4f} bpp" if item.error is None else f"error: {item.error}"))
+        if any(item.error for item in items):
+            raise RecError(f"{sum(1 for i in items if i.error)} of {len(items)} files failed")
+        return
 
     data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json)
     write_atomic(args.output, data)
@@ -135,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers when INPUT is a directory")
+    p.add_argument("--max-memory", type=float, default=8.0, metavar="GB", help="memory cap of the parallel workers (default 8)")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="decompress a .rec file into a PNG")
