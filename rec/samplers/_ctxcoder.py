@@ -294,7 +294,9 @@ def encode_layout_ctx(levels, sizes, outlier_level: int, max_group: int, row: in
     sizes = np.ascontiguousarray(sizes, np.int64)
     if outlier_level > 31:
         raise ValueError("outlier level must be < 32")
-    buf = np.zeros(16 * levels.size + 32, np.uint8)
+    # worst case per group: 29 adaptive decisions at <= 9.2 bits (p >= 7/4096)
+    # and 16 raw bits, < 36 bytes
+    buf = np.zeros(48 * levels.size + 64, np.uint8)
     n = _encode_kernel(levels, sizes, int(outlier_level), int(max_group), int(row), int(sizes.sum()),
                        bool(neighbours), buf)
     if buf[0] != 0:  # pragma: no cover - property of the coder

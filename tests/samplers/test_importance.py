@@ -160,3 +160,16 @@ def test_defaults_faithful_on_level1_like_latent():
     r = ((msg.sample - q.mean) / q.std).ravel()[kl > 0.05]
     assert abs(r.mean()) < 0.05 and 0.9 < r.std() < 1.1
     assert msg.total_bits < 2.0 * msg.kl_bits
+
+
+def test_context_coder_worst_case_fits_its_buffer():
+    """Train every probability towards one symbol, then send the least likely
+    ones: the stream stays within the encoder's buffer and round-trips."""
+    G = 4096
+    sizes = np.concatenate([np.full(3000, 2), np.full(1000, G - 1)]).astype(np.int64)
+    levels = np.concatenate([np.full(3000, 5), np.tile([12, 0, 13, 3], 250)]).astype(np.int64)
+    sizes[levels == 13] = 1
+    data = encode_layout_ctx(levels, sizes, 13, G, 0)
+    assert len(data) < 48 * sizes.size
+    back_levels, back_sizes = decode_layout_ctx(data, sizes.size, 13, G, 0, int(sizes.sum()))
+    assert np.array_equal(back_levels, levels) and np.array_equal(back_sizes, sizes)
