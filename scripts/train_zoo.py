@@ -1,0 +1,67 @@
+"""Train (or resume) the shipped models one after another, and export each into the zoo.
+
+    nohup python scripts/train_zoo.py [--runs /work/runs] [--only NAME ...] &
+
+The base γ-PLN is trained from scratch; the other rate points are fine-tuned from it
+(weights only), the plain PLNs included (same architecture, γ' = 1 and β chosen so that
+β·γ' matches the γ-PLN's γ∞ of a similar rate). Each run resumes from its own checkpoint,
+so the script can be stopped and started again at any time; a model already exported with
+at least its target steps is skipped. Never run two trainings at once on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "configs/gamma-pln-base.toml"
+
+# name, overrides, steps, init (zoo model or run), description
+PLAN = [
+    ("gamma-pln-mid", [], 20000, "", "γ-PLN, γ∞ = 0.06: the mid rate (about 0.5 bpp), base of the others"),
+    ("gamma-pln-low", ["model.gamma_inf=0.15"], 6000, "gamma-pln-mid", "γ-PLN, γ∞ = 0.15 (about 0.25 bpp)"),
+    ("gamma-pln-lowest", ["model.gamma_inf=0.4"], 6000, "gamma-pln-mid", "γ-PLN, γ∞ = 0.4 (about 0.12 bpp)"),
+    ("gamma-pln-high", ["model.gamma_inf=0.025"], 6000, "gamma-pln-mid", "γ-PLN, γ∞ = 0.025 (about 0.9 bpp)"),
+    ("pln-mid", ["model.kind=pln", "model.beta=0.06"], 6000, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.06"),
+    ("pln-high", ["model.kind=pln", "model.beta=0.025"], 6000, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.025"),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default="/work/runs")
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    from rec.models.zoo import export_model, list_models
+
+    for name, overrides, steps, init, description in PLAN:
+        if args.only and name not in args.only:
+            continue
+        done = {e.name: e.steps for e in list_models()}
+        if done.get(name, 0) >= steps:
+            print(f"{name}: exported with {done[name]} steps, skipped")
+            continue
+        run = Path(args.runs) / name
+        cmd = [sys.executable, "-m", "rec.cli", "train", BASE, "--out", str(run), "--quiet", "--set", f"train.steps={steps}"]
+        cmd += [x for o in overrides for x in ("--set", o)]
+        if init and not (run / "last.pt").exists():
+            cmd += ["--set", f"train.init={init}", "--set", "train.warmup=0"]
+        print("running", " ".join(cmd), flush=True)
+        started = time.time()
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        records = [json.loads(l) for l in open(run / "log.jsonl")]
+        hours = sum(max(0.0, min(b["time"] - a["time"], 60.0)) for a, b in zip(records, records[1:])) / 3600
+        export_model(run / "last.pt", name, wall_hours=hours, data="../shared/data/train (248 photos)", description=description,
+                     parent=init)
+        print(f"{name}: exported after {(time.time() - started) / 3600:.2f} h", flush=True)
+
+
+if __name__ == "__main__":
+    main()
