@@ -49,17 +49,20 @@ def main() -> None:
             print(f"{name}: exported with {done[name]} steps, skipped")
             continue
         run = Path(args.runs) / name
-        cmd = [sys.executable, "-m", "rec.cli", "train", BASE, "--out", str(run), "--quiet", "--set", f"train.steps={steps}"]
+        # without its checkpoint (a new machine), a model continues from its own shipped weights
+        offset = done.get(name, 0) if not (run / "last.pt").exists() else 0
+        source = name if offset else init
+        cmd = [sys.executable, "-m", "rec.cli", "train", BASE, "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
         cmd += [x for o in overrides for x in ("--set", o)]
-        if init and not (run / "last.pt").exists():
-            cmd += ["--set", f"train.init={init}", "--set", "train.warmup=0"]
+        if source and not (run / "last.pt").exists():
+            cmd += ["--set", f"train.init={source}", "--set", "train.warmup=0"]
         print("running", " ".join(cmd), flush=True)
         started = time.time()
         subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         records = [json.loads(l) for l in open(run / "log.jsonl")]
         hours = sum(max(0.0, min(b["time"] - a["time"], 60.0)) for a, b in zip(records, records[1:])) / 3600
         export_model(run / "last.pt", name, wall_hours=hours, data="../shared/data/train (248 photos)", description=description,
-                     parent=init)
+                     parent=init, step_offset=offset)
         print(f"{name}: exported after {(time.time() - started) / 3600:.2f} h", flush=True)
 
 

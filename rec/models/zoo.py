@@ -138,8 +138,13 @@ def load_weights_into(model: PLN, source: str) -> None:
         _load_state(model, load_model(source).state_dict())
 
 
-def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "") -> ZooEntry:
-    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json."""
+def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
+                 step_offset: int = 0) -> ZooEntry:
+    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json.
+
+    ``step_offset`` counts steps trained before the checkpoint's run (a run continued from
+    shipped weights); wall hours add to those already recorded for the model then.
+    """
     from rec.training.loop import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
@@ -148,8 +153,11 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     path = zoo_dir() / f"{name}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(path))
-    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]), round(wall_hours, 2), data, file_sha256(path), description, parent)
     index = {e.name: e for e in list_models()}
+    if step_offset and name in index:
+        wall_hours += index[name].wall_hours
+    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]) + step_offset, round(wall_hours, 2), data, file_sha256(path),
+                     description, parent)
     index[name] = entry
     (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
     load_model.cache_clear()
