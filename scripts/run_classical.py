@@ -8,13 +8,15 @@ Usage:
 For every available codec of :mod:`rec.evaluation.classical` (the others are
 skipped with the reason) and every quality of its grid, every image is encoded
 and decoded once (one process, one thread); per image we record bytes, bpp,
-PSNR, MS-SSIM and the encode/decode wall time. Written into ``--out``:
+PSNR, MS-SSIM (and in dB) and the encode/decode wall time. The measuring loop is
+:func:`rec.evaluation.runner.evaluate_classical` (also behind ``rec eval``); this
+script adds the Kodak defaults and the README table. Written into ``--out``:
 
 * ``<codec>.json``: CompressAI results JSON, each list the mean over images per
   quality (``psnr-rgb``, ``ms-ssim-rgb``, ``bpp``, ``encoding_time``,
   ``decoding_time``, plus ``quality``: the codec setting), with ``meta`` saying
   which library, data set, machine, date and command produced it;
-* ``<codec>.per_image.csv``: the per-image measurements;
+* ``<codec>.per_image.csv``: the per-image measurements (MS-SSIM dB in the last column);
 * ``README.md``: a table of every ``*.json`` in ``--out`` (codec, rate range,
   BD-rate against the anchor JPEG in PSNR and MS-SSIM dB), rebuilt on each run.
 
@@ -24,120 +26,22 @@ Times are wall clock on a shared, reniced 2-core machine: indicative only.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
-import platform
 import shlex
-import subprocess
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from rec.errors import RecError
 from rec.evaluation.bdrate import bd_metrics, bd_rate
-from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
-from rec.evaluation.metrics import bpp, quality
-from rec.evaluation.results import RDCurve, anchor_dir, load_curve, save_curve
+from rec.evaluation.classical import all_codecs, get_codec
+from rec.evaluation.results import RDCurve, anchor_dir, load_curve
+from rec.evaluation.runner import evaluate_classical, format_point, load_images, machine, parse_qualities
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "kodak"
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One image coded at one quality."""
-
-    image: str
-    quality: float
-    bytes: int
-    bpp: float
-    psnr: float
-    ms_ssim: float
-    encoding_time: float
-    decoding_time: float
-
-
-def machine() -> str:
-    """CPU model name from lscpu (else platform), with the core count."""
-    name = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
-def load_images(directory: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".png", ".bmp", ".ppm", ".tif", ".tiff"))
-    if not paths:
-        raise RecError(f"no lossless images (.png, .bmp, .ppm, .tif) in {directory}")
-    if limit is not None:
-        paths = paths[:limit]
-    images = []
-    for p in paths:
-        with Image.open(p) as im:
-            images.append((p.name, np.asarray(im.convert("RGB"))))
-    return images
-
-
-def measure(codec: ClassicalCodec, images: list[tuple[str, np.ndarray]], q: float) -> list[Measurement]:
-    rows = []
-    for name, x in images:
-        t0 = time.perf_counter()
-        data = codec.encode(x, q)
-        t1 = time.perf_counter()
-        y = codec.decode(data)
-        t2 = time.perf_counter()
-        m = quality(x, y)
-        rows.append(
-            Measurement(
-                image=name,
-                quality=q,
-                bytes=len(data),
-                bpp=bpp(len(data), x.shape[1], x.shape[0]),
-                psnr=m.psnr,
-                ms_ssim=m.ms_ssim,
-                encoding_time=t1 - t0,
-                decoding_time=t2 - t1,
-            )
-        )
-    return rows
-
-
-def mean_curve(codec: ClassicalCodec, rows: list[Measurement], qualities, meta: dict) -> RDCurve:
-    """CompressAI convention: every metric is the plain mean over images at each quality."""
-
-    def mean(attr: str, q: float) -> float:
-        return float(np.mean([getattr(r, attr) for r in rows if r.quality == q]))
-
-    return RDCurve(
-        name=codec.label,
-        description=f"{codec.label}: {codec.version()}; quality = {codec.quality_meaning}",
-        bpp=[mean("bpp", q) for q in qualities],
-        psnr=[mean("psnr", q) for q in qualities],
-        ms_ssim=[mean("ms_ssim", q) for q in qualities],
-        encoding_time=[mean("encoding_time", q) for q in qualities],
-        decoding_time=[mean("decoding_time", q) for q in qualities],
-        extra={"quality": list(qualities)},
-        meta=meta,
-    )
-
-
-def write_csv(rows: list[Measurement], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(r).items()})
 
 
 #: The published anchor of the same coding tool, for a second sanity column.
@@ -234,16 +138,6 @@ def write_readme(out: Path, anchor_path: Path) -> None:
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-def parse_qualities(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise RecError(f"--qualities must be comma-separated numbers: {e}") from e
-    if not values:
-        raise RecError("--qualities is empty")
-    return sorted(set(values))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of lossless images (default: Kodak)")
@@ -284,27 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
     }
     print(f"{len(images)} images from {args.data}; {base_meta['machine']}")
+
+    def on_point(result, point, seconds):
+        print(format_point(result, point, seconds), flush=True)
+
     for codec in codecs:
         reason = codec.unavailable_reason()
         if reason is not None:
             print(f"skip {codec.name}: {reason}")
             continue
-        qualities = grid or list(codec.qualities)
         print(f"{codec.name}: {codec.version()}", flush=True)
-        rows: list[Measurement] = []
-        for q in qualities:
-            t = time.perf_counter()
-            part = measure(codec, images, q)
-            rows += part
-            print(
-                f"  q={q:g}: {np.mean([r.bpp for r in part]):.3f} bpp, {np.mean([r.psnr for r in part]):.2f} dB, "
-                f"MS-SSIM {np.mean([r.ms_ssim for r in part]):.4f} ({time.perf_counter() - t:.0f} s)",
-                flush=True,
-            )
-        meta = dict(base_meta, library=codec.version(), quality_meaning=codec.quality_meaning)
-        curve = mean_curve(codec, rows, qualities, meta)
-        save_curve(curve, args.out / f"{codec.name}.json")
-        write_csv(rows, args.out / f"{codec.name}.per_image.csv")
+        result = evaluate_classical(codec, images, grid, meta=base_meta, progress=False, on_point=on_point)
+        result.write(args.out)
         write_readme(args.out, args.anchor)
     write_readme(args.out, args.anchor)
     print(f"wrote {args.out}")

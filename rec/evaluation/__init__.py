@@ -1,4 +1,4 @@
-"""Evaluation toolkit: quality metrics, classical codecs, BD-rate, RD-curve files.
+"""Evaluation toolkit: quality metrics, classical codecs, BD-rate, RD-curve files, the runner.
 
 ==========================  =====================================================
 module                      job
@@ -7,6 +7,9 @@ module                      job
 :mod:`.classical`           JPEG, WebP, JPEG 2000, AVIF, HEIC 4:4:4, JPEG XL
 :mod:`.bdrate`              Bjøntegaard delta rate / PSNR (PCHIP, VCEG-M33 cubic)
 :mod:`.results`             CompressAI results JSON: :class:`RDCurve`, anchors
+:mod:`.runner`              the measuring loop: codecs × rate points × images →
+                            :class:`CodecResult` → JSON + per-image CSV
+:mod:`.cli_eval`            the ``rec eval`` command on top of the runner
 ==========================  =====================================================
 
 Typical use::
@@ -20,26 +23,53 @@ Typical use::
     ours = results.load_curve("results/classical/webp.json")
     bdrate.bd_rate(jpeg.bpp, jpeg.values("psnr"), ours.bpp, ours.values("psnr"))
 
-``scripts/run_classical.py`` and ``scripts/plot_rd.py`` drive these on Kodak.
+    from rec.evaluation import evaluate, write_results
+    write_results(evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-mid"], limit=2), "out")
+
+``rec eval`` (:mod:`.cli_eval`), ``scripts/run_classical.py`` and
+``scripts/plot_rd.py`` drive these on Kodak.
+
+The names below are imported on first use, so that importing the package (as
+``rec``'s command line does) does not load SciPy or torch.
 """
 
-from rec.evaluation.bdrate import BDResult, bd_metrics, bd_psnr, bd_rate
-from rec.evaluation.metrics import Quality, bpp, ms_ssim, ms_ssim_db, psnr, quality
-from rec.evaluation.results import RDCurve, load_anchor, load_curve, save_curve
+from __future__ import annotations
 
-__all__ = [
-    "BDResult",
-    "bd_metrics",
-    "bd_psnr",
-    "bd_rate",
-    "Quality",
-    "bpp",
-    "ms_ssim",
-    "ms_ssim_db",
-    "psnr",
-    "quality",
-    "RDCurve",
-    "load_anchor",
-    "load_curve",
-    "save_curve",
-]
+import importlib
+
+_EXPORTS = {
+    "BDResult": "bdrate",
+    "bd_metrics": "bdrate",
+    "bd_psnr": "bdrate",
+    "bd_rate": "bdrate",
+    "Quality": "metrics",
+    "bpp": "metrics",
+    "ms_ssim": "metrics",
+    "ms_ssim_db": "metrics",
+    "psnr": "metrics",
+    "quality": "metrics",
+    "RDCurve": "results",
+    "load_anchor": "results",
+    "load_curve": "results",
+    "save_curve": "results",
+    "CodecResult": "runner",
+    "RatePoint": "runner",
+    "ImageResult": "runner",
+    "evaluate": "runner",
+    "write_results": "runner",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

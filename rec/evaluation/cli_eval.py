@@ -1,0 +1,108 @@
+"""``rec eval``: rate-distortion evaluation of codecs on a directory of images.
+
+    rec eval DIR --codec NAME [--codec NAME ...] [--models a,b,c] [--samplers L2:L1]
+                 [--qualities 5,10,...] [--limit N] [--seed S] [--quiet] --out DIR
+
+A thin layer over :mod:`rec.evaluation.runner`: it parses the arguments, runs
+:func:`~rec.evaluation.runner.evaluate`, prints one line per rate point and
+writes ``<codec>.json`` (CompressAI results format) and
+``<codec>.per_image.csv`` per codec into ``--out``. Errors are
+:class:`~rec.errors.RecError`, which ``rec``'s ``main`` turns into exit code 2.
+
+Wiring into ``rec/cli.py``'s ``build_parser``::
+
+    from rec.evaluation.cli_eval import add_parser as add_eval_parser
+    add_eval_parser(sub)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+_EPILOG = """\
+codecs: every classical codec by name (jpeg, jpeg444, webp, jpeg2000, avif, heic,
+jpegxl: a quality sweep over its grid, or --qualities), rec (one rate point per
+PLN model of --models, default every PLN model of the zoo) and mbt2018 (every
+mbt2018 model of the zoo; skipped with a message when there is none).
+Output per codec in --out: <codec>.json (CompressAI results JSON: bpp, psnr-rgb,
+ms-ssim-rgb, encoding_time, decoding_time; rec adds kl_bpp, bound_bpp, ideal_psnr,
+ideal_ms_ssim) and <codec>.per_image.csv.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``eval`` on the ``rec`` command's subparsers; its handler is ``args.func``."""
+    p = subparsers.add_parser(
+        "eval",
+        help="rate-distortion evaluation of codecs on a directory of images",
+        description="Rate-distortion evaluation: bpp, PSNR, MS-SSIM, times per image and mean, per codec and rate point.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("directory", metavar="DIR", help="directory of lossless images (.png, .bmp, .ppm, .tif)")
+    p.add_argument("--codec", action="append", required=True, metavar="NAME", dest="codecs",
+                   help="codec to evaluate (repeatable): a classical codec, rec or mbt2018")
+    p.add_argument("--models", metavar="A,B,C", help="comma-separated zoo models for rec / mbt2018 (one rate point each)")
+    p.add_argument("--samplers", metavar="L2:L1", help="rec's samplers, e.g. importance:greedy (default: rec.codec.DEFAULT_SAMPLERS)")
+    p.add_argument("--qualities", metavar="Q,Q,...", help="quality grid replacing the codec's (one classical codec only)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
+    p.add_argument("--seed", type=int, default=0, help="rec's seed of the shared randomness (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-point lines")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _command(args) -> str:
+    """The command line that reproduces this run, for the JSON's ``meta``."""
+    parts = ["rec", "eval", args.directory]
+    for c in args.codecs:
+        parts += ["--codec", c]
+    for flag in ("models", "samplers", "qualities", "limit"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag}", str(value)]
+    if args.seed:
+        parts += ["--seed", str(args.seed)]
+    parts += ["--out", str(args.out)]
+    return shlex.join(parts)
+
+
+def run(args) -> None:
+    """Handler of ``rec eval``.
+
+    Raises:
+        RecError: bad arguments, no images, a codec failure.
+    """
+    from rec.evaluation.runner import evaluate, format_point, parse_models, parse_qualities, write_results
+
+    models = parse_models(args.models) if args.models is not None else None
+    qualities = parse_qualities(args.qualities) if args.qualities is not None else None
+
+    shown: list[str] = []
+
+    def on_point(result, point, seconds):
+        if args.quiet:
+            return
+        if not shown or shown[-1] != result.codec:
+            shown.append(result.codec)
+            print(f"{result.codec}: {result.description}", flush=True)
+        print(format_point(result, point, seconds), flush=True)
+
+    def log(message: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(message)
+
+    results = evaluate(args.directory, args.codecs, models=models, samplers=args.samplers, qualities=qualities,
+                       limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
+                       meta={"source": "rec eval", "command": _command(args)}, on_point=on_point, log=log)
+    paths = write_results(results, Path(args.out))
+    for path in paths:
+        print(f"wrote {path}")
+    if not results:
+        print("nothing evaluated (every codec was skipped)")

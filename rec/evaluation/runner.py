@@ -1,0 +1,754 @@
+"""The measuring loop of ``rec eval``: codecs × rate points × images → RD curves.
+
+Every codec is run the same way on every image of a directory (lossless files,
+read with :func:`rec.image.read_image`), one rate point after the other::
+
+    for each rate point (a quality setting, or a model):
+        for each image x:
+            t0; data = encode(x); t1; x̂ = decode(data); t2      (wall clock, this process)
+            bytes = len(data), bpp = 8·bytes / (W·H)             (the file's bytes, nothing estimated)
+            PSNR (RGB, data range 255), MS-SSIM (RGB, pytorch-msssim), MS-SSIM dB   (rec.evaluation.metrics)
+
+Codecs (the ``codec`` names of :func:`evaluate`):
+
+===========  ===================================================================================
+name         rate points
+===========  ===================================================================================
+``jpeg``     every classical codec of :mod:`rec.evaluation.classical` (``jpeg``, ``jpeg444``,
+…            ``webp``, ``jpeg2000``, ``avif``, ``heic``, ``jpegxl``): one point per quality of
+             its grid (``codec.qualities``) or of ``qualities``; unavailable ones are skipped
+``rec``      one point per PLN model: :func:`rec.codec.compress` (``verify=False``,
+             ``ideal=True``); the decode is :func:`rec.codec.decompress` of the bytes alone
+             (model read from the header for zoo models; a model object is passed to it,
+             as nothing else could find it). Also per image: KL and the bound
+             I + 2·log2(I + 1) in bits per pixel, and the PSNR / MS-SSIM of the ideal
+             reconstruction (an exact posterior sample, no coding)
+``mbt2018``  one point per mbt2018 (:class:`rec.models.joint.JointPrior`) model of the zoo,
+             coded with :mod:`rec.reference`; skipped with a message when the zoo has none
+===========  ===================================================================================
+
+Models (``models`` of :func:`evaluate`) are zoo names or model objects
+(:class:`rec.models.pln.PLN` for ``rec``, :class:`~rec.models.joint.JointPrior`
+for ``mbt2018``). Each codec takes the models of its kind among them; when none
+is of its kind (or ``models`` is None) it takes every zoo model of its kind.
+
+Means follow CompressAI: every number of a rate point is the plain mean over the
+images of the per-image values (PSNR too, not the PSNR of the mean MSE); MS-SSIM
+in dB of a point is -10·log10(1 - mean MS-SSIM), as :meth:`RDCurve.values` derives
+it. MS-SSIM needs every side ≥ 161 px: for smaller images it is None, and a point
+with any such image has no MS-SSIM at all (never a mean over a subset).
+
+Output (:meth:`CodecResult.write`): ``<codec>.json`` in CompressAI's results
+format (``name``, ``description``, ``meta``, ``results`` with ``bpp``,
+``psnr-rgb``, ``ms-ssim-rgb``, ``encoding_time``, ``decoding_time`` and per-codec
+lists: ``quality`` for classical codecs; ``kl_bpp``, ``bound_bpp``,
+``ideal_psnr``, ``ideal_ms_ssim`` for ``rec``; ``lambda`` for ``mbt2018``), and
+``<codec>.per_image.csv`` with one row per image and rate point.
+
+Typical use::
+
+    from rec.evaluation.runner import evaluate, write_results
+    results = evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-mid"], limit=2)
+    write_results(results, "out")
+
+Times are wall clock in one process (no parallelism): indicative only on a shared machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rec.errors import RecError
+from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
+from rec.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr
+from rec.evaluation.results import RDCurve, save_curve
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LEARNED_CODECS",
+    "EvalImage",
+    "ImageResult",
+    "RatePoint",
+    "CodecResult",
+    "codec_names",
+    "load_images",
+    "machine",
+    "parse_qualities",
+    "parse_models",
+    "zoo_models",
+    "load_mbt2018",
+    "evaluate_classical",
+    "evaluate_rec",
+    "evaluate_mbt2018",
+    "evaluate",
+    "write_results",
+    "format_point",
+]
+
+#: Lossless formats read from an image directory.
+IMAGE_SUFFIXES = (".png", ".bmp", ".ppm", ".tif", ".tiff")
+#: The learned codecs besides the classical ones.
+LEARNED_CODECS = ("rec", "mbt2018")
+
+Log = Callable[[str], None]
+OnPoint = Callable[["CodecResult", "RatePoint", float], None]
+
+
+def _default_log(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class EvalImage:
+    """One test image: its file name and RGB uint8 pixels (H, W, 3)."""
+
+    name: str
+    rgb: np.ndarray
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One image coded at one rate point.
+
+    Attributes:
+        image: file name.
+        setting: the rate point: a quality (classical codecs) or a model name.
+        width, height: image size.
+        bytes: size of the compressed file; ``bpp`` = 8·bytes / (W·H).
+        psnr: RGB PSNR (dB) of the decoded image.
+        ms_ssim: RGB MS-SSIM (linear), None when a side is < 161 px.
+        ms_ssim_db: -10·log10(1 - ms_ssim), None with it.
+        encoding_time, decoding_time: wall seconds.
+        kl_bpp, bound_bpp: ``rec`` only: KL I and I + 2·log2(I + 1) per pixel (bits).
+        ideal_psnr, ideal_ms_ssim: ``rec`` only: quality of the exact posterior sample.
+    """
+
+    image: str
+    setting: float | str
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float | None
+    ms_ssim_db: float | None
+    encoding_time: float
+    decoding_time: float
+    kl_bpp: float | None = None
+    bound_bpp: float | None = None
+    ideal_psnr: float | None = None
+    ideal_ms_ssim: float | None = None
+
+
+#: Per-image fields averaged into a rate point (``ms_ssim_db`` is derived from the mean instead).
+_MEANS = ("bpp", "psnr", "ms_ssim", "encoding_time", "decoding_time", "kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim")
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One rate point: the per-image results and their means (CompressAI: plain means over images)."""
+
+    setting: float | str
+    images: tuple[ImageResult, ...]
+
+    def mean(self, attr: str) -> float | None:
+        """Mean of a per-image field over the images; None if any image lacks it."""
+        values = [getattr(r, attr) for r in self.images]
+        if not values or any(v is None for v in values):
+            return None
+        return float(np.mean(values))
+
+    @property
+    def bpp(self) -> float:
+        return self.mean("bpp")  # type: ignore[return-value]
+
+    @property
+    def psnr(self) -> float:
+        return self.mean("psnr")  # type: ignore[return-value]
+
+    @property
+    def ms_ssim(self) -> float | None:
+        return self.mean("ms_ssim")
+
+    @property
+    def ms_ssim_db(self) -> float | None:
+        """-10·log10(1 - mean MS-SSIM): the dB of the mean, as CompressAI and :class:`RDCurve`."""
+        m = self.ms_ssim
+        return None if m is None else ms_ssim_db(min(max(m, -1.0), 1.0))
+
+    @property
+    def encoding_time(self) -> float:
+        return self.mean("encoding_time")  # type: ignore[return-value]
+
+    @property
+    def decoding_time(self) -> float:
+        return self.mean("decoding_time")  # type: ignore[return-value]
+
+    @property
+    def kl_bpp(self) -> float | None:
+        return self.mean("kl_bpp")
+
+    @property
+    def bound_bpp(self) -> float | None:
+        return self.mean("bound_bpp")
+
+    @property
+    def ideal_psnr(self) -> float | None:
+        return self.mean("ideal_psnr")
+
+    @property
+    def ideal_ms_ssim(self) -> float | None:
+        return self.mean("ideal_ms_ssim")
+
+
+@dataclass
+class CodecResult:
+    """One codec's measurements: rate points in order, and what to write about them.
+
+    Attributes:
+        codec: short name, the stem of the output files (``"jpeg"``, ``"rec"``...).
+        name: the curve's human name (``name`` of the JSON).
+        description: library, versions, settings.
+        setting_name: what a point's ``setting`` is: ``"quality"`` or ``"model"``.
+        points: the rate points.
+        meta: free-form ``meta`` of the JSON (data set, machine, date, command...).
+        extra: further per-point numeric lists for ``results`` (e.g. ``lambda``).
+    """
+
+    codec: str
+    name: str
+    description: str
+    setting_name: str
+    points: list[RatePoint] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[ImageResult]:
+        return [r for p in self.points for r in p.images]
+
+    def _column(self, attr: str) -> list[float] | None:
+        values = [getattr(p, attr) for p in self.points]
+        return None if any(v is None for v in values) else values
+
+    def curve(self) -> RDCurve:
+        """The CompressAI curve: one entry per point, each the mean over the images."""
+        if not self.points:
+            raise RecError(f"{self.codec}: no rate points measured")
+        extra: dict[str, list[float]] = {}
+        if self.setting_name == "quality":
+            extra["quality"] = [float(p.setting) for p in self.points]
+        for attr in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
+            if any(getattr(r, attr) is not None for r in self.rows):
+                col = self._column(attr)
+                if col is not None:
+                    extra[attr] = col
+        extra.update(self.extra)
+        return RDCurve(
+            name=self.name,
+            description=self.description,
+            bpp=[p.bpp for p in self.points],
+            psnr=[p.psnr for p in self.points],
+            ms_ssim=self._column("ms_ssim"),
+            encoding_time=[p.encoding_time for p in self.points],
+            decoding_time=[p.decoding_time for p in self.points],
+            extra=extra,
+            meta=self.meta,
+        )
+
+    def csv_columns(self) -> list[str]:
+        """Columns of the per-image CSV: run_classical's, then MS-SSIM dB, then those the codec has."""
+        cols = ["image", self.setting_name, "bytes", "bpp", "psnr", "ms_ssim", "encoding_time", "decoding_time", "ms_ssim_db"]
+        rows = self.rows
+        for attr in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
+            if any(getattr(r, attr) is not None for r in rows):
+                cols.append(attr)
+        return cols
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """The per-image measurements, floats with 6 significant digits, None as empty."""
+        cols = self.csv_columns()
+        with Path(path).open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for r in self.rows:
+                row = []
+                for c in cols:
+                    v = r.setting if c == self.setting_name else getattr(r, c)
+                    row.append("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
+                w.writerow(row)
+
+    def write(self, out: str | os.PathLike) -> tuple[Path, Path]:
+        """Write ``<out>/<codec>.json`` and ``<out>/<codec>.per_image.csv``; returns both paths."""
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        json_path, csv_path = d / f"{self.codec}.json", d / f"{self.codec}.per_image.csv"
+        save_curve(self.curve(), json_path)
+        self.write_csv(csv_path)
+        return json_path, csv_path
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def codec_names() -> list[str]:
+    """Every codec name :func:`evaluate` knows: the classical ones, then ``rec`` and ``mbt2018``."""
+    return [c.name for c in all_codecs()] + list(LEARNED_CODECS)
+
+
+def load_images(directory: str | os.PathLike, limit: int | None = None) -> list[EvalImage]:
+    """The lossless images of ``directory`` (sorted by name), the first ``limit`` of them.
+
+    Raises:
+        RecError: no such directory, no images, a bad ``limit`` or an unreadable image.
+    """
+    from rec.image import read_image
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise RecError(f"no such directory: {d}")
+    if limit is not None and limit < 1:
+        raise RecError(f"--limit must be at least 1, got {limit}")
+    paths = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise RecError(f"no lossless images ({', '.join(IMAGE_SUFFIXES)}) in {d}")
+    if limit is not None:
+        paths = paths[:limit]
+    images = []
+    for p in paths:
+        rgb = read_image(p)
+        images.append(EvalImage(p.name, rgb if rgb.flags.writeable else rgb.copy()))  # torch.from_numpy wants writable
+    return images
+
+
+def machine() -> str:
+    """CPU model name from lscpu (else platform), with the core count."""
+    name = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def parse_qualities(text: str) -> list[float]:
+    """``"5,10,20"`` → [5.0, 10.0, 20.0] (sorted, duplicates dropped)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise RecError(f"--qualities must be comma-separated numbers: {e}") from e
+    if not values:
+        raise RecError("--qualities is empty")
+    return sorted(set(values))
+
+
+def parse_models(text: str) -> list[str]:
+    """``"a,b,c"`` → ["a", "b", "c"] (order kept, duplicates dropped)."""
+    names = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not names:
+        raise RecError("--models is empty")
+    return names
+
+
+def _zoo_index() -> dict[str, dict]:
+    """The raw zoo index (name → entry), read without building configs, so every kind is listed."""
+    from rec.models.zoo import zoo_dir
+
+    path = zoo_dir() / "index.json"
+    if not path.is_file():
+        return {}
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RecError(f"cannot read the zoo index {path}: {e}") from None
+    return {str(k): v for k, v in index.items() if isinstance(v, dict)}
+
+
+def _zoo_kind(entry: dict) -> str:
+    return str((entry.get("config") or {}).get("kind", ""))
+
+
+def zoo_models(codec: str) -> list[str]:
+    """Names of the zoo models a learned codec can use: PLN models for ``rec``, mbt2018 ones for ``mbt2018``."""
+    if codec not in LEARNED_CODECS:
+        raise RecError(f"zoo models are for {' and '.join(LEARNED_CODECS)}, not {codec!r}")
+    want_mbt = codec == "mbt2018"
+    return [name for name, e in _zoo_index().items() if (_zoo_kind(e) == "mbt2018") == want_mbt]
+
+
+def load_mbt2018(name: str):
+    """The mbt2018 zoo model ``name`` (a :class:`JointPrior`, eval, float32), hash-checked.
+
+    Its weights are ``rec/zoo/<name>.safetensors``, described in ``index.json`` with a
+    config of kind ``"mbt2018"`` (a :class:`rec.models.joint.JointConfig`).
+
+    Raises:
+        RecError: unknown name, not an mbt2018 model, missing file or a hash mismatch.
+    """
+    from safetensors.torch import load_file
+
+    from rec.models.joint import JointConfig, JointPrior
+    from rec.models.zoo import file_sha256, zoo_dir
+
+    index = _zoo_index()
+    entry = index.get(name)
+    if entry is None or _zoo_kind(entry) != "mbt2018":
+        raise RecError(f"no mbt2018 model {name!r} in the zoo; mbt2018 models: {', '.join(zoo_models('mbt2018')) or 'none'}")
+    path = zoo_dir() / f"{name}.safetensors"
+    if not path.is_file():
+        raise RecError(f"weights of model {name!r} are missing: {path}")
+    digest = file_sha256(path)
+    if digest != entry.get("sha256"):
+        raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…")
+    try:
+        model = JointPrior(JointConfig(**entry["config"]))
+        state = load_file(str(path))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (TypeError, RuntimeError, KeyError) as e:
+        raise RecError(f"weights of model {name!r} do not fit the mbt2018 architecture: {e}") from None
+    model.weights_sha256 = digest
+    model.name = name
+    return model.eval()
+
+
+def _model_kind(model: Any) -> str:
+    """``"rec"`` or ``"mbt2018"``: which learned codec a model (object or zoo name) belongs to."""
+    from rec.models.joint import JointPrior
+    from rec.models.pln import PLN
+
+    if isinstance(model, PLN):
+        return "rec"
+    if isinstance(model, JointPrior):
+        return "mbt2018"
+    if isinstance(model, str):
+        entry = _zoo_index().get(model)
+        if entry is None:
+            raise RecError(f"unknown model {model!r}; zoo models: {', '.join(_zoo_index()) or 'none'}")
+        return "mbt2018" if _zoo_kind(entry) == "mbt2018" else "rec"
+    raise RecError(f"a model must be a zoo name, a PLN or a JointPrior, got {type(model).__name__}")
+
+
+def _models_for(codec: str, models: Sequence[Any] | None, log: Log) -> list[Any]:
+    """The models of ``codec``'s kind among ``models``; every zoo model of that kind if none is."""
+    if models is not None:
+        mine = [m for m in models if _model_kind(m) == codec]
+        if mine:
+            return mine
+        log(f"{codec}: none of the given models is for {codec}: using every zoo model for it")
+    return list(zoo_models(codec))
+
+
+def _model_name(model: Any, i: int) -> str:
+    return model if isinstance(model, str) else (getattr(model, "name", "") or f"model{i}")
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def _distortion(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None, float | None]:
+    """PSNR, MS-SSIM and MS-SSIM dB (the last two None when a side is < 161 px)."""
+    p = psnr(original, decoded)
+    if min(original.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return p, None, None
+    m = ms_ssim(original, decoded)
+    return p, m, ms_ssim_db(min(max(m, -1.0), 1.0))
+
+
+def _warn_small(images: Sequence[EvalImage], log: Log, codec: str) -> None:
+    small = [im.name for im in images if min(im.height, im.width) < MS_SSIM_MIN_SIDE]
+    if small:
+        log(f"{codec}: {len(small)} image(s) smaller than {MS_SSIM_MIN_SIDE} px on a side "
+            f"({', '.join(small[:3])}{'…' if len(small) > 3 else ''}): no MS-SSIM")
+
+
+def _progress(total: int, desc: str, progress: bool | None):
+    from tqdm import tqdm
+
+    # progress=None: a bar only when stderr is a terminal (tqdm's disable=None)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False,
+                disable=None if progress is None else not progress, dynamic_ncols=True)
+
+
+def _run(result: CodecResult, settings: Sequence[Any], labels: Sequence[float | str], images: Sequence[EvalImage],
+         code: Callable[[Any, float | str, EvalImage], ImageResult], progress: bool | None,
+         on_point: OnPoint | None) -> CodecResult:
+    """Code every image at every setting, appending one :class:`RatePoint` per setting to ``result``."""
+    with _progress(len(settings) * len(images), result.codec, progress) as bar:
+        for setting, label in zip(settings, labels):
+            started = time.perf_counter()
+            bar.set_postfix_str(f"{result.setting_name} {label:g}" if isinstance(label, float) else str(label))
+            rows = []
+            for im in images:
+                rows.append(code(setting, label, im))
+                bar.update()
+            point = RatePoint(label, tuple(rows))
+            result.points.append(point)
+            if on_point is not None:
+                on_point(result, point, time.perf_counter() - started)
+    return result
+
+
+def evaluate_classical(codec: ClassicalCodec | str, images: Sequence[EvalImage], qualities: Sequence[float] | None = None,
+                       *, meta: dict | None = None, progress: bool | None = None,
+                       on_point: OnPoint | None = None) -> CodecResult:
+    """Sweep a classical codec over ``qualities`` (default: its grid) on every image.
+
+    Raises:
+        RecError: unknown or unavailable codec, a quality out of its range, a library failure.
+    """
+    c = get_codec(codec) if isinstance(codec, str) else codec
+    reason = c.unavailable_reason()
+    if reason is not None:
+        raise RecError(f"{c.name} is unavailable: {reason}")
+    grid = [float(q) for q in (qualities if qualities is not None else c.qualities)]
+    if not grid:
+        raise RecError(f"{c.name}: no qualities to evaluate")
+    library = c.version()
+    result = CodecResult(
+        codec=c.name,
+        name=c.label,
+        description=f"{c.label}: {library}; quality = {c.quality_meaning}",
+        setting_name="quality",
+        meta=dict(meta or {}, library=library, quality_meaning=c.quality_meaning),
+    )
+
+    def code(q: float, label: float, im: EvalImage) -> ImageResult:
+        t0 = time.perf_counter()
+        data = c.encode(im.rgb, q)
+        t1 = time.perf_counter()
+        decoded = c.decode(data)
+        t2 = time.perf_counter()
+        p, m, mdb = _distortion(im.rgb, decoded)
+        return ImageResult(im.name, label, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
+                           p, m, mdb, t1 - t0, t2 - t1)
+
+    # the quality as given (e.g. 20.0) labels the point; int grids print as before ("q=20")
+    return _run(result, grid, grid, images, code, progress, on_point)
+
+
+def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = None, samplers: str | None = None,
+                 seed: int = 0, *, meta: dict | None = None, progress: bool | None = None,
+                 on_point: OnPoint | None = None, log: Log | None = None) -> CodecResult:
+    """One rate point per PLN model (zoo names or :class:`PLN` objects; default: every PLN of the zoo).
+
+    Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
+    reconstruction is computed after it and not counted); decoding is
+    :func:`rec.codec.decompress` of the bytes, with the model found from the
+    header for zoo models. Points are sorted by rate.
+
+    Raises:
+        RecError: no PLN model, unknown model name, bad samplers, a coding failure.
+    """
+    from rec.codec import DEFAULT_SAMPLERS, compress, decompress, model_hash, parse_samplers, resolve_model
+
+    log = log or _default_log
+    chosen = _models_for("rec", models, log)
+    if not chosen:
+        raise RecError("rec: no PLN model given and none in the zoo")
+    parse_samplers(samplers)  # fail early on a bad spec
+    spec = samplers if samplers is not None else DEFAULT_SAMPLERS
+    nets, names = [], []
+    for i, m in enumerate(chosen):
+        net = resolve_model(m)  # load (and hash-check) outside the timed code
+        model_hash(net)
+        nets.append(net)
+        names.append(_model_name(m, i))
+    if len(set(names)) != len(names):
+        raise RecError(f"rec: models need distinct names, got {names}")
+    by_name = {n: (m, net) for n, m, net in zip(names, chosen, nets)}
+    result = CodecResult(
+        codec="rec",
+        name="REC",
+        description=f"rec (relative entropy coding), samplers {spec}, seed {seed}; models: {', '.join(names)}",
+        setting_name="model",
+        meta=dict(meta or {}, samplers=spec, seed=seed),
+    )
+
+    def code(net, name: str, im: EvalImage) -> ImageResult:
+        source = by_name[name][0]
+        data = compress(im.rgb, model=net, samplers=samplers, seed=seed, verify=False, ideal=True)
+        report = data.report
+        t0 = time.perf_counter()
+        decoded = decompress(bytes(data), model=None if isinstance(source, str) else net)
+        t1 = time.perf_counter()
+        p, m, mdb = _distortion(im.rgb, decoded)
+        return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels, p, m, mdb,
+                           report.encode_seconds, t1 - t0, kl_bpp=report.kl_bits / im.pixels,
+                           bound_bpp=report.bound_bits / im.pixels, ideal_psnr=report.ideal_psnr,
+                           ideal_ms_ssim=report.ideal_ms_ssim)
+
+    _run(result, nets, names, images, code, progress, on_point)
+    result.points.sort(key=lambda p: p.bpp)
+    result.meta["models"] = [p.setting for p in result.points]
+    return result
+
+
+def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None = None, *, meta: dict | None = None,
+                     progress: bool | None = None, on_point: OnPoint | None = None,
+                     log: Log | None = None) -> CodecResult | None:
+    """One rate point per mbt2018 model, coded with :mod:`rec.reference`; None if there is none.
+
+    ``models``: zoo names or :class:`JointPrior` objects; default every mbt2018 model
+    of the zoo. Points are sorted by rate.
+    """
+    from rec.codec import model_hash
+    from rec.reference import compress, decompress
+
+    log = log or _default_log
+    chosen = _models_for("mbt2018", models, log)
+    if not chosen:
+        log("mbt2018: skipped: the zoo has no mbt2018 model (none of kind 'mbt2018' in rec/zoo/index.json)")
+        return None
+    nets = [load_mbt2018(m) if isinstance(m, str) else m.eval() for m in chosen]
+    names = [_model_name(m, i) for i, m in enumerate(chosen)]
+    if len(set(names)) != len(names):
+        raise RecError(f"mbt2018: models need distinct names, got {names}")
+    hashes = {n: model_hash(net) for n, net in zip(names, nets)}
+    result = CodecResult(
+        codec="mbt2018",
+        name="mbt2018 (rec.reference)",
+        description=f"Minnen et al. 2018 joint prior, rec.reference range coder (constriction); models: {', '.join(names)}",
+        setting_name="model",
+        meta=dict(meta or {}),
+    )
+
+    def code(net, name: str, im: EvalImage) -> ImageResult:
+        t0 = time.perf_counter()
+        data = compress(net, im.rgb, model_id=name, model_hash=hashes[name])
+        t1 = time.perf_counter()
+        decoded = decompress(net, data, model_hash=hashes[name])
+        t2 = time.perf_counter()
+        p, m, mdb = _distortion(im.rgb, decoded)
+        return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
+                           p, m, mdb, t1 - t0, t2 - t1)
+
+    _run(result, nets, names, images, code, progress, on_point)
+    lmbda = {n: float(net.config.lmbda) for n, net in zip(names, nets)}
+    result.points.sort(key=lambda p: p.bpp)
+    result.meta["models"] = [p.setting for p in result.points]
+    result.extra["lambda"] = [lmbda[p.setting] for p in result.points]
+    return result
+
+
+def format_point(result: CodecResult, point: RatePoint, seconds: float) -> str:
+    """One summary line: ``  q=20: 0.512 bpp, 30.12 dB, MS-SSIM 0.9610 (3 s)`` (plus KL for rec)."""
+    label = f"q={point.setting:g}" if result.setting_name == "quality" else str(point.setting)
+    ms = "n/a" if point.ms_ssim is None else f"{point.ms_ssim:.4f}"
+    line = f"  {label}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, MS-SSIM {ms}"
+    if point.kl_bpp is not None:
+        line += f", KL {point.kl_bpp:.3f} bpp"
+    return line + f" ({seconds:.0f} s)"
+
+
+def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[str], *,
+             models: Sequence[Any] | None = None, samplers: str | None = None,
+             qualities: Sequence[float] | None = None, limit: int | None = None, seed: int = 0,
+             meta: dict | None = None, progress: bool | None = None, on_point: OnPoint | None = None,
+             log: Log | None = None) -> list[CodecResult]:
+    """Evaluate ``codecs`` on a directory of images (or loaded images); see the module docstring.
+
+    Args:
+        images: a directory of lossless images, or :class:`EvalImage` objects.
+        codecs: classical codec names, ``"rec"``, ``"mbt2018"`` (in this order of output).
+        models: zoo names and/or model objects for the learned codecs.
+        samplers: ``rec``'s ``"LEVEL2:LEVEL1"`` (default :data:`rec.codec.DEFAULT_SAMPLERS`).
+        qualities: a quality grid replacing the codec's; only with exactly one classical codec.
+        limit: only the first ``limit`` images (sorted by name).
+        seed: ``rec``'s seed of the shared randomness.
+        meta: extra ``meta`` for every JSON; ``dataset``, ``images``, ``machine`` and
+            ``date`` are filled in when absent.
+        progress: a tqdm bar on stderr (None: only on a terminal).
+        on_point: called after each rate point with (codec result, point, seconds).
+        log: where messages go (default: stderr, through tqdm).
+
+    Returns:
+        One :class:`CodecResult` per codec that ran; unavailable classical codecs and an
+        ``mbt2018`` without models are skipped with a message.
+
+    Raises:
+        RecError: unknown codec, bad arguments, no images, a coding failure.
+    """
+    log = log or _default_log
+    names = list(dict.fromkeys(codecs))
+    if not names:
+        raise RecError("no codec to evaluate")
+    known = codec_names()
+    for n in names:
+        if n not in known:
+            raise RecError(f"unknown codec {n!r}; known: {', '.join(known)}")
+    classical = [n for n in names if n not in LEARNED_CODECS]
+    if qualities is not None and len(classical) != 1:
+        raise RecError("--qualities needs exactly one classical codec")
+    if models is not None:
+        for m in models:
+            _model_kind(m)  # unknown names fail before any work
+    if isinstance(images, (str, os.PathLike)):
+        dataset = Path(images).name
+        loaded = load_images(images, limit)
+    else:
+        dataset = "images"
+        loaded = list(images)[:limit] if limit is not None else list(images)
+        if not loaded:
+            raise RecError("no images to evaluate")
+    base = {"dataset": dataset, "images": len(loaded), "machine": machine(),
+            "date": datetime.date.today().isoformat(), **(meta or {})}
+    results: list[CodecResult] = []
+    for n in names:
+        _warn_small(loaded, log, n)
+        if n == "rec":
+            results.append(evaluate_rec(loaded, models, samplers, seed, meta=base, progress=progress,
+                                        on_point=on_point, log=log))
+        elif n == "mbt2018":
+            r = evaluate_mbt2018(loaded, models, meta=base, progress=progress, on_point=on_point, log=log)
+            if r is not None:
+                results.append(r)
+        else:
+            c = get_codec(n)
+            reason = c.unavailable_reason()
+            if reason is not None:
+                log(f"skip {n}: {reason}")
+                continue
+            results.append(evaluate_classical(c, loaded, qualities, meta=base, progress=progress, on_point=on_point))
+    return results
+
+
+def write_results(results: Sequence[CodecResult], out: str | os.PathLike) -> list[Path]:
+    """Write every result's JSON and per-image CSV into ``out``; returns the paths written."""
+    paths: list[Path] = []
+    for r in results:
+        paths.extend(r.write(out))
+    return paths
