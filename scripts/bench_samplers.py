@@ -71,28 +71,38 @@ LEVEL2 = [
 NOTES = """## Reading the tables
 
 **Targets.** Importance and greedy should encode 200 000 bits of KL in <= 1 s and decode in
-<= 0.1 s; importance should cost <= 1.05 x KL with a residual spread in 0.9-1.1.
+<= 0.1 s; importance should cost <= 1.05 x KL with a residual spread in 0.9-1.1. The
+measurements that decide the settings are on real latents: results/samplers_real.md
+(`scripts/sampler_real_latents.py`); these synthetic grids check the behaviour away from them
+(more KL per dimension, many more outliers).
 
-- *Time, level 1 at 200 000 bits*: importance B <= 12 meets it (0.05-1.0 s; runs under
-  contention vary by ~1.5x), B = 14 takes ~4.6 s (each bit doubles the candidates).
-  Greedy B=6/K=8 and B=8/K=16 meet it; B=10/K=30 takes ~2 s. Every decode is <= 0.1 s
-  (greedy's is closest: it sums K normals per dimension).
-- *Rate*: missed. Importance costs 1.17-2.6 x KL on level 1 and 1.55-2.0 x on level 2
-  with spread within 0.9-1.1 (thesis rules, B=20/G=16, give 1.56-1.78 x but a spread of
-  1.12-1.19, i.e. samples too close to the prior). Why, per group of at most B bits of KL:
-  1. *side information*: group size + index width cost 4-6 bits per group (10-35 % of the
-     message with G=256; 20-47 % under the thesis's rules with G=16; the thesis reported
-     30-40 % with fixed-width sizes). Arbitrary boundaries of n groups among D dims need
-     about n log2(e D / n) bits, so this is near the floor for raster grouping;
-  2. *index margin*: an importance sample is only close to q when the index has about
-     1.5-2.5 bits more than the group's KL (margin m, plus the slack of a group that could
-     not take its next dimension); with m = 0 the spread rises to 1.1-1.3;
+- *Importance, format v2* (rows with t = temper): side information written by the shortest of
+  five codes (a context-adaptive binary range coder wins on real level-1 latents, where
+  neighbouring group sizes are correlated; here sizes are less regular and the gain is small);
+  candidates picked in proportion to (q/p)**t (encoder-only), so the margin can drop from
+  2 bits to 0: the recommended level-1 setting B=11, G=256, m=0, t=8 costs 1.75 / 1.50 /
+  1.15 x KL at 50 000 / 200 000 / 400 000 bits with spread 1.01-1.05, against 2.23 / 1.61 /
+  1.16 x for B=10-12, m=2, t=1; level 2 B=16, m=0, t=8: 1.56-1.58 x against 1.76-1.80 x at
+  m=2. Groups closed by an outlier get at least `partial_margin` = 1.5 bits above their KL
+  (without it the spread of B=11/m=0/t=8 was 1.24-1.26 at 200 000-400 000 bits). m=0.5 with
+  the automatic temper (2.8) is the near-exact variant (spread 0.95-1.01 here).
+- *Time, level 1 at 200 000 bits*: importance B <= 12 meets it (0.1-0.4 s here; real latents,
+  with more informative dimensions per group, take 0.5-0.65 s at B=11 and 1.0-1.2 s at B=12),
+  B = 14 takes ~1.2 s (each bit doubles the candidates). Greedy B=6/K=8 and B=8/K=16 meet
+  it; B=10/K=30 takes ~1 s. Every decode is <= 0.1 s.
+- *Rate*: 1.05 x is missed. What remains, per group of at most B bits of KL:
+  1. *side information*: which dimensions form the group and its index width, 2-6 bits per
+     group. Arbitrary boundaries of n groups among D dims need about n log2(e D / n) bits;
+     context modelling recovers part of it only where neighbouring groups are alike;
+  2. *index slack*: a group is closed when its next dimension would exceed the budget, so it
+     holds ~1-1.5 bits less KL than its index width; that slack is the margin importance
+     sampling needs (filling past the budget, m < 0, raises the spread to 1.1+);
   3. *outliers* (dimensions above min(outlier_kl, B - m)) cost about KL + 4-6 bits; they
-     are 35-88 % of level 1 at 200 000-400 000 bits, where the informative dimensions
+     are 40-77 % of level 1 at 200 000-400 000 bits, where the informative dimensions
      carry 8-40 bits each.
-  With B = 20 these ~8 bits per ~17-bit group give 1.5 x; 1.05 x would need groups of
-  ~150 bits of KL, i.e. 2**150 candidates. More bits per group buy rate at 2**B cost:
-  level 2 goes 2.0 -> 1.79 -> 1.55-1.65 x for B = 12 -> 16 -> 20 at 0.1 -> 1-2 -> 12-20 s.
+  These ~3.5-8 bits per group of ~10-15 bits of KL give 1.35-1.6 x; 1.05 x would need groups
+  of ~70+ bits of KL, i.e. 2**70 candidates. Each extra bit of B doubles the encoder's work
+  and saves ~1.5 % (real latents) to ~5 % (level 2 here).
 - *Greedy* (thesis Alg. 2) needs a budget of several times the KL: with shards of equal
   variance the argmax cannot reach a posterior narrower than its shards, so a group's
   samples are too wide when K*B is only ~2x its KL (spread 1.2-2.7) and too narrow
@@ -104,10 +114,11 @@ NOTES = """## Reading the tables
   and level-2 latents, is 5-24 % worse than the adaptive model here -- refit it on real
   latents with `rec.samplers.rejection.fit_index_table(pairs=...)`).
 
-**Choice per level** (for the codec): level 2 -> importance, B=16, G=256, m=2 (1.8 x KL,
-~1-2 s) or B=20 (1.55-1.65 x, 12-20 s); level 1 -> importance, B=10-12, G=256, m=2
-(0.05-1.3 s), or rejection with the adaptive table when exact samples matter more than
-bits. Greedy only where speed matters more than rate.
+**Choice per level** (for the codec; from results/samplers_real.md): level 2 ->
+`importance(bits=16,max_group=256,margin=0,temper=8)`, level 1 ->
+`importance(bits=11,max_group=256,margin=0,temper=8)` (the constructor defaults); rejection
+with the adaptive table when exact samples matter more than bits. Greedy only where speed
+matters more than rate.
 """
 
 
