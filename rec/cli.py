@@ -6,6 +6,7 @@
     rec info FILE
     rec models [--json]
     rec demo [--out DIR]
+    rec eval DIR --codec NAME [--codec NAME ...] [--models a,b] [--samplers L2:L1] --out DIR
     rec train [CONFIG] --out RUN [--set section.key=value ...]
 """
 
@@ -139,6 +140,9 @@ def _train(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rec", description="Image compression without quantization (relative entropy coding).")
     sub = parser.add_subparsers(dest="command", required=True)
+    from rec.evaluation.cli_eval import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
 
     p = sub.add_parser("encode", help="compress an image into a .rec file")
     p.add_argument("input")
