@@ -11,13 +11,14 @@ Layout model, per group g in raster order:
 
 * level: a 5-bit binary tree in the context of the previous group's class
   (level 0 / top level / other / outlier / none);
-* size (not for outliers): a 6-bit tree over {1..31, max_group, escape} in the
-  context of the group's class; top-level groups also by min(13, size of the
-  previous top-level group) and min(13, size of the group holding the
-  dimension one row above the group's start) -- unless ``neighbours`` is
-  off (few groups: less to learn); escapes (32 <= size <
-  max_group) as an Elias-gamma code of size - 32 (adaptive unary length,
-  raw mantissa).
+* size (not for outliers): a 6-bit tree over {1..31, max_group, escape} with
+  the model of the group's class; for top-level groups (unless
+  ``neighbours`` is off: few groups, less to learn) each binary decision
+  uses the average of that probability and one in the context of
+  min(5, size of the previous top-level group) and min(5, size of the group
+  holding the dimension one image row above the group's start); escapes
+  (32 <= size < max_group) as an Elias-gamma code of size - 32 (adaptive
+  unary length, raw mantissa).
 
 The first byte of an LZMA range coder stream (always 0) and trailing zero
 bytes are dropped; the decoder reads zeros past the end.
@@ -33,14 +34,15 @@ __all__ = ["encode_layout_ctx", "decode_layout_ctx"]
 _PBITS = 12
 _PONE = 1 << _PBITS
 _SHIFT = 3
+_SHIFT2 = 3  # adaptation rate of the neighbour-context models
 _TOP = 1 << 24
 
 _LV_TREE = 32  # 5-bit tree
 _SZ_TREE = 64  # 6-bit tree
-_NB = 14  # neighbour size buckets 0..13 (0: none)
+_NB = 6  # neighbour size buckets 0..5 (0: none)
 _LV_BASE = 0
 _SZ_BASE = _LV_BASE + 5 * _LV_TREE
-_SZ_CTX = 2 + _NB * _NB  # class 0, class 2, class 1 x (above, previous)
+_SZ_CTX = 3 + _NB * _NB  # class 0, class 2, class 1, class 1 x (above, previous)
 _GM_BASE = _SZ_BASE + _SZ_CTX * _SZ_TREE
 _GM_LEN = 20
 _N_PROBS = _GM_BASE + 3 * _GM_LEN
@@ -82,6 +84,27 @@ def _enc_bit(st, buf, probs, i, bit):
 
 
 @njit(cache=True)
+def _enc_bit2(st, buf, probs, i, j, bit):
+    """A bit with the average of two adaptive probabilities (both updated)."""
+    p1 = probs[i]
+    p2 = probs[j]
+    p = (p1 + p2) >> 1
+    bound = (st[1] >> _PBITS) * p
+    if bit == 0:
+        st[1] = bound
+        probs[i] = p1 + ((_PONE - p1) >> _SHIFT)
+        probs[j] = p2 + ((_PONE - p2) >> _SHIFT2)
+    else:
+        st[0] += bound
+        st[1] -= bound
+        probs[i] = p1 - (p1 >> _SHIFT)
+        probs[j] = p2 - (p2 >> _SHIFT2)
+    while st[1] < _TOP:
+        st[1] <<= 8
+        _shift_low(st, buf)
+
+
+@njit(cache=True)
 def _enc_direct(st, buf, bit):
     st[1] >>= 1
     if bit:
@@ -97,6 +120,15 @@ def _enc_tree(st, buf, probs, base, nbits, sym):
     for k in range(nbits - 1, -1, -1):
         b = (sym >> k) & 1
         _enc_bit(st, buf, probs, base + m, b)
+        m = (m << 1) | b
+
+
+@njit(cache=True)
+def _enc_tree2(st, buf, probs, base1, base2, nbits, sym):
+    m = 1
+    for k in range(nbits - 1, -1, -1):
+        b = (sym >> k) & 1
+        _enc_bit2(st, buf, probs, base1 + m, base2 + m, b)
         m = (m << 1) | b
 
 
@@ -136,12 +168,19 @@ def _size_symbol(s, G):
 
 
 @njit(cache=True)
-def _size_ctx(cls, above, prev):
+def _size_ctx(cls):
+    """The plain size model of a level class (0, 1, 2)."""
     if cls == 0:
         return 0
     if cls == 2:
         return 1
-    return 2 + above * _NB + prev
+    return 2
+
+
+@njit(cache=True)
+def _nb_ctx(above, prev):
+    """The neighbour size model of a top-level group."""
+    return 3 + above * _NB + prev
 
 
 @njit(cache=True)
@@ -168,9 +207,12 @@ def _encode_kernel(levels, sizes, outlier_level, G, row, n_dims, neighbours, buf
             above = 0
             if row > 0 and pos >= row:
                 above = _bucket(sizes[owner[pos - row]])
-            c = _size_ctx(cls, above, prev_top) if neighbours else _size_ctx(cls, 0, 0)
             sym = _size_symbol(s, G)
-            _enc_tree(st, buf, probs, _SZ_BASE + c * _SZ_TREE, 6, sym)
+            if neighbours and cls == 1:  # average of the plain and the neighbour model
+                _enc_tree2(st, buf, probs, _SZ_BASE + _size_ctx(cls) * _SZ_TREE,
+                           _SZ_BASE + _nb_ctx(above, prev_top) * _SZ_TREE, 6, sym)
+            else:
+                _enc_tree(st, buf, probs, _SZ_BASE + _size_ctx(cls) * _SZ_TREE, 6, sym)
             if sym == 32:
                 _enc_gamma(st, buf, probs, _GM_BASE + cls * _GM_LEN, s - 32)
             if cls == 1:
@@ -203,6 +245,39 @@ def _dec_bit(st, data, probs, i):
         st[2] += 1
         st[0] = ((st[0] << 8) | b) & 0xFFFFFFFF
     return bit
+
+
+@njit(cache=True)
+def _dec_bit2(st, data, probs, i, j):
+    p1 = probs[i]
+    p2 = probs[j]
+    p = (p1 + p2) >> 1
+    bound = (st[1] >> _PBITS) * p
+    if st[0] < bound:
+        st[1] = bound
+        probs[i] = p1 + ((_PONE - p1) >> _SHIFT)
+        probs[j] = p2 + ((_PONE - p2) >> _SHIFT2)
+        bit = 0
+    else:
+        st[0] -= bound
+        st[1] -= bound
+        probs[i] = p1 - (p1 >> _SHIFT)
+        probs[j] = p2 - (p2 >> _SHIFT2)
+        bit = 1
+    while st[1] < _TOP:
+        st[1] <<= 8
+        b = data[st[2]] if st[2] < data.shape[0] else 0
+        st[2] += 1
+        st[0] = ((st[0] << 8) | b) & 0xFFFFFFFF
+    return bit
+
+
+@njit(cache=True)
+def _dec_tree2(st, data, probs, base1, base2, nbits):
+    m = 1
+    for _ in range(nbits):
+        m = (m << 1) | _dec_bit2(st, data, probs, base1 + m, base2 + m)
+    return m - (1 << nbits)
 
 
 @njit(cache=True)
@@ -253,8 +328,11 @@ def _decode_kernel(data, n_groups, outlier_level, G, row, n_dims, neighbours, le
             above = 0
             if row > 0 and pos >= row:
                 above = _bucket(sizes[owner[pos - row]])
-            c = _size_ctx(cls, above, prev_top) if neighbours else _size_ctx(cls, 0, 0)
-            sym = _dec_tree(st, data, probs, _SZ_BASE + c * _SZ_TREE, 6)
+            if neighbours and cls == 1:
+                sym = _dec_tree2(st, data, probs, _SZ_BASE + _size_ctx(cls) * _SZ_TREE,
+                                 _SZ_BASE + _nb_ctx(above, prev_top) * _SZ_TREE, 6)
+            else:
+                sym = _dec_tree(st, data, probs, _SZ_BASE + _size_ctx(cls) * _SZ_TREE, 6)
             if sym < 31:
                 s = sym + 1
             elif sym == 31:

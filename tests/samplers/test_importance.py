@@ -110,7 +110,7 @@ def test_context_coder_learns_correlated_sizes():
     sizes = np.empty(4000, np.int64)
     sizes[0] = 1
     for i in range(1, sizes.size):
-        sizes[i] = (sizes[i - 1] * 5 + 3) % 12 + 1 if rng.random() > 0.05 else rng.integers(1, 13)
+        sizes[i] = (sizes[i - 1] * 2 + 1) % 5 + 1 if rng.random() > 0.05 else rng.integers(1, 6)
     levels = np.full(sizes.size, 12, np.int64)
     with_ctx = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=True)
     without = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=False)
