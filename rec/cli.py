@@ -104,13 +104,17 @@ def _models(args) -> None:
 
     entries = list_models()
     if args.json:
-        print(json.dumps([{"name": e.name, "kind": e.kind, "beta": e.config.beta, "gamma_inf": e.config.gamma_inf,
+        print(json.dumps([{"name": e.name, "kind": e.kind, "beta": getattr(e.config, "beta", None),
+                           "gamma_inf": getattr(e.config, "gamma_inf", None), "lambda": getattr(e.config, "lmbda", None),
                            "steps": e.steps, "sha256": e.sha256, "description": e.description} for e in entries], indent=2))
         return
     for e in entries:
         mark = "*" if e.name == DEFAULT_MODEL else " "
-        g = f"γ∞={e.config.gamma_inf:g}" if e.kind == "gamma-pln" else ""
-        print(f"{mark} {e.name:<18}{e.kind:<10} β={e.config.beta:<6g}{g:<12}{e.steps:>7} steps  {e.description}")
+        if e.kind == "mbt2018":
+            rate = f"λ={e.config.lmbda:<18g}"
+        else:
+            rate = f"β={e.config.beta:<6g}" + (f"γ∞={e.config.gamma_inf:<10g}" if e.kind == "gamma-pln" else " " * 13)
+        print(f"{mark} {e.name:<18}{e.kind:<10} {rate}{e.steps:>7} steps  {e.description}")
 
 
 def _demo(args) -> None:

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rec.errors import RecError
+from rec.models.joint import JointConfig, JointPrior
 from rec.models.pln import PLN, ModelConfig
 
 __all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "DEFAULT_MODEL"]
@@ -36,7 +37,7 @@ class ZooEntry:
     """What the zoo records about one shipped model."""
 
     name: str
-    config: ModelConfig
+    config: ModelConfig | JointConfig
     steps: int
     wall_hours: float
     data: str
@@ -61,8 +62,21 @@ class ZooEntry:
     @staticmethod
     def from_dict(d: dict) -> "ZooEntry":
         d = dict(d)
-        d["config"] = ModelConfig(**d["config"])
+        d["config"] = model_config(d["config"])
         return ZooEntry(**d)
+
+
+def config_class(kind: str | None) -> type:
+    """The config dataclass of a model kind: JointConfig for the mbt2018 reference, else ModelConfig."""
+    return JointConfig if kind == "mbt2018" else ModelConfig
+
+
+def model_config(d: dict) -> ModelConfig | JointConfig:
+    return config_class(d.get("kind"))(**d)
+
+
+def build(config: ModelConfig | JointConfig) -> PLN | JointPrior:
+    return JointPrior(config) if isinstance(config, JointConfig) else PLN(config)
 
 
 def _read_index() -> dict[str, ZooEntry]:
@@ -93,7 +107,7 @@ def file_sha256(path: Path) -> str:
 
 
 @lru_cache(maxsize=8)
-def load_model(name: str = DEFAULT_MODEL) -> PLN:
+def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
     """A shipped model by name, in eval mode, float32, hash-checked.
 
     Raises:
@@ -105,7 +119,7 @@ def load_model(name: str = DEFAULT_MODEL) -> PLN:
     digest = file_sha256(entry.path)
     if digest != entry.sha256:
         raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…, expected {entry.sha256[:16]}…")
-    model = PLN(entry.config)
+    model = build(entry.config)
     _load_state(model, load_file(str(entry.path)))
     model.weights_sha256 = entry.sha256
     model.name = name
@@ -148,7 +162,7 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     from rec.training.loop import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    model = PLN(ckpt["config"].model)
+    model = build(ckpt["config"].model)
     _load_state(model, ckpt["model"])
     path = zoo_dir() / f"{name}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from rec.errors import RecError
 from rec.models.joint import JointConfig
 from rec.models.pln import ModelConfig
+from rec.models.zoo import config_class, model_config
 
 __all__ = ["TrainConfig", "RunConfig", "load_config"]
 
@@ -69,15 +70,9 @@ class RunConfig:
     @staticmethod
     def from_dict(d: dict) -> "RunConfig":
         try:
-            model = d.get("model", {})
-            return RunConfig(_model_config_class(model)(**model), TrainConfig(**d.get("train", {})))
+            return RunConfig(model_config(d.get("model", {})), TrainConfig(**d.get("train", {})))
         except TypeError as e:
             raise RecError(f"bad training configuration: {e}") from None
-
-
-def _model_config_class(model: dict) -> type:
-    """JointConfig for kind = "mbt2018" (the quantized reference), ModelConfig otherwise."""
-    return JointConfig if model.get("kind") == "mbt2018" else ModelConfig
 
 
 def _coerce(cls, key: str, value: str):
@@ -108,6 +103,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in d:
             raise RecError(f"override {item!r} must look like model.beta=0.5 or train.steps=100")
-        cls = _model_config_class(d["model"]) if section == "model" else TrainConfig
+        cls = config_class(d["model"].get("kind")) if section == "model" else TrainConfig
         d[section][name] = _coerce(cls, name, value)
     return RunConfig.from_dict(d)
