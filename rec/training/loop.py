@@ -172,6 +172,16 @@ class Trainer:
         m[5] = rows[finite, 5].mean() if finite.any() else float("nan")  # MS-SSIM needs sides > 160 px
         return ValidationResult(*map(float, m))
 
+    def _truncate_log(self) -> None:
+        """Drop log records of steps after the checkpoint: a resumed run logs them again."""
+        path = self.out / "log.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        keep = [line for line in lines if line.strip() and json.loads(line)["step"] <= self.step]
+        if len(keep) != len(lines):
+            path.write_text("".join(line + "\n" for line in keep))
+
     def run(self) -> None:
         t = self.config.train
         data = PatchDataset(load_images(t.data), t.crop, t.seed)
@@ -179,6 +189,8 @@ class Trainer:
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        if self.is_main:
+            self._truncate_log()
         log = open(self.out / "log.jsonl", "a") if self.is_main else None
         bar = None
         if self.is_main and self.progress:

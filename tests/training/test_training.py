@@ -58,9 +58,13 @@ def test_resume_reproduces_the_uninterrupted_run(image_dir, tmp_path):
     Trainer(config, tmp_path / "straight", progress=False).run()
     halfway = tiny_config(image_dir, "train.steps=3", "train.checkpoint_every=3")
     Trainer(halfway, tmp_path / "resumed", progress=False).run()
+    with open(tmp_path / "resumed" / "log.jsonl", "a") as log:  # a step logged after the checkpoint, then killed
+        log.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
     resumed = Trainer(config, tmp_path / "resumed", progress=False)
     assert resumed.step == 3
     resumed.run()
+    logged = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "log.jsonl")]
+    assert logged == [1, 2, 3, 4, 5, 6]
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["model"]
     assert a.keys() == b.keys()
