@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -21,16 +20,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from rec.codec import DEFAULT_SAMPLERS, compress, decompress
 from rec.image import read_image
+from rec.evaluation.machine import machine
 from rec.models.zoo import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from training_report import machine  # noqa: E402
 
 
 def run_one(rgb: np.ndarray, model: str, samplers: str) -> dict:

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import datetime
-import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rec.coding import AdaptiveModel, RangeDecoder, RangeEncoder, StaticModel
+from rec.evaluation.machine import machine
 
 try:
     import constriction
@@ -118,16 +117,6 @@ def bench_constriction(p: np.ndarray, symbols: np.ndarray, repeats: int):
     dec_s, out = best_of(repeats, decode)
     assert np.array_equal(out, sym32), "constriction round trip failed"
     return compressed.nbytes, enc_s, dec_s, build_s
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in lscpu.splitlines()
-                     if l.startswith("Model name"))
-    except Exception:  # pragma: no cover
-        model = platform.processor() or "unknown"
-    return f"{model}, {os.cpu_count()} cores visible (shared with a training job)"
 
 
 def render(rows: list[Row], args, elapsed: float) -> str:

@@ -8,23 +8,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 import rec.random as R
-
-
-def machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except Exception:  # pragma: no cover - lscpu missing
-        model = platform.processor() or "unknown"
-    return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
+from rec.evaluation.machine import machine
 
 
 def best_rate(fn, count: int, reps: int = 3) -> tuple[float, float]:

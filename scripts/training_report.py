@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -29,16 +27,9 @@ from rec.evaluation.results import load_anchor
 from rec.image import read_image
 from rec.models.pln import pad_to_multiple
 from rec.models.zoo import list_models, load_model
+from rec.evaluation.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def machine() -> str:
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in subprocess.check_output(["lscpu"], text=True).splitlines() if l.startswith("Model name"))
-    except Exception:
-        cpu = platform.processor() or "unknown CPU"
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def to_rgb(x: torch.Tensor, h: int, w: int) -> np.ndarray:

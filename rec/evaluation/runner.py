@@ -60,8 +60,6 @@ import csv
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +73,7 @@ from rec.errors import RecError
 from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
 from rec.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr
 from rec.evaluation.results import RDCurve, save_curve
+from rec.evaluation.machine import machine
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -349,20 +348,6 @@ def load_images(directory: str | os.PathLike, limit: int | None = None) -> list[
         rgb = read_image(p)
         images.append(EvalImage(p.name, rgb if rgb.flags.writeable else rgb.copy()))  # torch.from_numpy wants writable
     return images
-
-
-def machine() -> str:
-    """CPU model name from lscpu (else platform), with the core count."""
-    name = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def parse_qualities(text: str) -> list[float]:

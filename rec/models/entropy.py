@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rec.models.layers import LowerBound
+
 __all__ = [
     "lower_bound",
     "FactorizedDensity",
@@ -49,24 +51,9 @@ SCALE_BOUND = 0.11
 LIKELIHOOD_BOUND = 1e-9
 
 
-class _LowerBound(torch.autograd.Function):
-    """max(x, b) whose gradient passes where x ≥ b or where descent would raise x."""
-
-    @staticmethod
-    def forward(ctx, x, bound):
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return torch.clamp(x, min=bound)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * ((x >= ctx.bound) | (grad < 0)), None
-
-
 def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
     """max(x, bound), with the "identity if it helps" gradient of Ballé et al. 2018."""
-    return _LowerBound.apply(x, bound)
+    return LowerBound.apply(x, bound)
 
 
 def standard_normal_cdf(x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GDN", "MirrorConv2d", "MirrorConvTranspose2d", "mirror_pad"]
+__all__ = ["GDN", "LowerBound", "MirrorConv2d", "MirrorConvTranspose2d", "mirror_pad"]
 
 
 class _NonNegative(nn.Module):
@@ -35,11 +35,11 @@ class _NonNegative(nn.Module):
         self.value = nn.Parameter(torch.sqrt(torch.clamp(init + self.pedestal, min=self.pedestal)))
 
     def forward(self) -> torch.Tensor:
-        v = _LowerBound.apply(self.value, self.bound)
+        v = LowerBound.apply(self.value, self.bound)
         return v * v - self.pedestal
 
 
-class _LowerBound(torch.autograd.Function):
+class LowerBound(torch.autograd.Function):
     """max(x, bound) whose gradient still pulls x back up when it is below the bound."""
 
     @staticmethod
