@@ -80,16 +80,16 @@ measurements that decide the settings are on real latents: results/samplers_real
   five codes (a context-adaptive binary range coder wins on real level-1 latents, where
   neighbouring group sizes are correlated; here sizes are less regular and the gain is small);
   candidates picked in proportion to (q/p)**t (encoder-only), so the margin can drop from
-  2 bits to 0: the recommended level-1 setting B=11, G=256, m=0, t=8 costs 1.75 / 1.50 /
+  2 bits to 0: the recommended level-1 setting B=11, G=256, m=0, t=8 costs 1.74 / 1.49 /
   1.15 x KL at 50 000 / 200 000 / 400 000 bits with spread 1.01-1.05, against 2.23 / 1.61 /
   1.16 x for B=10-12, m=2, t=1; level 2 B=16, m=0, t=8: 1.56-1.58 x against 1.76-1.80 x at
   m=2. Groups closed by an outlier get at least `partial_margin` = 1.5 bits above their KL
   (without it the spread of B=11/m=0/t=8 was 1.24-1.26 at 200 000-400 000 bits). m=0.5 with
   the automatic temper (2.8) is the near-exact variant (spread 0.95-1.01 here).
-- *Time, level 1 at 200 000 bits*: importance B <= 12 meets it (0.1-0.4 s here; real latents,
+- *Time, level 1 at 200 000 bits*: importance B <= 12 meets it (0.1-0.6 s here; real latents,
   with more informative dimensions per group, take 0.5-0.65 s at B=11 and 1.0-1.2 s at B=12),
-  B = 14 takes ~1.2 s (each bit doubles the candidates). Greedy B=6/K=8 and B=8/K=16 meet
-  it; B=10/K=30 takes ~1 s. Every decode is <= 0.1 s.
+  B = 14 takes 1.2-2.4 s (each bit doubles the candidates). Greedy B=6/K=8 and B=8/K=16 meet
+  it; B=10/K=30 takes 1-2 s. Every decode is <= 0.1 s.
 - *Rate*: 1.05 x is missed. What remains, per group of at most B bits of KL:
   1. *side information*: which dimensions form the group and its index width, 2-6 bits per
      group. Arbitrary boundaries of n groups among D dims need about n log2(e D / n) bits;
