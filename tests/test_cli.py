@@ -60,3 +60,20 @@ def test_errors_are_clear_and_leave_no_output(tmp_path, png, capsys):
     assert main(["decode", str(garbage), str(tmp_path / "g.png")]) == 2
     assert "rec: error" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.rec", "in.png", "notes.txt"]
+
+
+def test_file_of_a_model_that_is_not_installed(png, tmp_path, capsys):
+    from dataclasses import replace
+
+    from rec.container import Container
+
+    rec_file = tmp_path / "x.rec"
+    assert main(["encode", str(png), str(rec_file)]) == 0
+    c = Container.from_bytes(rec_file.read_bytes())
+    ghost = Container(replace(c.header, model_id="ghost-model"), c.sections)
+    rec_file.write_bytes(ghost.to_bytes())
+    capsys.readouterr()
+    assert main(["decode", str(rec_file), str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "ghost-model" in err and "not installed" in err
+    assert not (tmp_path / "x.png").exists()
