@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from rec.errors import RecError
 
@@ -440,6 +440,20 @@ def normal_fill_strided_approx(k1, k2, start, stride, out, count, table):
             out[i] = normal_at(k1, k2, start + _U64(i) * stride)
 
 
+@njit(cache=True, parallel=True)
+def _normal_range_parallel(k1, k2, start, out):
+    """:func:`_normal_range` over chunks spread on all cores (same values: each is a
+    pure function of its index)."""
+    n = out.shape[0]
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        c0 = c * _CHUNK
+        _normal_range(k1, k2, start + np.uint64(c0), out[c0:min(n, c0 + _CHUNK)])
+
+
+#: Blocks at least this long are generated on all cores.
+PARALLEL_MIN = 1 << 18
+
+
 def _as_index(index) -> tuple[np.ndarray, tuple, bool]:
     arr = np.asarray(index)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
@@ -500,8 +514,9 @@ def uniform_block(seed: int, stream: int, start: int, count: int) -> np.ndarray:
 
 
 def normal_block(seed: int, stream: int, start: int, count: int) -> np.ndarray:
-    """``normal(seed, stream, arange(start, start + count))``, faster."""
-    return _block(_normal_range, np.float64, seed, stream, start, count)
+    """``normal(seed, stream, arange(start, start + count))``, faster (all cores for long blocks)."""
+    kernel = _normal_range_parallel if int(count) >= PARALLEL_MIN else _normal_range
+    return _block(kernel, np.float64, seed, stream, start, count)
 
 
 # ---------------------------------------------------------------------------

@@ -18,8 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -27,15 +25,7 @@ import numpy as np
 
 from rec.samplers import make
 from rec.samplers.synthetic import LEVEL1_SHAPE, LEVEL2_SHAPE, synthetic_latent
-
-
-def machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except Exception:  # pragma: no cover
-        model = platform.processor() or "unknown"
-    return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
+from rec.evaluation.machine import machine
 
 
 THESIS_IS = dict(margin=0.0, full_width=0, temper=1.0)  # thesis rules: groups fill to B, indices of B bits

@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import re
-import subprocess
 import sys
 import time
 
@@ -32,6 +29,7 @@ import numpy as np
 
 from rec.distributions import DiagonalGaussian
 from rec.samplers import make
+from rec.evaluation.machine import machine
 
 DEFAULT_LATENTS = "/work/runs/real_latents.npz"
 DEFAULT_IMAGES = "kodim23,kodim05,kodim19"
@@ -52,15 +50,6 @@ LEVEL1_SETTINGS = [
     "importance(bits=12,max_group=256,margin=-0.5,temper=8)",  # past the limit
     "rejection(bits=8,table=adaptive)",  # exact reference
 ]
-
-
-def machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except Exception:  # pragma: no cover
-        model = platform.processor() or "unknown"
-    return f"{model}, {os.cpu_count()} cores visible, Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def parse_setting(text: str):

@@ -140,3 +140,13 @@ def test_approx_scoring_normals_close_to_exact():
     R.normal_fill_strided(k1, k2, np.uint64(5), np.uint64(1000), exact, n)
     assert np.array_equal(exact, R.normal(3, 4, 5 + 1000 * np.arange(n)))
     assert np.max(np.abs(approx - exact)) < 5e-8
+
+
+def test_parallel_block_equals_the_sequential_values():
+    from rec.random import PARALLEL_MIN, normal, normal_block
+
+    n = PARALLEL_MIN + 12345
+    block = normal_block(11, 4, 2**40, n)
+    picks = np.array([0, 1, 4095, 4096, n // 2, n - 1])
+    assert np.array_equal(block[picks], normal(11, 4, 2**40 + picks))
+    assert np.array_equal(block[:1000], normal_block(11, 4, 2**40, 1000))
