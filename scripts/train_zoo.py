@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "configs/gamma-pln-base.toml"
+BASES = {"mbt2018": "configs/mbt2018-base.toml"}
 
 # name, overrides, steps, init (zoo model or run), description
 PLAN = [
@@ -30,6 +31,11 @@ PLAN = [
     ("gamma-pln-high", ["model.gamma_inf=0.025"], 6000, "gamma-pln-mid", "γ-PLN, γ∞ = 0.025 (about 0.9 bpp)"),
     ("pln-mid", ["model.kind=pln", "model.beta=0.06"], 6000, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.06"),
     ("pln-high", ["model.kind=pln", "model.beta=0.025"], 6000, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.025"),
+    # the quantized reference (Minnen 2018), same data, crops and budget: a base and fine-tuned rate points
+    ("mbt2018-mid", ["model.kind=mbt2018", "model.lmbda=0.013", "train.lr=1e-4"], 20000, "", "mbt2018, λ = 0.013"),
+    ("mbt2018-low", ["model.kind=mbt2018", "model.lmbda=0.0035", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.0035"),
+    ("mbt2018-lowmid", ["model.kind=mbt2018", "model.lmbda=0.0067", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.0067"),
+    ("mbt2018-high", ["model.kind=mbt2018", "model.lmbda=0.025", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.025"),
 ]
 
 
@@ -52,7 +58,8 @@ def main() -> None:
         # without its checkpoint (a new machine), a model continues from its own shipped weights
         offset = done.get(name, 0) if not (run / "last.pt").exists() else 0
         source = name if offset else init
-        cmd = [sys.executable, "-m", "rec.cli", "train", BASE, "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
+        kind = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.kind=")), "")
+        cmd = [sys.executable, "-m", "rec.cli", "train", BASES.get(kind, BASE), "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
         cmd += [x for o in overrides for x in ("--set", o)]
         if source and not (run / "last.pt").exists():
             cmd += ["--set", f"train.init={source}", "--set", "train.warmup=0"]
