@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerate every file of results/ on this machine (Kodak from ../shared/data/kodak).
+# Run it with no training going on: the benchmarks compare times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python scripts/bench_random.py
+python scripts/bench_coder.py
+python scripts/bench_samplers.py
+python scripts/training_report.py
+python scripts/bench_codec.py
+python scripts/analysis_level2_bias.py
+python scripts/run_classical.py
+python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
+python scripts/fuzz.py --count 100000
