@@ -36,6 +36,7 @@ from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.image import to_rgb_array
+from rec.models.joint import JointPrior
 from rec.models.pln import PLN, Normal, pad_to_multiple
 from rec.random import raw
 from rec.samplers import Sampler, make
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 CODEC_ID = "rec"
+REFERENCE_CODEC_ID = "mbt2018"  # the quantized reference (rec.reference), decoded by the same front door
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
 #: The thesis's IS-GS pair (greedy on level 1) stays selectable ("importance:greedy"), but
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
@@ -181,7 +183,7 @@ def model_hash(model: PLN) -> bytes:
     return bytes.fromhex(digest)[:16]
 
 
-def resolve_model(model: str | PLN | None) -> PLN:
+def resolve_model(model: str | PLN | JointPrior | None) -> PLN | JointPrior:
     from rec.models.zoo import DEFAULT_MODEL, load_model
 
     if model is None:
@@ -190,7 +192,9 @@ def resolve_model(model: str | PLN | None) -> PLN:
         return load_model(model)
     if isinstance(model, PLN):
         return model.eval().to(memory_format=torch.channels_last)
-    raise RecError(f"model must be a zoo name or a PLN, got {type(model).__name__}")
+    if isinstance(model, JointPrior):
+        return model.eval()
+    raise RecError(f"model must be a zoo name, a PLN or a JointPrior, got {type(model).__name__}")
 
 
 def _gaussian(n: Normal) -> DiagonalGaussian:
@@ -212,13 +216,14 @@ def _to_rgb(x: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def compress(image, model: str | PLN | None = None, samplers=None, seed: int = 0,
+def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, seed: int = 0,
              verify: bool = True, ideal: bool = False) -> Compressed:
     """Encode an image into the bytes of a .rec file.
 
     Args:
         image: a path, PIL image or array (see :func:`rec.image.to_rgb_array`).
-        model: a zoo name (default: the zoo's default) or a :class:`PLN`.
+        model: a zoo name (default: the zoo's default), a :class:`PLN`, or a
+            :class:`JointPrior` (the quantized mbt2018 reference; samplers and seed unused).
         samplers: ``"LEVEL2:LEVEL1"`` or a pair of samplers (default :data:`DEFAULT_SAMPLERS`).
         seed: seed of the shared randomness, 0 .. 2**64 - 1 (written in the header).
         verify: decode the bytes and report PSNR / MS-SSIM of the decoded image.
@@ -234,6 +239,44 @@ def compress(image, model: str | PLN | None = None, samplers=None, seed: int = 0
     if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
         raise RecError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
     seed = int(seed)
+    height, width = rgb.shape[:2]
+    if isinstance(net, JointPrior):
+        data, analysis = _compress_reference(net, rgb, started), None
+    else:
+        data, analysis = _compress_rec(net, rgb, s2, s1, seed, started)
+    if verify:
+        t = time.perf_counter()
+        decoded = decompress(data, model=net)
+        data.report.decode_seconds = time.perf_counter() - t
+        data.report.psnr, data.report.ms_ssim = _distortion(rgb, decoded)
+    if ideal and analysis is not None:
+        data.report.ideal_psnr, data.report.ideal_ms_ssim = _distortion(rgb, _ideal_reconstruction(net, analysis, height, width, seed))
+    return data
+
+
+def _compress_reference(net: JointPrior, rgb: np.ndarray, started: float) -> Compressed:
+    """The quantized mbt2018 reference through the same report: y and z in place of z1 and z2.
+
+    Its ``kl_bits`` is the model's own estimate −Σ log2 P of the quantized latents (what an
+    ideal entropy coder would write), ``bound_bits`` the same figure.
+    """
+    from rec import reference
+
+    height, width = rgb.shape[:2]
+    r = reference.encode(net, rgb, getattr(net, "name", ""), model_hash(net), reconstruct=False)
+    data = Compressed(r.data)
+    levels = [LevelReport("z", "quantized", int(r.z_hat.numel()), r.estimated_bits_z, r.bits_z, 0, 0),
+              LevelReport("y", "quantized", int(r.y_hat.numel()), r.estimated_bits_y, r.bits_y, 0, 0)]
+    estimate = r.estimated_bits_y + r.estimated_bits_z
+    data.report = Report(
+        width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height), model=getattr(net, "name", ""),
+        samplers="quantized", seed=0, levels=levels, kl_bits=estimate, bound_bits=estimate, container_bits=r.overhead_bits,
+        encode_seconds=time.perf_counter() - started)
+    return data
+
+
+def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int, started: float):
+    """REC: level 2 coded first, level 1 from the coded z2. Returns the bytes and the analysis."""
     height, width = rgb.shape[:2]
     x = pad_to_multiple(_image_tensor(rgb), net.config.factor)
     analysis = net.analyze(x)
@@ -264,14 +307,7 @@ def compress(image, model: str | PLN | None = None, samplers=None, seed: int = 0
         levels=levels, kl_bits=kl, bound_bits=kl + 2 * math.log2(kl + 1), container_bits=8 * len(data) - payload_bits,
         encode_seconds=encode_seconds,
     )
-    if verify:
-        t = time.perf_counter()
-        decoded = decompress(data, model=net)
-        data.report.decode_seconds = time.perf_counter() - t
-        data.report.psnr, data.report.ms_ssim = _distortion(rgb, decoded)
-    if ideal:
-        data.report.ideal_psnr, data.report.ideal_ms_ssim = _distortion(rgb, _ideal_reconstruction(net, analysis, height, width, seed))
-    return data
+    return data, analysis
 
 
 def _distortion(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None]:
@@ -308,13 +344,13 @@ def read_header(data: bytes) -> Container:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise RecError("data must be bytes")
     container = Container.from_bytes(bytes(data))
-    if container.header.codec_id != CODEC_ID:
-        raise FormatError(f"not a REC-coded file: codec {container.header.codec_id!r}")
+    if container.header.codec_id not in (CODEC_ID, REFERENCE_CODEC_ID):
+        raise FormatError(f"unknown codec {container.header.codec_id!r} in the header")
     return container
 
 
 @torch.no_grad()
-def decompress(data: bytes, model: str | PLN | None = None) -> np.ndarray:
+def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.ndarray:
     """Decode the bytes of a .rec file into an RGB uint8 array (H, W, 3).
 
     Args:
@@ -335,6 +371,14 @@ def decompress(data: bytes, model: str | PLN | None = None) -> np.ndarray:
             raise FormatError(f"file was made with model {h.model_id!r}, which is not installed "
                               f"(installed: {', '.join(sorted(installed)) or 'none'})")
     net = resolve_model(model if model is not None else h.model_id)
+    if h.codec_id == REFERENCE_CODEC_ID:
+        if not isinstance(net, JointPrior):
+            raise FormatError(f"file was coded by the mbt2018 reference; model {getattr(net, 'name', '')!r} is not one")
+        from rec import reference
+
+        return reference.decompress(net, bytes(data), model_hash(net))
+    if not isinstance(net, PLN):
+        raise FormatError(f"file was coded by REC; model {getattr(net, 'name', '')!r} is the quantized reference")
     if model_hash(net) != h.model_hash:
         raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()}), "
                        f"not with {getattr(net, 'name', 'the given model')!r} (weights {model_hash(net).hex()})")

@@ -112,3 +112,20 @@ def test_parse_samplers():
     for bad in ("importance", "a:b", "importance:greedy:greedy", "importance(bits):greedy", "is(nonsense=1):gs"):
         with pytest.raises(RecError):
             parse_samplers(bad)
+
+
+def test_the_quantized_reference_goes_through_the_same_front_door(image):
+    from rec.models.joint import JointConfig, JointPrior
+
+    torch.manual_seed(0)
+    ref = JointPrior(JointConfig(N=8, M=8)).eval()
+    ref.name = "tiny-mbt2018"
+    data = compress(image, model=ref)
+    r = data.report
+    assert [lv.name for lv in r.levels] == ["z", "y"] and r.samplers == "quantized"
+    assert sum(lv.bits for lv in r.levels) + r.container_bits == 8 * len(data)
+    assert read_header(data).header.codec_id == "mbt2018"
+    decoded = decompress(data, model=ref)
+    assert r.psnr == pytest.approx(psnr(image, decoded))
+    with pytest.raises(FormatError, match="REC"):
+        decompress(compress(image, model=tiny_model(), samplers=FAST), model=ref)
