@@ -9,6 +9,7 @@ python scripts/bench_samplers.py
 python scripts/training_report.py
 python scripts/bench_codec.py
 python scripts/analysis_level2_bias.py
+python scripts/analysis_samplers.py
 python scripts/run_classical.py
 python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
 python scripts/fuzz.py --count 100000
