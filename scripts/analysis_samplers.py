@@ -31,7 +31,7 @@ PAIRS = [
     ("IS-IS (default)", DEFAULT_SAMPLERS),
     ("IS-IS, 12 bits", "importance(bits=16,max_group=256,margin=0,temper=8):importance(bits=12,max_group=256,margin=0,temper=8)"),
     ("IS-IS, 9 bits", "importance(bits=14,max_group=256,margin=0,temper=8):importance(bits=9,max_group=256,margin=0,temper=8)"),
-    ("IS-IS, thesis budgets (20 bits, groups ≤ 16)", "importance(bits=20,max_group=16):importance(bits=20,max_group=16)"),
+    ("IS-IS, thesis level-2 budget (20 bits, groups ≤ 16)", "importance(bits=20,max_group=16):importance(bits=11,max_group=256,margin=0,temper=8)"),
     ("IS-GS (thesis pair, 30 shards × 8 bits)", "importance(bits=16,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)"),
     ("IS-GS (8 shards × 6 bits)", "importance(bits=16,max_group=256,margin=0,temper=8):greedy(bits=6,shards=8)"),
     ("RS-RS (rejection, adaptive tables)", "rejection(bits=8,table=adaptive):rejection(bits=8,table=adaptive)"),
@@ -43,7 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
-    ap.add_argument("--limit", type=int, default=6)
+    ap.add_argument("--limit", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[], help="labels of pairs to leave out")
     ap.add_argument("--out", default=str(ROOT / "results" / "samplers_side_by_side.md"))
     args = ap.parse_args()
