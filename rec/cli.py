@@ -67,26 +67,25 @@ def _encode(args) -> None:
         _print_report(data.report)
 
 
+def _read_bytes(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise RecError(f"cannot read {path}: {e}") from None
+
+
 def _decode(args) -> None:
     from rec.codec import decompress
     from rec.image import save_png
 
-    path = Path(args.input)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise RecError(f"cannot read {path}: {e}") from None
-    save_png(args.output, decompress(data))
+    save_png(args.output, decompress(_read_bytes(args.input)))
 
 
 def _info(args) -> None:
     from rec.codec import read_header
 
     path = Path(args.input)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise RecError(f"cannot read {path}: {e}") from None
+    data = _read_bytes(path)
     c = read_header(data)
     h = c.header
     print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
