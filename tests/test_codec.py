@@ -129,3 +129,12 @@ def test_the_quantized_reference_goes_through_the_same_front_door(image):
     assert r.psnr == pytest.approx(psnr(image, decoded))
     with pytest.raises(FormatError, match="REC"):
         decompress(compress(image, model=tiny_model(), samplers=FAST), model=ref)
+
+
+def test_a_4000x3000_photo_is_coded(model):
+    """The large-photo paths (banded convolutions and synthesis) on a small model."""
+    img = smooth_image(np.random.default_rng(5), 3000, 4000)
+    data = compress(img, model=model, samplers=FAST, verify=False)
+    out = decompress(data, model=model)
+    assert out.shape == (3000, 4000, 3)
+    assert psnr(img, out) > 5
