@@ -119,7 +119,7 @@ def _models(args) -> None:
 def _demo(args) -> None:
     from importlib.resources import files
 
-    from rec.codec import compress, decompress
+    from rec.codec import compress
     from rec.image import save_png, write_atomic
 
     sample = files("rec") / "data" / "kodim23.png"
@@ -128,7 +128,7 @@ def _demo(args) -> None:
     print(f"compressing the sample photo {sample.name} with the default model and samplers")
     data = compress(str(sample), ideal=True)
     write_atomic(out / "kodim23.rec", data)
-    save_png(out / "kodim23.decoded.png", decompress(data))
+    save_png(out / "kodim23.decoded.png", data.decoded)
     _print_report(data.report)
     print(f"wrote {out / 'kodim23.rec'} and {out / 'kodim23.decoded.png'}")
 

@@ -119,9 +119,11 @@ class Report:
 
 
 class Compressed(bytes):
-    """The bytes of a .rec file, carrying the encoder's :class:`Report` as ``.report``."""
+    """The bytes of a .rec file, carrying the encoder's :class:`Report` as ``.report`` and,
+    when the encoder verified them, the image decoded from them as ``.decoded``."""
 
     report: Report
+    decoded: np.ndarray | None = None
 
 
 def _level_seed(seed: int, level: int) -> int:
@@ -246,9 +248,9 @@ def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, 
         data, analysis = _compress_rec(net, rgb, s2, s1, seed, started)
     if verify:
         t = time.perf_counter()
-        decoded = decompress(data, model=net)
+        data.decoded = decompress(data, model=net)
         data.report.decode_seconds = time.perf_counter() - t
-        data.report.psnr, data.report.ms_ssim = _distortion(rgb, decoded)
+        data.report.psnr, data.report.ms_ssim = _distortion(rgb, data.decoded)
     if ideal and analysis is not None:
         data.report.ideal_psnr, data.report.ideal_ms_ssim = _distortion(rgb, _ideal_reconstruction(net, analysis, height, width, seed))
     return data

@@ -35,6 +35,7 @@ def test_round_trip_is_deterministic_and_reports_what_was_written(model, image):
     b = compress(image, model=model, samplers=FAST, seed=5)
     assert bytes(a) == bytes(b)
     out1, out2 = decompress(a, model=model), decompress(a, model=model)
+    assert np.array_equal(a.decoded, out1)
     assert out1.shape == image.shape and out1.dtype == np.uint8
     assert np.array_equal(out1, out2)
     r = a.report
