@@ -79,9 +79,17 @@ def plot_curve(log: Path, out: Path, title: str) -> int:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     k = max(1, len(records) // 400)
     smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")
-    axes[0].plot(steps[k - 1:], smooth(np.array([r["loss"] for r in records])))
+    def robust_ylim(ax, values):  # rare loss spikes (clipped gradients) would flatten the curve
+        lo, hi = np.percentile(values, [1, 99])
+        ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.3 * (hi - lo))
+
+    loss = smooth(np.array([r["loss"] for r in records]))
+    axes[0].plot(steps[k - 1:], loss)
+    robust_ylim(axes[0], loss)
     axes[0].set(title="training loss (nats/pixel)", xlabel="step")
-    axes[1].plot(steps[k - 1:], smooth(np.array([r["bpp"] for r in records])), label="train (KL)")
+    rate = smooth(np.array([r["bpp"] for r in records]))
+    axes[1].plot(steps[k - 1:], rate, label="train (KL)")
+    robust_ylim(axes[1], rate)
     val = [r for r in records if "val" in r]
     if val:
         axes[1].plot([r["step"] for r in val], [r["val"]["bpp"] for r in val], "o-", label="validation")
