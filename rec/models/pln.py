@@ -167,9 +167,27 @@ class PLN(nn.Module):
         self.log_gamma = nn.Parameter(torch.zeros(()), requires_grad=c.kind == "gamma-pln")
 
     # -- the pieces the codec uses -------------------------------------------------
+    def _analysis1(self, x: torch.Tensor) -> torch.Tensor:
+        """The level-1 analysis; without gradients, a large image in overlapping bands of rows
+        (margin :attr:`BAND_MARGIN` latent rows, beyond the analysis's ~2 latent-row radius)."""
+        b, _, height, width = x.shape
+        widest = b * self.config.N * (height // 2) * (width // 2)
+        if torch.is_grad_enabled() or widest <= self.BAND_VALUES:
+            return self.analysis1(x - 0.5)
+        h, rows = height // 16, max(self.BAND_MARGIN, self.BAND_VALUES // (b * self.config.N * 64 * (width // 16)))
+        out = None
+        for top in range(0, h, rows):
+            lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
+            band = self.analysis1(x[:, :, 16 * lo : 16 * hi] - 0.5)
+            if out is None:
+                out = torch.empty((b, band.shape[1], h, width // 16), dtype=band.dtype)
+            keep = min(rows, h - top)
+            out[:, :, top : top + keep] = band[:, :, top - lo : top - lo + keep]
+        return out
+
     def analyze(self, x: torch.Tensor) -> Analysis:
         """Encoder side: level-1 encoder Gaussian and level-2 posterior of a padded image in [0, 1]."""
-        h = self.analysis1(x - 0.5)
+        h = self._analysis1(x)
         mu, log_std = h.chunk(2, dim=1)
         level1 = Normal(mu.float(), _std(log_std))
         if self.config.kind == "vae":
@@ -197,10 +215,10 @@ class PLN(nn.Module):
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
 
-    #: Without gradients, a synthesis whose widest feature map would exceed this many
-    #: values runs in bands of latent rows overlapping by :attr:`BAND_MARGIN` rows (more
-    #: than the synthesis's receptive radius of about 4 latent rows), which bounds the
-    #: memory of decoding a large photo.
+    #: Without gradients, an analysis or synthesis whose widest feature map would exceed
+    #: this many values runs in bands of latent rows overlapping by :attr:`BAND_MARGIN`
+    #: rows (more than either transform's receptive radius of about 4 latent rows), which
+    #: bounds the memory of coding a large photo.
     BAND_VALUES = 1 << 27
     BAND_MARGIN = 6
 

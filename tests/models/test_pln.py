@@ -126,3 +126,15 @@ def test_synthesis_in_bands_matches_the_whole(monkeypatch):
         banded = model.synthesize(z)
     assert banded.shape == whole.shape
     assert (banded - whole).abs().max().item() < 1e-4
+
+
+def test_analysis_in_bands_matches_the_whole(monkeypatch):
+    torch.manual_seed(7)
+    model = PLN(ModelConfig(**TINY)).eval()
+    x = torch.rand(1, 3, 30 * 16, 5 * 16)
+    with torch.no_grad():
+        whole = model.analyze(x)
+        monkeypatch.setattr(PLN, "BAND_VALUES", 8 * 6 * 64 * 5)
+        banded = model.analyze(x)
+    assert (banded.level1.mean - whole.level1.mean).abs().max().item() < 1e-4
+    assert (banded.q2.std - whole.q2.std).abs().max().item() < 1e-4
