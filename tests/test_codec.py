@@ -139,3 +139,21 @@ def test_a_4000x3000_photo_is_coded(model):
     out = decompress(data, model=model)
     assert out.shape == (3000, 4000, 3)
     assert psnr(img, out) > 5
+
+
+@pytest.mark.skipif("gamma-pln-mid" not in {e.name for e in __import__("rec").list_models()}, reason="no shipped model")
+def test_shipped_model_is_robust_to_float_noise_in_the_level2_synthesis():
+    from rec.models.zoo import load_model
+
+    model = load_model("gamma-pln-mid")
+    img = smooth_image(np.random.default_rng(6), 128, 192)
+    data = compress(img, model="gamma-pln-mid", verify=False)
+    clean = psnr(img, decompress(data))
+    gen = torch.Generator().manual_seed(1)
+    hook = model.synthesis2.register_forward_hook(
+        lambda mod, inp, out: out * (1 + 1e-5 * torch.randn(out.shape, generator=gen)))
+    try:
+        noisy = psnr(img, decompress(data))
+    finally:
+        hook.remove()
+    assert abs(noisy - clean) < 0.05
