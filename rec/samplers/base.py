@@ -174,6 +174,17 @@ class Sampler(ABC):
     def _header_byte(self) -> int:
         return (self.tag << 4) | self.version
 
+    def _open_message(self, data, prior, seed) -> tuple["ByteReader", int, int]:
+        """Start a decode: check the prior and seed, read the tag byte.
+
+        Returns the reader (past the tag byte), the seed and the number of dimensions.
+        """
+        self._check_prior(prior)
+        seed = self._check_seed(seed)
+        reader = ByteReader(data)
+        self._read_header_byte(reader)
+        return reader, seed, prior.size
+
     def _read_header_byte(self, reader: "ByteReader") -> None:
         b = reader.byte()
         if b != self._header_byte():

@@ -45,7 +45,6 @@ from rec.errors import FormatError, RecError
 from rec.samplers.base import (
     STREAM_GREEDY,
     STREAM_OUTLIER,
-    ByteReader,
     ByteWriter,
     GroupLayout,
     SampleMessage,
@@ -245,12 +244,8 @@ class GreedySampler(Sampler):
                        candidates=float(coded.sum()) * 2.0**B))
 
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        self._check_prior(prior)
-        seed = self._check_seed(seed)
-        D = prior.size
+        r, seed, D = self._open_message(data, prior, seed)
         try:
-            r = ByteReader(data)
-            self._read_header_byte(r)
             B = r.varint(_MAX_BITS)
             K = r.varint(_MAX_SHARDS)
             G = r.varint(_MAX_GROUP)

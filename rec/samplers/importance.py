@@ -67,7 +67,6 @@ from rec.samplers.base import (
     STREAM_IMPORTANCE,
     STREAM_OUTLIER,
     STREAM_SELECT,
-    ByteReader,
     ByteWriter,
     GroupLayout,
     SampleMessage,
@@ -322,8 +321,6 @@ def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
 
 def _decode_layout(ac: bytes, code: int, n_groups: int, max_group: int, outlier_level: int, n_dims: int,
                    row: int) -> GroupLayout:
-    from rec.coding import AdaptiveModel
-
     if code >= 3:
         if outlier_level > 31:
             raise FormatError("size codes 3 and 4 need bits <= 30")
@@ -537,12 +534,8 @@ class ImportanceSampler(Sampler):
 
     # ------------------------------------------------------------------
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        self._check_prior(prior)
-        seed = self._check_seed(seed)
-        D = prior.size
+        r, seed, D = self._open_message(data, prior, seed)
         try:
-            r = ByteReader(data)
-            self._read_header_byte(r)
             B = r.varint(_MAX_BITS)
             if B < 1:
                 raise FormatError("bits must be >= 1")

@@ -52,7 +52,6 @@ from rec.samplers.base import (
     STREAM_OUTLIER,
     STREAM_REJECTION,
     STREAM_SELECT,
-    ByteReader,
     ByteWriter,
     SampleMessage,
     Sampler,
@@ -281,12 +280,8 @@ class RejectionSampler(Sampler):
                        mean_index=float(idx[idx < N].mean()) if np.any(idx < N) else 0.0))
 
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        self._check_prior(prior)
-        seed = self._check_seed(seed)
-        D = prior.size
+        r, seed, D = self._open_message(data, prior, seed)
         try:
-            r = ByteReader(data)
-            self._read_header_byte(r)
             bits = r.varint(_MAX_BITS)
             if bits < 1:
                 raise FormatError("bits must be >= 1")
