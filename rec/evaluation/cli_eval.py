@@ -26,10 +26,11 @@ __all__ = ["add_parser", "run"]
 _EPILOG = """\
 codecs: every classical codec by name (jpeg, jpeg444, webp, jpeg2000, avif, heic,
 jpegxl: a quality sweep over its grid, or --qualities), rec (one rate point per
-PLN model of --models, default every PLN model of the zoo) and mbt2018 (every
-mbt2018 model of the zoo; skipped with a message when there is none).
-Output per codec in --out: <codec>.json (CompressAI results JSON: bpp, psnr-rgb,
-ms-ssim-rgb, encoding_time, decoding_time; rec adds kl_bpp, bound_bpp, ideal_psnr,
+PLN model of --models, default every PLN model of the zoo; one curve per family:
+rec-gamma-pln, rec-pln, rec-vae) and mbt2018 (every mbt2018 model of the zoo;
+skipped with a message when there is none).
+Output per curve in --out: <codec>.json (CompressAI results JSON: bpp, psnr-rgb,
+ms-ssim-rgb, encoding_time, decoding_time; rec-* add kl_bpp, bound_bpp, ideal_psnr,
 ideal_ms_ssim) and <codec>.per_image.csv.
 """
 

@@ -22,7 +22,8 @@ name         rate points
              (model read from the header for zoo models; a model object is passed to it,
              as nothing else could find it). Also per image: KL and the bound
              I + 2·log2(I + 1) in bits per pixel, and the PSNR / MS-SSIM of the ideal
-             reconstruction (an exact posterior sample, no coding)
+             reconstruction (an exact posterior sample, no coding). One curve per model
+             family: ``rec-gamma-pln``, ``rec-pln``, ``rec-vae``
 ``mbt2018``  one point per mbt2018 (:class:`rec.models.joint.JointPrior`) model of the zoo,
              coded with :mod:`rec.reference`; skipped with a message when the zoo has none
 ===========  ===================================================================================
@@ -42,7 +43,7 @@ Output (:meth:`CodecResult.write`): ``<codec>.json`` in CompressAI's results
 format (``name``, ``description``, ``meta``, ``results`` with ``bpp``,
 ``psnr-rgb``, ``ms-ssim-rgb``, ``encoding_time``, ``decoding_time`` and per-codec
 lists: ``quality`` for classical codecs; ``kl_bpp``, ``bound_bpp``,
-``ideal_psnr``, ``ideal_ms_ssim`` for ``rec``; ``lambda`` for ``mbt2018``), and
+``ideal_psnr``, ``ideal_ms_ssim`` for ``rec-*``; ``lambda`` for ``mbt2018``), and
 ``<codec>.per_image.csv`` with one row per image and rate point.
 
 Typical use::
@@ -235,7 +236,7 @@ class CodecResult:
     """One codec's measurements: rate points in order, and what to write about them.
 
     Attributes:
-        codec: short name, the stem of the output files (``"jpeg"``, ``"rec"``...).
+        codec: short name, the stem of the output files (``"jpeg"``, ``"rec-gamma-pln"``...).
         name: the curve's human name (``name`` of the JSON).
         description: library, versions, settings.
         setting_name: what a point's ``setting`` is: ``"quality"`` or ``"model"``.
@@ -545,12 +546,17 @@ def evaluate_classical(codec: ClassicalCodec | str, images: Sequence[EvalImage],
     return _run(result, grid, grid, images, code, progress, on_point)
 
 
+_FAMILY_NAMES = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-level VAE"}
+
+
 def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = None, samplers: str | None = None,
                  seed: int = 0, *, meta: dict | None = None, progress: bool | None = None,
-                 on_point: OnPoint | None = None, log: Log | None = None) -> CodecResult:
+                 on_point: OnPoint | None = None, log: Log | None = None) -> list[CodecResult]:
     """One rate point per PLN model (zoo names or :class:`PLN` objects; default: every PLN of the zoo).
 
-    Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
+    One curve per model family (``config.kind``): codec ``rec-gamma-pln``, ``rec-pln``,
+    ``rec-vae``, in that order, since only models of one family form a rate-distortion
+    curve. Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
     reconstruction is computed after it and not counted); decoding is
     :func:`rec.codec.decompress` of the bytes, with the model found from the
     header for zoo models. Points are sorted by rate.
@@ -575,13 +581,6 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
     if len(set(names)) != len(names):
         raise RecError(f"rec: models need distinct names, got {names}")
     by_name = {n: (m, net) for n, m, net in zip(names, chosen, nets)}
-    result = CodecResult(
-        codec="rec",
-        name="REC",
-        description=f"rec (relative entropy coding), samplers {spec}, seed {seed}; models: {', '.join(names)}",
-        setting_name="model",
-        meta=dict(meta or {}, samplers=spec, seed=seed),
-    )
 
     def code(net, name: str, im: EvalImage) -> ImageResult:
         source = by_name[name][0]
@@ -596,10 +595,23 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
                            bound_bpp=report.bound_bits / im.pixels, ideal_psnr=report.ideal_psnr,
                            ideal_ms_ssim=report.ideal_ms_ssim)
 
-    _run(result, nets, names, images, code, progress, on_point)
-    result.points.sort(key=lambda p: p.bpp)
-    result.meta["models"] = [p.setting for p in result.points]
-    return result
+    results = []
+    for kind, title in _FAMILY_NAMES.items():
+        mine = [n for n, net in zip(names, nets) if net.config.kind == kind]
+        if not mine:
+            continue
+        result = CodecResult(
+            codec=f"rec-{kind}",
+            name=title,
+            description=f"rec (relative entropy coding), {kind} models {', '.join(mine)}, samplers {spec}, seed {seed}",
+            setting_name="model",
+            meta=dict(meta or {}, samplers=spec, seed=seed),
+        )
+        _run(result, [by_name[n][1] for n in mine], mine, images, code, progress, on_point)
+        result.points.sort(key=lambda p: p.bpp)
+        result.meta["models"] = [p.setting for p in result.points]
+        results.append(result)
+    return results
 
 
 def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None = None, *, meta: dict | None = None,
@@ -715,7 +727,7 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
     for n in names:
         _warn_small(loaded, log, n)
         if n == "rec":
-            results.append(evaluate_rec(loaded, models, samplers, seed, meta=base, progress=progress,
+            results.extend(evaluate_rec(loaded, models, samplers, seed, meta=base, progress=progress,
                                         on_point=on_point, log=log))
         elif n == "mbt2018":
             r = evaluate_mbt2018(loaded, models, meta=base, progress=progress, on_point=on_point, log=log)

@@ -26,10 +26,10 @@ FAST = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
 COMPRESSAI_KEYS = {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
 
 
-def tiny_model(seed=0) -> PLN:
+def tiny_model(seed=0, kind="gamma-pln") -> PLN:
     torch.manual_seed(seed)
-    model = PLN(ModelConfig(kind="gamma-pln", N=16, M=8, F=16, G=4)).eval()
-    model.name = f"tiny-{seed}"
+    model = PLN(ModelConfig(kind=kind, N=16, M=8, F=16, G=4)).eval()
+    model.name = f"tiny-{kind}-{seed}" if kind != "gamma-pln" else f"tiny-{seed}"
     return model
 
 
@@ -141,8 +141,8 @@ def test_classical_sweep_json_csv_and_bpp_from_bytes(image_dir, images, tmp_path
 def test_rec_with_model_objects(images, tmp_path):
     models = [tiny_model(0), tiny_model(1)]
     seen = []
-    res = evaluate_rec(images, models, samplers=FAST, seed=7, progress=False,
-                       on_point=lambda r, p, s: seen.append(p.setting))
+    (res,) = evaluate_rec(images, models, samplers=FAST, seed=7, progress=False,
+                          on_point=lambda r, p, s: seen.append(p.setting))
     assert sorted(seen) == ["tiny-0", "tiny-1"] and len(res.points) == 2
     assert [p.bpp for p in res.points] == sorted(p.bpp for p in res.points)
     for p in res.points:
@@ -162,7 +162,7 @@ def test_rec_with_model_objects(images, tmp_path):
 
     json_path, csv_path = res.write(tmp_path)
     raw = json.loads(json_path.read_text())
-    assert json_path.name == "rec.json" and COMPRESSAI_KEYS <= set(raw["results"])
+    assert json_path.name == "rec-gamma-pln.json" and COMPRESSAI_KEYS <= set(raw["results"])
     for key in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
         assert len(raw["results"][key]) == 2
     assert raw["meta"]["models"] == [p.setting for p in res.points] and raw["meta"]["samplers"] == FAST
@@ -170,6 +170,18 @@ def test_rec_with_model_objects(images, tmp_path):
     assert all(b >= k for b, k in zip(curve.extra["bound_bpp"], curve.extra["kl_bpp"]))
     rows = _csv(csv_path)
     assert len(rows) == 4 and {"model", "kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"} <= set(rows[0])
+
+
+def test_rec_one_curve_per_model_family(images, tmp_path):
+    models = [tiny_model(0, "pln"), tiny_model(1), tiny_model(2, "pln")]
+    results = evaluate_rec(images[:1], models, samplers=FAST, progress=False)
+    assert [r.codec for r in results] == ["rec-gamma-pln", "rec-pln"]
+    assert [r.name for r in results] == ["REC γ-PLN", "REC PLN"]
+    assert results[0].meta["models"] == ["tiny-1"]
+    assert sorted(results[1].meta["models"]) == ["tiny-pln-0", "tiny-pln-2"]
+    paths = write_results(results, tmp_path)
+    assert sorted(p.name for p in paths) == ["rec-gamma-pln.json", "rec-gamma-pln.per_image.csv",
+                                             "rec-pln.json", "rec-pln.per_image.csv"]
 
 
 def test_small_images_have_no_ms_ssim(tmp_path):
@@ -236,8 +248,8 @@ def test_cli_eval_zoo_model_decoded_from_header(image_dir, empty_zoo, tmp_path, 
           "--samplers", FAST, "--qualities", "20,60", "--limit", "1", "--quiet", "--out", str(out)])
     text = capsys.readouterr().out
     assert "wrote" in text and "mbt2018: skipped" in text
-    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "rec.json", "rec.per_image.csv"]
-    rec_curve, jpeg_curve = load_curve(out / "rec.json"), load_curve(out / "jpeg.json")
+    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "rec-gamma-pln.json", "rec-gamma-pln.per_image.csv"]
+    rec_curve, jpeg_curve = load_curve(out / "rec-gamma-pln.json"), load_curve(out / "jpeg.json")
     assert len(rec_curve) == 1 and rec_curve.meta["models"] == ["tiny"] and rec_curve.meta["images"] == 1
     assert rec_curve.meta["command"].startswith("rec eval ") and "--models tiny" in rec_curve.meta["command"]
     assert rec_curve.extra["bound_bpp"][0] >= rec_curve.extra["kl_bpp"][0] > 0 and rec_curve.bpp[0] > 0
