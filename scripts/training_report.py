@@ -22,18 +22,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from rec.evaluation.latents import draw_latents, model_input, reconstruct
 from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
 from rec.evaluation.results import load_anchor
 from rec.image import read_image
-from rec.models.pln import pad_to_multiple
 from rec.models.zoo import list_models, load_model
 from rec.evaluation.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def to_rgb(x: torch.Tensor, h: int, w: int) -> np.ndarray:
-    return torch.round(x[0, :, :h, :w].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 @torch.no_grad()
@@ -43,25 +39,15 @@ def evaluate(model, images: list[Path]) -> dict:
     for path in images:
         rgb = read_image(path)
         h, w = rgb.shape[:2]
-        x = pad_to_multiple(torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None], model.config.factor)
-        x = x.contiguous(memory_format=torch.channels_last)
-        a = model.analyze(x)
+        a = model.analyze(model_input(rgb, model.config.factor))
         out = {}
         for mode in ("mean", "sample"):
-            z2 = None
-            kl2 = 0.0
-            if a.q2 is not None:
-                z2 = a.q2.mean if mode == "mean" else a.q2.sample(torch.randn(a.q2.mean.shape, generator=g))
-                kl2 = a.q2.kl(model.level2_prior(a.q2.mean.shape)).sum().item()
-            p1 = model.level1_prior(z2, a.level1.mean.shape)
-            q1 = model.level1_posterior(a.level1, p1)
-            z1 = q1.mean if mode == "mean" else q1.sample(torch.randn(q1.mean.shape, generator=g))
-            rec = to_rgb(model.synthesize(z1), h, w)
+            draw = draw_latents(model, a, h * w, mean=mode == "mean", generator=g)
+            rec = reconstruct(model, draw.z1, h, w)
             out[mode] = (psnr(rgb, rec), ms_ssim(rgb, rec))
             if mode == "sample":
-                kl1 = q1.kl(p1).sum().item()
-                out["kl_bpp"] = (kl1 + kl2) / np.log(2) / (h * w)
-                out["level2_share"] = kl2 / (kl1 + kl2)
+                out["kl_bpp"] = draw.kl.kl_bpp
+                out["level2_share"] = draw.kl.level2_share
         rows.append(out)
     return {
         "kl_bpp": float(np.mean([r["kl_bpp"] for r in rows])),

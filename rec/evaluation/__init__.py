@@ -10,6 +10,11 @@ module                      job
 :mod:`.runner`              the measuring loop: codecs × rate points × images →
                             :class:`CodecResult` → JSON + per-image CSV
 :mod:`.cli_eval`            the ``rec eval`` command on top of the runner
+:mod:`.bdtable`             BD-rate tables: curves × anchors × metrics, n/a with reasons
+:mod:`.bound`               thesis analysis a: theoretical (bound, ideal) against actual
+                            points of REC curves; the ideal curve
+:mod:`.latents`             exact per-level KLs of a PLN (thesis Fig. 4.2), posterior draws
+:mod:`.provenance`          the command / date / machine line of results files
 ==========================  =====================================================
 
 Typical use::

@@ -1,0 +1,165 @@
+"""Exact per-level KLs of a PLN on an image, and the reconstruction from a posterior draw.
+
+Source: thesis section 4.3 ("contribution of the second level", Fig. 4.2) and the
+"theoretically optimal" point of section 4.2. For a two-level PLN / γ-PLN
+(:mod:`rec.models.pln`) the rate a perfect relative entropy coder approaches is the
+sum of two analytic Gaussian KLs, taken the way the codec takes them — level 2
+first, then level 1 *given the z2 that was drawn*::
+
+    z2 ~ q(z2|x)                 KL2 = KL[q(z2|x) ‖ N(0, I)]
+    z1 ~ q(z1|z2, x)             KL1 = KL[q(z1|z2, x) ‖ p(z1|z2)]
+    x̂ = synthesis(z1)
+
+(the codec draws z2 with its level-2 sampler; here z2 is an exact posterior sample,
+or the posterior mean with ``mean=True``). KL1 depends on z2, KL2 does not. The
+one-level VAE has KL2 = 0.
+
+Invariants: both KLs are ≥ 0; :attr:`LevelKL.level2_share` is in [0, 1];
+``draw_latents`` consumes the generator in a fixed order (z2 first, then z1), so
+a seeded generator reproduces the same draws.
+
+Typical use::
+
+    from rec.evaluation.latents import image_kl, mean_kl
+    kls = [image_kl(model, rgb, generator) for rgb in images]
+    summary = mean_kl(kls)          # LevelKL of the mean rates: kl1_bpp, kl2_bpp, level2_share
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rec.errors import RecError
+from rec.models.pln import PLN, Analysis, Normal, pad_to_multiple
+
+__all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl"]
+
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class LevelKL:
+    """The KL of each latent level of one image (or the mean over images), in bits.
+
+    Attributes:
+        pixels: pixels of the image (W·H, before padding); for a mean, the mean pixels.
+        kl1_bits: KL[q(z1|z2,x) ‖ p(z1|z2)] at the drawn z2.
+        kl2_bits: KL[q(z2|x) ‖ p(z2)] (0 for the one-level VAE).
+    """
+
+    pixels: float
+    kl1_bits: float
+    kl2_bits: float
+
+    def __post_init__(self) -> None:
+        if not self.pixels > 0:
+            raise RecError(f"pixels must be positive, got {self.pixels}")
+
+    @property
+    def kl_bits(self) -> float:
+        """The total KL I = KL1 + KL2 in bits."""
+        return self.kl1_bits + self.kl2_bits
+
+    @property
+    def kl1_bpp(self) -> float:
+        return self.kl1_bits / self.pixels
+
+    @property
+    def kl2_bpp(self) -> float:
+        return self.kl2_bits / self.pixels
+
+    @property
+    def kl_bpp(self) -> float:
+        return self.kl_bits / self.pixels
+
+    @property
+    def level2_share(self) -> float:
+        """KL2 / (KL1 + KL2), in [0, 1] (0 when the total is 0)."""
+        total = self.kl_bits
+        return self.kl2_bits / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class PosteriorDraw:
+    """One draw of the latents of an image and the KLs at that draw.
+
+    Attributes:
+        z2: level-2 latent (None for the one-level VAE), padded layout (1, G, h/64, w/64).
+        z1: level-1 latent, (1, M, h/16, w/16).
+        kl: the per-level KLs (:class:`LevelKL`), level 1 conditioned on this ``z2``.
+    """
+
+    z2: torch.Tensor | None
+    z1: torch.Tensor
+    kl: LevelKL
+
+
+def model_input(rgb: np.ndarray, factor: int) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) → (1, 3, H', W') float in [0, 1], mirror-padded to multiples of ``factor``, channels-last."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise RecError(f"expected a uint8 RGB array (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    x = torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    return pad_to_multiple(x, factor).contiguous(memory_format=torch.channels_last)
+
+
+def _draw(q: Normal, mean: bool, generator: torch.Generator | None) -> torch.Tensor:
+    return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator))
+
+
+@torch.no_grad()
+def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = False,
+                 generator: torch.Generator | None = None) -> PosteriorDraw:
+    """Draw z2 ~ q(z2|x), then z1 ~ q(z1|z2,x) (or take the means), with the exact KLs.
+
+    Args:
+        model: the PLN whose :meth:`~rec.models.pln.PLN.analyze` gave ``analysis``.
+        analysis: the encoder's Gaussians of one (padded) image.
+        pixels: pixels of the unpadded image, the denominator of the bpp figures.
+        mean: use the posterior means instead of samples.
+        generator: the randomness of the samples (z2 drawn first, then z1).
+    """
+    z2 = None
+    kl2 = 0.0
+    if analysis.q2 is not None:
+        z2 = _draw(analysis.q2, mean, generator)
+        kl2 = analysis.q2.kl(model.level2_prior(analysis.q2.mean.shape)).sum().item()
+    p1 = model.level1_prior(z2, analysis.level1.mean.shape)
+    q1 = model.level1_posterior(analysis.level1, p1)
+    z1 = _draw(q1, mean, generator)
+    kl1 = q1.kl(p1).sum().item()
+    return PosteriorDraw(z2, z1, LevelKL(pixels, kl1 / _LN2, kl2 / _LN2))
+
+
+@torch.no_grad()
+def reconstruct(model: PLN, z1: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """x̂ = synthesis(z1), cropped to (height, width), rounded to uint8 RGB."""
+    x = model.synthesize(z1)[0, :, :height, :width].clamp(0, 1) * 255.0
+    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+@torch.no_grad()
+def image_kl(model: PLN, rgb: np.ndarray, generator: torch.Generator | None = None) -> LevelKL:
+    """The exact per-level KLs of one image, z2 drawn from its posterior (see the module docstring)."""
+    h, w = rgb.shape[:2]
+    analysis = model.analyze(model_input(rgb, model.config.factor))
+    return draw_latents(model, analysis, h * w, generator=generator).kl
+
+
+def mean_kl(kls: Sequence[LevelKL]) -> LevelKL:
+    """The mean over images of each level's rate in bpp, as a :class:`LevelKL` of one pixel.
+
+    Its ``level2_share`` is the share of the *mean* rate (mean KL2 bpp / mean total bpp),
+    which weighs the images by their rate, unlike the mean of the per-image shares.
+
+    Raises:
+        RecError: no image.
+    """
+    if not kls:
+        raise RecError("mean_kl needs at least one image")
+    return LevelKL(1.0, float(np.mean([k.kl1_bpp for k in kls])), float(np.mean([k.kl2_bpp for k in kls])))
