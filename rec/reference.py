@@ -48,7 +48,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import constriction
 import numpy as np
@@ -206,6 +206,8 @@ class FragilityResult:
         max_latent_error: max |ŷ_decoded − ŷ_encoded| (inf if decoding raised).
         max_pixel_error: max |Δ| of the uint8 pixels (255 if decoding raised).
         error: the message of the exception decoding raised, or "".
+        image: the perturbed decode's image, uint8 (H, W, 3), or None if decoding raised
+            (to measure how wrong a wrong decode looks, e.g. its PSNR).
     """
 
     rel_noise: float
@@ -216,6 +218,7 @@ class FragilityResult:
     max_latent_error: float
     max_pixel_error: int
     error: str = ""
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -267,7 +270,10 @@ def _to_tensor(image) -> torch.Tensor:
         raise RecError("the image must be a uint8 numpy array of shape (H, W, 3)")
     if min(image.shape[:2]) < 1 or max(image.shape[:2]) > 1 << 16:
         raise RecError(f"image size {image.shape[1]}×{image.shape[0]} out of 1 .. 65536")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).contiguous()
+    pixels = np.ascontiguousarray(image)
+    if not pixels.flags.writeable:  # e.g. rec.image.read_image's: torch warns on read-only arrays
+        pixels = pixels.copy()
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div(255.0).contiguous()
 
 
 def _to_image(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
@@ -555,4 +561,4 @@ def fragility_trial(model: JointPrior, image: np.ndarray, rel_noise: float = 1e-
     wrong = int((dec.symbols != encoded.symbols).sum())
     latent_error = float((dec.y_hat - encoded.y_hat).abs().max())
     pixel_error = int(np.abs(dec.image.astype(np.int16) - encoded.image.astype(np.int16)).max())
-    return FragilityResult(rel_noise, seed, wrong == 0, wrong, total, latent_error, pixel_error)
+    return FragilityResult(rel_noise, seed, wrong == 0, wrong, total, latent_error, pixel_error, image=dec.image)

@@ -60,7 +60,7 @@ def plot(curves: list[RDCurve], anchors: list[RDCurve], out: Path, xmax: float, 
             ymin, ymax = min(ymin, y[keep].min()), max(ymax, y[keep].max())
         ax.set_xlim(0, xmax)
         if np.isfinite(ymin):
-            pad = 0.03 * (ymax - ymin)
+            pad = 0.03 * (ymax - ymin) or 0.5  # a single point: some room around it
             ax.set_ylim(ymin - pad, ymax + pad)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)

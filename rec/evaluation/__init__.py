@@ -15,6 +15,10 @@ module                      job
                             points of REC curves; the ideal curve
 :mod:`.latents`             exact per-level KLs of a PLN (thesis Fig. 4.2), posterior draws
 :mod:`.provenance`          the command / date / machine line of results files
+:mod:`.reference_study`     the mbt2018 reference codec: bits of y and z, fragility of
+                            decoding under a perturbed h_s (scripts/reference_report.py)
+:mod:`.oracle`              GDN and entropy models against tensorflow-compression
+                            (optional; tests/test_reference_oracle.py)
 ==========================  =====================================================
 
 Typical use::

@@ -66,3 +66,50 @@ def test_plot_rd_writes_png(tmp_path, anchors):
     assert plot.main([str(ours), "--out", str(png), "--anchor-dir", str(anchors), "--anchors", "jpeg", "paper-x"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot.main([str(ours), "--out", str(png), "--anchor-dir", str(anchors), "--anchors", "vtm"]) == 2
+
+
+def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, monkeypatch, capsys):
+    """scripts/reference_report.py on a tiny mbt2018 model of a temporary zoo and two generated images."""
+    pytest.importorskip("matplotlib")
+    import rec.models.zoo as zoo
+    from rec.evaluation.runner import evaluate_mbt2018, load_images
+    from tests.evaluation.test_runner import _install, tiny_mbt
+
+    zoo_path = tmp_path / "zoo"
+    zoo_path.mkdir()
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: zoo_path)
+    data = tmp_path / "kodak"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(make_image(20 + i, 176, 192)).save(data / f"kodim{i + 1:02d}.png")
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    save_curve(RDCurve(name="official mbt2018", bpp=[0.1, 0.5, 1.0], psnr=[27, 33, 37]), anchors / "paper-mbt2018.json")
+    report = _load("reference_report")
+    md, png = tmp_path / "out" / "reference.md", tmp_path / "out" / "reference_rd.png"
+    common = ["--kodak", str(data), "--out", str(md), "--plot", str(png), "--anchor-dir", str(anchors), "--seeds", "2"]
+
+    assert report.main(common) == 1  # the zoo has no mbt2018 model: nothing written
+    assert "no mbt2018 model in the zoo" in capsys.readouterr().err and not md.exists()
+
+    _install(zoo_path, "mbt-test", tiny_mbt())
+    assert report.main(common) == 0
+    text = md.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "![RD" in text and "reference_rd.png" in text
+    for heading in ("## Models", "## Rate-distortion and the bits of y and z", "## Fragility", "## Oracle"):
+        assert heading in text
+    models_row, row = [line for line in text.splitlines() if line.startswith("| `mbt-test` | 0.013 |")][:2]
+    assert models_row.startswith("| `mbt-test` | 0.013 | 8 | 6 | 0 |")  # the zoo entry: λ, N, M, steps
+    bpp, bpp_y, bpp_z, header = (float(v) for v in row.split("|")[3:7])
+    assert bpp > 0 and bpp_y > 0 and bpp_z > 0 and bpp == pytest.approx(bpp_y + bpp_z + header, abs=2e-4)
+    assert "| `mbt-test` | 64-entry scale table (the codec) | 4 |" in text  # 2 images × 2 seeds
+    assert "same number of bytes as the RD measurement for 2 of 2" in text
+    assert "wavefront" in text and "machine:" in text and "`python scripts/reference_report.py --kodak" in text
+
+    # the RD measurement read from rec eval's output instead of coded again
+    out = tmp_path / "rec"
+    evaluate_mbt2018(load_images(data), ["mbt-test"], progress=False).write(out)
+    assert report.main(common + ["--from-results", str(out / "mbt2018.json"), "--limit", "1"]) == 0
+    text = md.read_text()
+    assert "read from" in text and "1 images" in text and "for 1 of 1" in text
+    assert report.main(common + ["--models", "nope"]) == 2
