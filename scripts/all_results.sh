@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
 # Regenerate every file of results/ on this machine (Kodak from ../shared/data/kodak).
-# Run it with no training going on: the benchmarks compare times.
+# Run it with no training going on: the benchmarks compare times. Each step's wall time is
+# printed and collected in results/all_results_times.txt (the whole run: about 2 h here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python scripts/bench_random.py
-python scripts/bench_coder.py
-python scripts/bench_samplers.py
-python scripts/training_report.py
-python scripts/bench_codec.py
-python scripts/analysis_level2_bias.py --limit 6
-python scripts/analysis_samplers.py
-python scripts/run_classical.py
-python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
-rec eval ../shared/data/kodak --codec rec --out results/rec --quiet
-python scripts/plot_rd.py results/classical/jpeg.json results/classical/webp.json results/classical/heic.json results/rec/rec.json --out results/rd_kodak.png
-python scripts/fuzz.py --count 100000
+KODAK=../shared/data/kodak
+TIMES=results/all_results_times.txt
+echo "# bash scripts/all_results.sh, $(date -u +%Y-%m-%dT%H:%MZ), $(python -c 'from rec.evaluation.machine import machine; print(machine())')" > "$TIMES.partial"
+
+step() {
+    local start=$SECONDS
+    echo "== $*"
+    "$@"
+    printf '%6d s  %s\n' $((SECONDS - start)) "$*" | tee -a "$TIMES.partial"
+}
+
+# foundation, samplers, models
+step python scripts/bench_random.py
+step python scripts/bench_coder.py
+step python scripts/bench_samplers.py
+step python scripts/training_report.py --kodak "$KODAK"
+step python scripts/bench_codec.py
+# rate-distortion: classical codecs, every REC model family, the mbt2018 reference
+step python scripts/run_classical.py
+step rec eval "$KODAK" --codec rec --codec mbt2018 --out results/rec --quiet
+step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
+step python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
+step python scripts/plot_rd.py results/classical/jpeg.json results/classical/webp.json results/classical/heic.json \
+    results/rec/*.json --out results/rd_kodak.png
+step python scripts/bd_table.py
+# the thesis's analyses (chapter 4)
+step python scripts/analysis_bound.py results/rec
+step python scripts/analysis_level2_share.py --kodak "$KODAK"
+step python scripts/analysis_level2_bias.py --limit 6
+step python scripts/analysis_samplers.py --kodak "$KODAK"
+# robustness
+step python scripts/fuzz.py --count 100000
+echo "$((SECONDS / 60)) min in all" | tee -a "$TIMES.partial"
+mv "$TIMES.partial" "$TIMES"
