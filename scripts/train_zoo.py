@@ -31,11 +31,11 @@ PLAN = [
     ("gamma-pln-high", ["model.gamma_inf=0.025"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.025 (about 0.9 bpp)"),
     ("pln-mid", ["model.kind=pln", "model.beta=0.06"], 1500, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.06"),
     ("pln-high", ["model.kind=pln", "model.beta=0.025"], 1500, "gamma-pln-mid", "PLN, unit-scale Laplace, β = 0.025"),
-    # the quantized reference (Minnen 2018), same data, crops and budget: a base and fine-tuned rate points
-    ("mbt2018-mid", ["model.kind=mbt2018", "model.lmbda=0.013", "train.lr=1e-4"], 20000, "", "mbt2018, λ = 0.013"),
-    ("mbt2018-low", ["model.kind=mbt2018", "model.lmbda=0.0035", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.0035"),
-    ("mbt2018-lowmid", ["model.kind=mbt2018", "model.lmbda=0.0067", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.0067"),
-    ("mbt2018-high", ["model.kind=mbt2018", "model.lmbda=0.025", "train.lr=1e-4"], 6000, "mbt2018-mid", "mbt2018, λ = 0.025"),
+    # the quantized reference (Minnen 2018), same data, crops, optimizer and steps as the γ-PLNs: a base and fine-tuned rate points
+    ("mbt2018-mid", ["model.kind=mbt2018", "model.lmbda=0.013"], 8500, "", "mbt2018, λ = 0.013"),
+    ("mbt2018-low", ["model.kind=mbt2018", "model.lmbda=0.0035"], 1500, "mbt2018-mid", "mbt2018, λ = 0.0035"),
+    ("mbt2018-lowmid", ["model.kind=mbt2018", "model.lmbda=0.0067"], 1500, "mbt2018-mid", "mbt2018, λ = 0.0067"),
+    ("mbt2018-high", ["model.kind=mbt2018", "model.lmbda=0.025"], 1500, "mbt2018-mid", "mbt2018, λ = 0.025"),
 ]
 
 
