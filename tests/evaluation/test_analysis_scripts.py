@@ -32,16 +32,11 @@ def _table(md: str, first_header: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def tiny_zoo(tmp_path, monkeypatch):
+def tiny_zoo(empty_zoo):
     """A temporary zoo of one untrained PLN (tiny-p) and one untrained γ-PLN (tiny-g)."""
-    d = tmp_path / "zoo"
-    d.mkdir()
-    monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
-    zoo.load_model.cache_clear()
-    _install(d, "tiny-p", tiny_model(0, "pln"))
-    _install(d, "tiny-g", tiny_model(1))
-    yield d
-    zoo.load_model.cache_clear()
+    _install(empty_zoo, "tiny-p", tiny_model(0, "pln"))
+    _install(empty_zoo, "tiny-g", tiny_model(1))
+    return empty_zoo
 
 
 @pytest.fixture

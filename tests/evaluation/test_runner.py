@@ -62,16 +62,6 @@ def images(image_dir):
     return load_images(image_dir)
 
 
-@pytest.fixture
-def empty_zoo(tmp_path, monkeypatch):
-    d = tmp_path / "zoo"
-    d.mkdir()
-    monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
-    zoo.load_model.cache_clear()
-    yield d
-    zoo.load_model.cache_clear()
-
-
 def _install(zoo_path, name, model):
     """Write ``model`` into a zoo directory as the zoo does (fp16 safetensors + index entry)."""
     path = zoo_path / f"{name}.safetensors"

@@ -68,16 +68,13 @@ def test_plot_rd_writes_png(tmp_path, anchors):
     assert plot.main([str(ours), "--out", str(png), "--anchor-dir", str(anchors), "--anchors", "vtm"]) == 2
 
 
-def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, monkeypatch, capsys):
+def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, empty_zoo, capsys):
     """scripts/reference_report.py on a tiny mbt2018 model of a temporary zoo and two generated images."""
     pytest.importorskip("matplotlib")
-    import rec.models.zoo as zoo
     from rec.evaluation.runner import evaluate_mbt2018, load_images
     from tests.evaluation.test_runner import _install, tiny_mbt
 
-    zoo_path = tmp_path / "zoo"
-    zoo_path.mkdir()
-    monkeypatch.setattr(zoo, "zoo_dir", lambda: zoo_path)
+    zoo_path = empty_zoo
     data = tmp_path / "kodak"
     data.mkdir()
     for i in range(2):
