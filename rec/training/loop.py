@@ -41,6 +41,10 @@ def learning_rate(step: int, lr0: float, decay: float, decay_steps: int) -> floa
     return lr0 * decay ** (step / decay_steps)
 
 
+#: Updates skipped in a row (non-finite gradients) before a run stops as diverged.
+_MAX_BAD_STEPS = 20
+
+
 def warmup_factor(step: int, warmup: int) -> float:
     """min(t/W, 1), the KL warm-up of Sønderby et al. (2016) (thesis section 3.3)."""
     return 1.0 if warmup <= 0 else min(step / warmup, 1.0)
@@ -111,6 +115,8 @@ class Trainer:
         self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
 
+    bad_steps = 0  # updates skipped in a row for a non-finite gradient
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0
@@ -124,7 +130,16 @@ class Trainer:
             group["lr"] = lr * group["lr_scale"]
         losses = self.backward(batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip) if t.grad_clip > 0 else torch.zeros(())
-        self.optimizer.step()
+        # a non-finite gradient (a NaN or inf loss; the same on every rank under DDP, as the
+        # gradient is averaged) skips the update instead of poisoning the weights and Adam's state
+        if all(torch.isfinite(p.grad).all() for p in self.model.parameters() if p.grad is not None):
+            self.optimizer.step()
+            self.bad_steps = 0
+        else:
+            self.bad_steps += 1
+            if self.bad_steps >= _MAX_BAD_STEPS:
+                raise RecError(f"training diverged: {self.bad_steps} steps in a row with a non-finite gradient "
+                               f"(step {self.step + 1}); lower train.lr or resume from an earlier checkpoint")
         self.step += 1
         if self.joint:  # loss, bpp, bpp_y, bpp_z, bits_y, bits_z, mse, psnr
             return {"step": self.step, **losses.scalars(), "lr": lr, "grad_norm": float(grad_norm)}

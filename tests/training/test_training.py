@@ -53,6 +53,24 @@ def test_loss_falls_on_a_tiny_overfit_run(image_dir, tmp_path):
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
 
 
+def test_non_finite_gradients_skip_the_update_and_stop_a_diverged_run(image_dir, tmp_path):
+    trainer = Trainer(tiny_config(image_dir, "train.warmup=0"), tmp_path / "run", progress=False)
+    batch = torch.rand(2, 3, 64, 64)
+    trainer.train_step(batch)  # Adam has state now
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    bad = batch.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    record = trainer.train_step(bad)
+    assert record["step"] == 2 and trainer.bad_steps == 1 and not torch.isfinite(torch.tensor(record["loss"]))
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())  # weights untouched
+    trainer.train_step(batch)
+    assert trainer.bad_steps == 0
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    with pytest.raises(RecError, match="training diverged"):
+        for _ in range(20):
+            trainer.train_step(bad)
+
+
 def test_resume_reproduces_the_uninterrupted_run(image_dir, tmp_path):
     config = tiny_config(image_dir, "train.steps=6", "train.checkpoint_every=3")
     Trainer(config, tmp_path / "straight", progress=False).run()
