@@ -27,6 +27,7 @@ BASES = {"mbt2018": "configs/mbt2018-base.toml"}
 # models), so a γ∞ below that no longer binds: the high rates lower β (the KL's weight) instead.
 # At β = 0.25 (γ-PLN) and β = 0.025 (PLN) the learning rate of 4e-4 diverged after 750-900 steps
 # (loss 1e7, finite): 1.5e-4 there.
+MIN_VAL_PSNR = 20.0  # dB on ../shared/data/val: below it a run is taken as diverged and not exported
 # name, overrides, steps, init (zoo model or run), description
 PLAN = [
     ("gamma-pln-mid", [], 8500, "", "γ-PLN, γ∞ = 0.06: the mid rate (0.30 bpp of KL on Kodak), base of the other rate points"),
@@ -72,6 +73,10 @@ def main() -> None:
         started = time.time()
         subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         records = [json.loads(l) for l in open(run / "log.jsonl")]
+        val = next((r for r in reversed(records) if "val" in r), None)
+        # a run that blew up (finite losses of 1e7 happen at low β) must not reach the zoo
+        if val is None or not val["val"].get("psnr", 0) >= MIN_VAL_PSNR:
+            sys.exit(f"{name}: not exported: final validation {val and val['val']} (PSNR below {MIN_VAL_PSNR} dB: diverged?)")
         hours = sum(max(0.0, min(b["time"] - a["time"], 60.0)) for a, b in zip(records, records[1:])) / 3600
         export_model(run / "last.pt", name, wall_hours=hours, data="../shared/data/train (248 photos)", description=description,
                      parent=init, step_offset=offset)
