@@ -207,12 +207,14 @@ def _tensor(z: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].contiguous(memory_format=torch.channels_last)
 
 
-def _image_tensor(rgb: np.ndarray) -> torch.Tensor:
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) → float (1, 3, H, W) in [0, 1], channels-last: what the PLN analyses."""
     x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _to_rgb(x: torch.Tensor, height: int, width: int) -> np.ndarray:
+def tensor_image(x: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """A synthesis output (1, 3, H', W') cropped to (height, width), rounded to uint8 RGB."""
     x = x[0, :, :height, :width].clamp(0, 1) * 255.0
     return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
@@ -280,7 +282,7 @@ def _compress_reference(net: JointPrior, rgb: np.ndarray, started: float) -> Com
 def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int, started: float):
     """REC: level 2 coded first, level 1 from the coded z2. Returns the bytes and the analysis."""
     height, width = rgb.shape[:2]
-    x = pad_to_multiple(_image_tensor(rgb), net.config.factor)
+    x = pad_to_multiple(image_tensor(rgb), net.config.factor)
     analysis = net.analyze(x)
     levels, sections, specs = [], [], []
     z2 = None
@@ -338,7 +340,7 @@ def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int
         z2 = analysis.q2.sample(torch.randn(analysis.q2.mean.shape, generator=g))
     prior1 = net.level1_prior(z2, analysis.level1.mean.shape)
     q1 = net.level1_posterior(analysis.level1, prior1)
-    return _to_rgb(net.synthesize(q1.sample(torch.randn(q1.mean.shape, generator=g))), height, width)
+    return tensor_image(net.synthesize(q1.sample(torch.randn(q1.mean.shape, generator=g))), height, width)
 
 
 def read_header(data: bytes) -> Container:
@@ -401,4 +403,4 @@ def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.n
                                         _gaussian(net.level2_prior(shape2)), _level_seed(h.seed, 2)))
     prior1 = net.level1_prior(z2, shape1)
     z1 = _tensor(samplers[-1].decode(container.section(SectionType.PAYLOAD_LEVEL, 1).payload, _gaussian(prior1), _level_seed(h.seed, 1)))
-    return _to_rgb(net.synthesize(z1), h.height, h.width)
+    return tensor_image(net.synthesize(z1), h.height, h.width)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rec.codec import image_tensor, tensor_image
 from rec.errors import RecError
 from rec.models.pln import PLN, Analysis, Normal, pad_to_multiple
 
@@ -104,8 +105,7 @@ def model_input(rgb: np.ndarray, factor: int) -> torch.Tensor:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise RecError(f"expected a uint8 RGB array (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    x = torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-    return pad_to_multiple(x, factor).contiguous(memory_format=torch.channels_last)
+    return pad_to_multiple(image_tensor(rgb), factor).contiguous(memory_format=torch.channels_last)
 
 
 def _draw(q: Normal, mean: bool, generator: torch.Generator | None) -> torch.Tensor:
@@ -139,8 +139,7 @@ def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = Fa
 @torch.no_grad()
 def reconstruct(model: PLN, z1: torch.Tensor, height: int, width: int) -> np.ndarray:
     """x̂ = synthesis(z1), cropped to (height, width), rounded to uint8 RGB."""
-    x = model.synthesize(z1)[0, :, :height, :width].clamp(0, 1) * 255.0
-    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return tensor_image(model.synthesize(z1), height, width)
 
 
 @torch.no_grad()

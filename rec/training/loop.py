@@ -114,8 +114,7 @@ class Trainer:
             load_weights_into(self.model, config.train.init)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
-
-    bad_steps = 0  # updates skipped in a row for a non-finite gradient
+        self.bad_steps = 0  # updates skipped in a row for a non-finite gradient
 
     @property
     def is_main(self) -> bool:
@@ -129,10 +128,11 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         losses = self.backward(batch)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip) if t.grad_clip > 0 else torch.zeros(())
-        # a non-finite gradient (a NaN or inf loss; the same on every rank under DDP, as the
-        # gradient is averaged) skips the update instead of poisoning the weights and Adam's state
-        if all(torch.isfinite(p.grad).all() for p in self.model.parameters() if p.grad is not None):
+        # the gradient's norm (clipped to grad_clip if set): non-finite exactly when some gradient
+        # is (a NaN or inf loss; the same on every rank under DDP, as the gradient is averaged),
+        # and then the update is skipped instead of poisoning the weights and Adam's state
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip if t.grad_clip > 0 else math.inf)
+        if torch.isfinite(grad_norm):
             self.optimizer.step()
             self.bad_steps = 0
         else:
