@@ -35,7 +35,7 @@ import torch
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.image import to_rgb_array
+from rec.image import image_tensor, tensor_image, to_rgb_array
 from rec.models.joint import JointPrior
 from rec.models.pln import PLN, Normal, pad_to_multiple
 from rec.random import raw
@@ -207,18 +207,6 @@ def _tensor(z: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].contiguous(memory_format=torch.channels_last)
 
 
-def image_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) → float (1, 3, H, W) in [0, 1], channels-last: what the PLN analyses."""
-    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def tensor_image(x: torch.Tensor, height: int, width: int) -> np.ndarray:
-    """A synthesis output (1, 3, H', W') cropped to (height, width), rounded to uint8 RGB."""
-    x = x[0, :, :height, :width].clamp(0, 1) * 255.0
-    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
 @torch.no_grad()
 def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, seed: int = 0,
              verify: bool = True, ideal: bool = False) -> Compressed:
@@ -334,13 +322,8 @@ def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:
 
 def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int) -> np.ndarray:
     """x̂ from an exact posterior sample z2 ~ q(z2|x), z1 ~ q(z1|z2,x) (encoder-private randomness)."""
-    g = torch.Generator().manual_seed(seed)
-    z2 = None
-    if analysis.q2 is not None:
-        z2 = analysis.q2.sample(torch.randn(analysis.q2.mean.shape, generator=g))
-    prior1 = net.level1_prior(z2, analysis.level1.mean.shape)
-    q1 = net.level1_posterior(analysis.level1, prior1)
-    return tensor_image(net.synthesize(q1.sample(torch.randn(q1.mean.shape, generator=g))), height, width)
+    latents = net.draw(analysis, generator=torch.Generator().manual_seed(seed))
+    return tensor_image(net.synthesize(latents.z1), height, width)
 
 
 def read_header(data: bytes) -> Container:

@@ -16,11 +16,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from rec.errors import RecError
 
-__all__ = ["AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "save_png", "MAX_PIXELS", "MAX_SIDE"]
+__all__ = ["AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "save_png", "MAX_PIXELS", "MAX_SIDE",
+           "image_tensor", "tensor_image"]
 
 MAX_SIDE = 1 << 16  # the container's limit per dimension
 MAX_PIXELS = 1 << 26  # 67 M pixels: about 8k × 8k
@@ -135,3 +137,15 @@ def save_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     write_atomic(path, buf.getvalue())
+
+
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) → float (1, 3, H, W) in [0, 1], channels-last: what the PLN analyses."""
+    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def tensor_image(x: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """A synthesis output (1, 3, H', W') cropped to (height, width), rounded to uint8 RGB."""
+    x = x[0, :, :height, :width].clamp(0, 1) * 255.0
+    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()

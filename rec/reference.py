@@ -56,6 +56,7 @@ import torch
 
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
+from rec.image import image_tensor, tensor_image
 from rec.models.entropy import FactorizedTable
 from rec.models.joint import JointPrior, Step
 from rec.models.pln import pad_to_multiple
@@ -270,15 +271,7 @@ def _to_tensor(image) -> torch.Tensor:
         raise RecError("the image must be a uint8 numpy array of shape (H, W, 3)")
     if min(image.shape[:2]) < 1 or max(image.shape[:2]) > 1 << 16:
         raise RecError(f"image size {image.shape[1]}×{image.shape[0]} out of 1 .. 65536")
-    pixels = np.ascontiguousarray(image)
-    if not pixels.flags.writeable:  # e.g. rec.image.read_image's: torch warns on read-only arrays
-        pixels = pixels.copy()
-    return torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div(255.0).contiguous()
-
-
-def _to_image(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
-    x = x_hat[0, :, :height, :width].clamp(0, 1).mul(255.0).round()
-    return x.permute(1, 2, 0).to(torch.uint8).numpy()
+    return image_tensor(image).contiguous()  # the reference's layers run contiguous (_coding_model)
 
 
 def _put_varints(values) -> bytes:
@@ -449,7 +442,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
                        constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
         y_payload = encoder.get_compressed().astype("<u4").tobytes()
 
-        image_hat = _to_image(model.synthesize(ar.y_hat), height, width) if reconstruct else None
+        image_hat = tensor_image(model.synthesize(ar.y_hat), height, width) if reconstruct else None
         est_y = float(-torch.log2(model.y_density.likelihood(ar.y_hat, ar.mean, ar.scale).double()).sum())
         est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
 
@@ -516,7 +509,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         raise FormatError(f"undecodable payload: {e}") from None
     if tuple(ar.y_hat.shape) != y_shape:
         raise FormatError("latent shape mismatch")
-    return DecodeResult(_to_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header)
+    return DecodeResult(tensor_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header)
 
 
 def _side_info(container: Container, level: int) -> list[int]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rec.codec import _gaussian, image_tensor, parse_samplers
+from rec.codec import _gaussian, parse_samplers
 from rec.evaluation.provenance import provenance
-from rec.image import read_image
+from rec.image import image_tensor, read_image
 from rec.models.pln import pad_to_multiple
 from rec.models.zoo import DEFAULT_MODEL, load_model
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rec.codec import image_tensor, tensor_image
+from rec.image import image_tensor, tensor_image
 from rec.errors import RecError
-from rec.models.pln import PLN, Analysis, Normal, pad_to_multiple
+from rec.models.pln import PLN, Analysis, pad_to_multiple
 
 __all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl"]
 
@@ -108,10 +108,6 @@ def model_input(rgb: np.ndarray, factor: int) -> torch.Tensor:
     return pad_to_multiple(image_tensor(rgb), factor).contiguous(memory_format=torch.channels_last)
 
 
-def _draw(q: Normal, mean: bool, generator: torch.Generator | None) -> torch.Tensor:
-    return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator))
-
-
 @torch.no_grad()
 def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = False,
                  generator: torch.Generator | None = None) -> PosteriorDraw:
@@ -124,16 +120,10 @@ def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = Fa
         mean: use the posterior means instead of samples.
         generator: the randomness of the samples (z2 drawn first, then z1).
     """
-    z2 = None
-    kl2 = 0.0
-    if analysis.q2 is not None:
-        z2 = _draw(analysis.q2, mean, generator)
-        kl2 = analysis.q2.kl(model.level2_prior(analysis.q2.mean.shape)).sum().item()
-    p1 = model.level1_prior(z2, analysis.level1.mean.shape)
-    q1 = model.level1_posterior(analysis.level1, p1)
-    z1 = _draw(q1, mean, generator)
-    kl1 = q1.kl(p1).sum().item()
-    return PosteriorDraw(z2, z1, LevelKL(pixels, kl1 / _LN2, kl2 / _LN2))
+    d = model.draw(analysis, mean=mean, generator=generator)
+    kl2 = 0.0 if analysis.q2 is None else analysis.q2.kl(model.level2_prior(analysis.q2.mean.shape)).sum().item()
+    kl1 = d.q1.kl(d.p1).sum().item()
+    return PosteriorDraw(d.z2, d.z1, LevelKL(pixels, kl1 / _LN2, kl2 / _LN2))
 
 
 @torch.no_grad()

@@ -107,6 +107,16 @@ class Analysis:
 
 
 @dataclass
+class Latents:
+    """One ancestral draw z2 ~ q(z2|x), z1 ~ q(z1|z2,x) and the level-1 Gaussians it conditioned."""
+
+    z2: torch.Tensor | None
+    z1: torch.Tensor
+    q1: Normal
+    p1: Normal
+
+
+@dataclass
 class Losses:
     """One training or validation evaluation, averaged per pixel (nats) unless named bits."""
 
@@ -214,6 +224,21 @@ class PLN(nn.Module):
         px, pp = level1.std.pow(-2), prior.std.pow(-2)
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
+
+    def draw(self, analysis: Analysis, *, mean: bool = False, generator: torch.Generator | None = None) -> Latents:
+        """z2 ~ q(z2|x), then z1 ~ q(z1|z2,x) (the posterior means with ``mean=True``).
+
+        The standard normal noise comes from ``generator``, z2's first, so one seed gives
+        one draw on every machine (the encoder-private "ideal" sample, thesis section 4.1).
+        """
+
+        def draw(q: Normal) -> torch.Tensor:
+            return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator))
+
+        z2 = None if analysis.q2 is None else draw(analysis.q2)
+        p1 = self.level1_prior(z2, analysis.level1.mean.shape)
+        q1 = self.level1_posterior(analysis.level1, p1)
+        return Latents(z2, draw(q1), q1, p1)
 
     #: Without gradients, an analysis or synthesis whose widest feature map would exceed
     #: this many values runs in bands of latent rows overlapping by :attr:`BAND_MARGIN`
