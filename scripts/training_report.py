@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rec.evaluation.bdtable import bd_cell
-from rec.evaluation.latents import draw_latents, mean_kl, model_input, reconstruct
+from rec.evaluation.latents import active_channels, draw_latents, mean_kl, model_input, reconstruct
 from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_anchor
@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @torch.no_grad()
 def evaluate(model, images: list[Path]) -> dict:
     rows = []
+    channels = 0.0  # level 1's KL per channel, summed over the images
     g = torch.Generator().manual_seed(0)
     for path in images:
         rgb = read_image(path)
@@ -47,11 +48,13 @@ def evaluate(model, images: list[Path]) -> dict:
             out[mode] = (psnr(rgb, rec), ms_ssim(rgb, rec))
             if mode == "sample":
                 out["kl"] = draw.kl
+                channels = channels + draw.kl1_channels
         rows.append(out)
     kl = mean_kl([r["kl"] for r in rows])  # level 2's share of the mean rate, as in level2_share.md
     return {
         "kl_bpp": kl.kl_bpp,
         "level2_share": kl.level2_share,
+        "active": active_channels(channels),
         "psnr_mean": float(np.mean([r["mean"][0] for r in rows])),
         "msssim_mean": float(np.mean([r["mean"][1] for r in rows])),
         "psnr_sample": float(np.mean([r["sample"][0] for r in rows])),
@@ -136,8 +139,11 @@ def main() -> None:
         "",
         "Fine-tuned models list their parent; their steps and wall hours are those of the fine-tuning alone.",
         "",
-        "| model | kind | β | γ∞ | fine-tuned from | steps | wall h | KL bpp | level-2 share | PSNR mean | PSNR ideal | MS-SSIM ideal (dB) | JPEG PSNR at that bpp |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "*active channels*: the fewest level-1 channels (of M) that carry 90 % of level 1's KL over the images;",
+        "the others stay at the prior (posterior collapse), so they are capacity the model does not use.",
+        "",
+        "| model | kind | β | γ∞ | fine-tuned from | steps | wall h | KL bpp | level-2 share | active channels | PSNR mean | PSNR ideal | MS-SSIM ideal (dB) | JPEG PSNR at that bpp |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ideal: dict[str, list[tuple[float, float, float]]] = {}
     for e in entries:
@@ -150,7 +156,7 @@ def main() -> None:
             plot_curve(log, out / "training" / f"{e.name}.png", f"{e.name} ({e.kind}, β={e.config.beta:g}, γ∞={gamma_inf})")
         lines.append(
             f"| {e.name} | {e.kind} | {e.config.beta:g} | {gamma_inf} | {e.parent or '—'} | {e.steps} | {e.wall_hours:.1f} | {r['kl_bpp']:.3f} | "
-            f"{100 * r['level2_share']:.1f}% | {r['psnr_mean']:.2f} | {r['psnr_sample']:.2f} | {ms_ssim_db(r['msssim_sample']):.2f} | "
+            f"{100 * r['level2_share']:.1f}% | {r['active']} / {e.config.M} | {r['psnr_mean']:.2f} | {r['psnr_sample']:.2f} | {ms_ssim_db(r['msssim_sample']):.2f} | "
             f"{jpeg_psnr_at(jpeg, r['kl_bpp']):.2f} |")
         print(lines[-1], flush=True)
         ideal.setdefault(e.kind, []).append((r["kl_bpp"], r["psnr_sample"], r["msssim_sample"]))

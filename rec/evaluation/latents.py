@@ -38,7 +38,7 @@ from rec.image import image_tensor, tensor_image
 from rec.errors import RecError
 from rec.models.pln import PLN, Analysis, pad_to_multiple
 
-__all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl"]
+__all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
 
 _LN2 = math.log(2.0)
 
@@ -93,11 +93,13 @@ class PosteriorDraw:
         z2: level-2 latent (None for the one-level VAE), padded layout (1, G, h/64, w/64).
         z1: level-1 latent, (1, M, h/16, w/16).
         kl: the per-level KLs (:class:`LevelKL`), level 1 conditioned on this ``z2``.
+        kl1_channels: level 1's KL in bits per channel (M,), summing to ``kl.kl1_bits``.
     """
 
     z2: torch.Tensor | None
     z1: torch.Tensor
     kl: LevelKL
+    kl1_channels: np.ndarray
 
 
 def model_input(rgb: np.ndarray, factor: int) -> torch.Tensor:
@@ -122,8 +124,17 @@ def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = Fa
     """
     d = model.draw(analysis, mean=mean, generator=generator)
     kl2 = 0.0 if analysis.q2 is None else analysis.q2.kl(model.level2_prior(analysis.q2.mean.shape)).sum().item()
-    kl1 = d.q1.kl(d.p1).sum().item()
-    return PosteriorDraw(d.z2, d.z1, LevelKL(pixels, kl1 / _LN2, kl2 / _LN2))
+    channels = d.q1.kl(d.p1)[0].sum(dim=(1, 2)).double().numpy() / _LN2
+    return PosteriorDraw(d.z2, d.z1, LevelKL(pixels, float(channels.sum()), kl2 / _LN2), channels)
+
+
+def active_channels(kl1_channels: np.ndarray, share: float = 0.9) -> int:
+    """The fewest level-1 channels that carry ``share`` of the level-1 KL (the rest are near the prior)."""
+    ranked = np.sort(np.asarray(kl1_channels, dtype=np.float64))[::-1]
+    total = ranked.sum()
+    if total <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(ranked) / total, share - 1e-12) + 1)
 
 
 @torch.no_grad()

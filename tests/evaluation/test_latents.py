@@ -7,7 +7,7 @@ import torch
 
 from rec.codec import compress
 from rec.errors import RecError
-from rec.evaluation.latents import LevelKL, draw_latents, image_kl, mean_kl, model_input, reconstruct
+from rec.evaluation.latents import LevelKL, active_channels, draw_latents, image_kl, mean_kl, model_input, reconstruct
 from tests.conftest import smooth_image
 from tests.evaluation.test_runner import FAST, tiny_model
 
@@ -28,6 +28,15 @@ def test_kls_match_the_training_objective(rgb):
     assert mean.kl.kl1_bits == pytest.approx(losses.kl1_bits.item(), rel=1e-5)
     assert mean.kl.kl_bpp == pytest.approx(losses.bpp.item(), rel=1e-5)
     assert mean.z1.shape == a.level1.mean.shape and torch.equal(mean.z2, a.q2.mean)
+    assert mean.kl1_channels.shape == (a.level1.mean.shape[1],) and (mean.kl1_channels >= 0).all()
+    assert mean.kl1_channels.sum() == pytest.approx(mean.kl.kl1_bits, rel=1e-9)
+
+
+def test_active_channels_count_the_kl_carriers():
+    assert active_channels(np.array([0.0, 90.0, 5.0, 5.0])) == 1
+    assert active_channels(np.array([0.0, 89.0, 6.0, 5.0])) == 2
+    assert active_channels(np.array([1.0, 1.0, 1.0, 1.0]), share=1.0) == 4
+    assert active_channels(np.zeros(8)) == 0
 
 
 def test_level2_kl_matches_the_codec(rgb):
