@@ -40,7 +40,8 @@ PLAN = [
     # Above it the models saturate: β = 0.25 → 0.1 moved Kodak's KL from 0.53 to 0.64 bpp for +0.1 dB,
     # and β = 0.03 from gamma-pln-top (1 000 steps, lr 1e-4; run gamma-pln-max) reached 0.94 bpp on
     # the validation set at 27.02 dB, against gamma-pln-top's 0.77 bpp at 27.05 dB: rate the synthesis
-    # cannot use, so it was stopped and not shipped. A ~1 bpp point needs a stronger model, not a smaller β.
+    # cannot use, so it was stopped and not shipped. Only ~35 of the 128 level-1 channels carry the KL
+    # (training.md, active channels): a ~1 bpp point needs a base trained at a low β from the start.
     # the quantized reference (Minnen 2018), same data, crops, optimizer and steps as the γ-PLNs: a base and fine-tuned rate points
     ("mbt2018-mid", ["model.kind=mbt2018", "model.lmbda=0.013"], 8500, "", "mbt2018, λ = 0.013"),
     ("mbt2018-low", ["model.kind=mbt2018", "model.lmbda=0.0035"], 1500, "mbt2018-mid", "mbt2018, λ = 0.0035"),

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rec.image import image_tensor, tensor_image
 from rec.errors import RecError
+from rec.image import image_tensor, tensor_image
 from rec.models.pln import PLN, Analysis, pad_to_multiple
 
 __all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
