@@ -35,9 +35,9 @@ import torch
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.image import image_tensor, tensor_image, to_rgb_array
+from rec.image import tensor_image, to_rgb_array
 from rec.models.joint import JointPrior
-from rec.models.pln import PLN, Normal, pad_to_multiple
+from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import Sampler, make
 
@@ -270,8 +270,7 @@ def _compress_reference(net: JointPrior, rgb: np.ndarray, started: float) -> Com
 def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int, started: float):
     """REC: level 2 coded first, level 1 from the coded z2. Returns the bytes and the analysis."""
     height, width = rgb.shape[:2]
-    x = pad_to_multiple(image_tensor(rgb), net.config.factor)
-    analysis = net.analyze(x)
+    analysis = net.analyze(model_input(rgb, net.config.factor))
     levels, sections, specs = [], [], []
     z2 = None
     if analysis.q2 is not None:

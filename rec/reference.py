@@ -56,10 +56,10 @@ import torch
 
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
-from rec.image import image_tensor, tensor_image
+from rec.image import tensor_image
 from rec.models.entropy import FactorizedTable
 from rec.models.joint import JointPrior, Step
-from rec.models.pln import pad_to_multiple
+from rec.models.pln import model_input
 
 __all__ = [
     "CODEC_ID",
@@ -154,7 +154,7 @@ class EncodeResult:
 
     Attributes:
         data: the container bytes.
-        y_hat, z_hat: the quantized latents (1, M, h, w), (1, N, h/4, w/4).
+        y_hat, z_hat: the quantized latents (1, M, h, w), (1, G, h/4, w/4).
         symbols: the integers q = ŷ − μ (1, M, h, w).
         image: the reconstruction g_s(ŷ) as the decoder will produce it, uint8 (H, W, 3),
             or None if not asked for.
@@ -266,12 +266,12 @@ def _coding_model(model) -> JointPrior:
     return model.eval()
 
 
-def _to_tensor(image) -> torch.Tensor:
+def _model_input(image) -> torch.Tensor:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise RecError("the image must be a uint8 numpy array of shape (H, W, 3)")
     if min(image.shape[:2]) < 1 or max(image.shape[:2]) > 1 << 16:
         raise RecError(f"image size {image.shape[1]}×{image.shape[0]} out of 1 .. 65536")
-    return image_tensor(image).contiguous()  # the reference's layers run contiguous (_coding_model)
+    return model_input(image, _FACTOR, channels_last=False)  # the reference's layers run contiguous (_coding_model)
 
 
 def _put_varints(values) -> bytes:
@@ -386,7 +386,7 @@ def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, supp
 def _latent_shapes(model: JointPrior, height: int, width: int) -> tuple[tuple, tuple]:
     hp, wp = -(-height // _FACTOR) * _FACTOR, -(-width // _FACTOR) * _FACTOR
     c = model.config
-    return (1, c.M, hp // 16, wp // 16), (1, c.N, hp // 64, wp // 64)
+    return (1, c.M, hp // 16, wp // 16), (1, c.G, hp // 64, wp // 64)
 
 
 # --------------------------------------------------------------------------
@@ -410,12 +410,12 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     """
     params = params or CodecParams()
     model = _coding_model(model)
-    x = _to_tensor(image)
+    x = _model_input(image)
     height, width = image.shape[:2]
     table_s = params.scale_table()
     support = params.support
     with _inference():
-        y = model.analyze(pad_to_multiple(x, _FACTOR)).float()
+        y = model.analyze(x).float()
         z = model.hyper_analyze(y).float()
         y_t = y.permute(0, 2, 3, 1)
         coded: list[tuple[torch.Tensor, torch.Tensor]] = []

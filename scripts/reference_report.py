@@ -171,9 +171,11 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
     for n in order:
         e = entries[n]
         c = e.config
-        rows.append([f"`{n}`", f"{lambdas[n]:g}", str(c.N), str(c.M), f"{e.steps:,}", f"{e.wall_hours:.2f}",
-                     f"`{e.parent}`" if e.parent else "", f"`{e.sha256[:12]}`", e.description])
-    out += _table(["model", "λ", "N", "M", "steps", "wall h", "fine-tuned from", "sha256", "description"], rows)
+        rows.append([f"`{n}`", f"{lambdas[n]:g}", str(c.N), str(c.M), str(c.F), str(c.G), f"{e.steps:,}",
+                     f"{e.wall_hours:.2f}", f"`{e.parent}`" if e.parent else "", f"`{e.sha256[:12]}`", e.description])
+    out += _table(["model", "λ", "N", "M", "F", "G", "steps", "wall h", "fine-tuned from", "sha256", "description"], rows)
+    out += ["", "Widths: g_a, g_s have N channels, y has M, h_a and h_s have F and z has G: the PLN's level-1 and "
+            "level-2 widths (rec.models.joint), so that the two families are compared with equal transforms."]
 
     out += ["", "## Rate-distortion and the bits of y and z", ""]
     rows = []

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from rec.evaluation.bdtable import bd_cell
-from rec.evaluation.latents import active_channels, draw_latents, mean_kl, model_input, reconstruct
+from rec.evaluation.latents import active_channels, draw_latents, mean_kl, reconstruct
 from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_anchor
 from rec.image import read_image
+from rec.models.pln import model_input
 from rec.models.zoo import list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -119,7 +119,7 @@ def test_the_quantized_reference_goes_through_the_same_front_door(image):
     from rec.models.joint import JointConfig, JointPrior
 
     torch.manual_seed(0)
-    ref = JointPrior(JointConfig(N=8, M=8)).eval()
+    ref = JointPrior(JointConfig(N=8, M=8, F=8, G=8)).eval()
     ref.name = "tiny-mbt2018"
     data = compress(image, model=ref)
     r = data.report

@@ -22,7 +22,7 @@ def lively_model(seed: int = 0) -> JointPrior:
     latent, like a trained model.
     """
     torch.manual_seed(seed)
-    model = JointPrior(JointConfig(N=8, M=M)).eval()
+    model = JointPrior(JointConfig(N=8, M=M, F=8, G=8)).eval()
     with torch.no_grad():
         model.g_a[-1].weight.mul_(40)
         model.g_a[-1].bias.mul_(40)

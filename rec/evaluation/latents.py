@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from rec.errors import RecError
-from rec.image import image_tensor, tensor_image
-from rec.models.pln import PLN, Analysis, pad_to_multiple
+from rec.image import tensor_image
+from rec.models.pln import PLN, Analysis, model_input
 
-__all__ = ["LevelKL", "PosteriorDraw", "model_input", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
+__all__ = ["LevelKL", "PosteriorDraw", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
 
 _LN2 = math.log(2.0)
 
@@ -100,14 +100,6 @@ class PosteriorDraw:
     z1: torch.Tensor
     kl: LevelKL
     kl1_channels: np.ndarray
-
-
-def model_input(rgb: np.ndarray, factor: int) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) → (1, 3, H', W') float in [0, 1], mirror-padded to multiples of ``factor``, channels-last."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise RecError(f"expected a uint8 RGB array (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    return pad_to_multiple(image_tensor(rgb), factor).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

@@ -405,30 +405,12 @@ def load_mbt2018(name: str):
     Raises:
         RecError: unknown name, not an mbt2018 model, missing file or a hash mismatch.
     """
-    from safetensors.torch import load_file
+    from rec.models.zoo import load_model
 
-    from rec.models.joint import JointConfig, JointPrior
-    from rec.models.zoo import file_sha256, zoo_dir
-
-    index = _zoo_index()
-    entry = index.get(name)
+    entry = _zoo_index().get(name)
     if entry is None or _zoo_kind(entry) != "mbt2018":
         raise RecError(f"no mbt2018 model {name!r} in the zoo; mbt2018 models: {', '.join(zoo_models('mbt2018')) or 'none'}")
-    path = zoo_dir() / f"{name}.safetensors"
-    if not path.is_file():
-        raise RecError(f"weights of model {name!r} are missing: {path}")
-    digest = file_sha256(path)
-    if digest != entry.get("sha256"):
-        raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…")
-    try:
-        model = JointPrior(JointConfig(**entry["config"]))
-        state = load_file(str(path))
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except (TypeError, RuntimeError, KeyError) as e:
-        raise RecError(f"weights of model {name!r} do not fit the mbt2018 architecture: {e}") from None
-    model.weights_sha256 = digest
-    model.name = name
-    return model.eval()
+    return load_model(name)
 
 
 def _model_kind(model: Any) -> str:

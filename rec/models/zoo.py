@@ -4,8 +4,10 @@ Each model is ``rec/zoo/<name>.safetensors`` (fp16 weights) described by an
 entry of ``rec/zoo/index.json``: its architecture, β, γ∞, training steps,
 wall time, data and the SHA-256 of the weights file. :func:`load_model`
 checks the hash before trusting the file, and loads with safetensors (no
-pickle). Codec files record the same hash in their header, so a file made by
-another model is refused rather than decoded into noise.
+pickle). Masked kernels (the mbt2018 context model) are stored without the
+taps the mask zeroes, 13 of a 5×5 kernel's 25. Codec files record the same
+hash in their header, so a file made by another model is refused rather than
+decoded into noise.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rec.errors import RecError
-from rec.models.joint import JointConfig, JointPrior
+from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
 from rec.models.pln import PLN, ModelConfig
 
-__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "DEFAULT_MODEL"]
+__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "stored_state",
+           "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gamma-pln-mid"
 
@@ -123,33 +126,64 @@ def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
     _load_state(model, load_file(str(entry.path)))
     model.weights_sha256 = entry.sha256
     model.name = name
-    # channels_last runs the convolutions about 1.5× faster on the CPU
+    if isinstance(model, JointPrior):  # the reference codec computes in the contiguous layout (rec.reference)
+        return model.eval()
+    # channels_last runs the PLN's convolutions about 1.5× faster on the CPU
     return model.eval().to(memory_format=torch.channels_last)
 
 
-def _load_state(model: PLN, state: dict[str, torch.Tensor]) -> None:
+def _masked(model: torch.nn.Module) -> dict[str, MaskedConv2d]:
+    return {f"{name}.weight": m for name, m in model.named_modules() if isinstance(m, MaskedConv2d)}
+
+
+def stored_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state as the zoo stores it: fp16, masked kernels packed."""
+    state = model.state_dict()
+    for k, m in _masked(model).items():
+        state[k] = m.pack(state[k])
+    return {k: v.detach().half().contiguous() for k, v in state.items()}
+
+
+def _load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict: bool = True) -> list[str]:
+    """Load ``state`` (packed masked kernels accepted) into ``model``.
+
+    Strict: every tensor must be there with its shape. Otherwise only the tensors whose
+    names and shapes agree are loaded; returns the names left at their initialization.
+    """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise RecError(f"weights do not fit the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    for k, v in state.items():
-        if v.shape != own[k].shape:
-            raise RecError(f"weights do not fit the architecture: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    state = dict(state)
+    for k, m in _masked(model).items():
+        if k in state and state[k].dim() == 3:
+            state[k] = m.unpack(state[k])
+    if strict:
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise RecError(f"weights do not fit the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        for k, v in state.items():
+            if v.shape != own[k].shape:
+                raise RecError(f"weights do not fit the architecture: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    fits = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict({k: v.float() for k, v in fits.items()}, strict=False)
+    return sorted(set(own) - set(fits))
 
 
-def load_weights_into(model: PLN, source: str) -> None:
-    """Initialize ``model`` from a zoo name, a .safetensors file or a training checkpoint."""
+def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True) -> list[str]:
+    """Initialize ``model`` from a zoo name, a .safetensors file or a training checkpoint.
+
+    With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
+    model with another hyperprior); returns the names left at their initialization.
+    """
     path = Path(source)
     if path.suffix == ".safetensors" and path.exists():
-        _load_state(model, load_file(str(path)))
+        state = load_file(str(path))
     elif path.suffix == ".pt" and path.exists():
         from rec.training.loop import load_checkpoint
 
-        _load_state(model, load_checkpoint(path)["model"])
+        state = load_checkpoint(path)["model"]
     else:
-        _load_state(model, load_model(source).state_dict())
+        state = load_model(source).state_dict()
+    return _load_state(model, state, strict)
 
 
 def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
@@ -166,7 +200,7 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     _load_state(model, ckpt["model"])
     path = zoo_dir() / f"{name}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file(stored_state(model), str(path))
     index = {e.name: e for e in list_models()}
     if step_offset and name in index:
         wall_hours += index[name].wall_hours

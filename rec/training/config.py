@@ -57,6 +57,7 @@ class TrainConfig:
     val_every: int = 1000
     checkpoint_every: int = 250
     init: str = ""  # a checkpoint or zoo model to fine-tune from (weights only)
+    init_strict: bool = True  # false: take from init only the tensors that fit (e.g. transforms under a new hyperprior)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,9 @@ class Trainer:
         elif config.train.init:
             from rec.models.zoo import load_weights_into
 
-            load_weights_into(self.model, config.train.init)
+            fresh = load_weights_into(self.model, config.train.init, strict=config.train.init_strict)
+            if fresh and self.is_main:
+                print(f"not in {config.train.init} (left at initialization): {', '.join(fresh)}", flush=True)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
         self.bad_steps = 0  # updates skipped in a row for a non-finite gradient

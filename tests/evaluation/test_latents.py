@@ -7,7 +7,8 @@ import torch
 
 from rec.codec import compress
 from rec.errors import RecError
-from rec.evaluation.latents import LevelKL, active_channels, draw_latents, image_kl, mean_kl, model_input, reconstruct
+from rec.evaluation.latents import LevelKL, active_channels, draw_latents, image_kl, mean_kl, reconstruct
+from rec.models.pln import model_input
 from tests.conftest import smooth_image
 from tests.evaluation.test_runner import FAST, tiny_model
 

@@ -36,7 +36,7 @@ def tiny_model(seed=0, kind="gamma-pln") -> PLN:
 def tiny_mbt(seed=0, M=6) -> JointPrior:
     """Untrained mbt2018 whose latents span a few integers (as tests/test_reference.py's)."""
     torch.manual_seed(seed)
-    model = JointPrior(JointConfig(N=8, M=M)).eval()
+    model = JointPrior(JointConfig(N=8, M=M, F=8, G=8)).eval()
     with torch.no_grad():
         model.g_a[-1].weight.mul_(40)
         model.g_a[-1].bias.mul_(40)
@@ -65,7 +65,7 @@ def images(image_dir):
 def _install(zoo_path, name, model):
     """Write ``model`` into a zoo directory as the zoo does (fp16 safetensors + index entry)."""
     path = zoo_path / f"{name}.safetensors"
-    save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file(zoo.stored_state(model), str(path))
     index_path = zoo_path / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[name] = {"name": name, "config": model.config.to_dict(), "steps": 0, "wall_hours": 0.0, "data": "test",

@@ -9,7 +9,7 @@ from rec.models.joint import (JointConfig, JointPrior, MaskedConv2d, raster_sche
                               wavefront_schedule)
 from rec.models.pln import pad_to_multiple
 
-TINY = dict(N=8, M=6)
+TINY = dict(N=8, M=6, F=8, G=4)
 
 
 def tiny_model(seed: int = 0) -> JointPrior:
@@ -28,7 +28,7 @@ def test_shapes_for_odd_sizes(size):
         y = model.analyze(xp)
         z = model.hyper_analyze(y)
         assert y.shape == (1, 6, h16, w16)
-        assert z.shape == (1, 8, h16 // 4, w16 // 4)
+        assert z.shape == (1, 4, h16 // 4, w16 // 4)
         _, z_hat = model.quantize_z(z)
         psi = model.hyper_synthesize(z_hat)
         assert psi.shape == (1, 12, h16, w16)
