@@ -96,7 +96,7 @@ def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, empty_
     for heading in ("## Models", "## Rate-distortion and the bits of y and z", "## Fragility", "## Oracle"):
         assert heading in text
     models_row, row = [line for line in text.splitlines() if line.startswith("| `mbt-test` | 0.013 |")][:2]
-    assert models_row.startswith("| `mbt-test` | 0.013 | 8 | 6 | 0 |")  # the zoo entry: λ, N, M, steps
+    assert models_row.startswith("| `mbt-test` | 0.013 | 8 | 6 | 8 | 8 | 0 |")  # the zoo entry: λ, N, M, F, G, steps
     bpp, bpp_y, bpp_z, header = (float(v) for v in row.split("|")[3:7])
     assert bpp > 0 and bpp_y > 0 and bpp_z > 0 and bpp == pytest.approx(bpp_y + bpp_z + header, abs=2e-4)
     assert "| `mbt-test` | 64-entry scale table (the codec) | 4 |" in text  # 2 images × 2 seeds
