@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate every file of results/ on this machine (Kodak from ../shared/data/kodak).
 # Run it with no training going on: the benchmarks compare times. Each step's wall time is
-# printed and collected in results/all_results_times.txt (the whole run: about 2 h here).
+# printed and collected in results/all_results_times.txt (the whole run: 35 min here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KODAK=../shared/data/kodak
