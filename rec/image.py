@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from rec.errors import RecError
 
-__all__ = ["AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "save_png", "MAX_PIXELS", "MAX_SIDE",
+__all__ = ["AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "save_png", "MAX_PIXELS", "MAX_SIDE", "check_size",
            "image_tensor", "tensor_image"]
 
 MAX_SIDE = 1 << 16  # the container's limit per dimension
@@ -32,7 +32,8 @@ class AlphaDroppedWarning(UserWarning):
     """The input had an alpha channel; rec codes RGB only."""
 
 
-def _check_size(width: int, height: int) -> None:
+def check_size(width: int, height: int) -> None:
+    """Raise RecError unless width × height is within 1 .. MAX_SIDE per side and MAX_PIXELS in all."""
     if width < 1 or height < 1:
         raise RecError(f"image has no pixels ({width}×{height})")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
@@ -40,7 +41,7 @@ def _check_size(width: int, height: int) -> None:
 
 
 def _from_pil(im: Image.Image) -> np.ndarray:
-    _check_size(*im.size)
+    check_size(*im.size)
     mode = im.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         warnings.warn(f"image mode {mode} has an alpha channel: it is dropped", AlphaDroppedWarning, stacklevel=3)
@@ -75,7 +76,7 @@ def to_rgb_array(image) -> np.ndarray:
             a = a[..., None]
         if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
             raise RecError(f"image array must be (H, W) or (H, W, 1|3|4), got shape {image.shape}")
-        _check_size(a.shape[1], a.shape[0])
+        check_size(a.shape[1], a.shape[0])
         if a.shape[-1] == 4:
             warnings.warn("image array has an alpha channel: it is dropped", AlphaDroppedWarning, stacklevel=2)
             a = a[..., :3]
@@ -106,7 +107,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                _check_size(*im.size)
+                check_size(*im.size)
                 im.load()
                 return _from_pil(im)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

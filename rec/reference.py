@@ -266,14 +266,6 @@ def _coding_model(model) -> JointPrior:
     return model.eval()
 
 
-def _model_input(image) -> torch.Tensor:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise RecError("the image must be a uint8 numpy array of shape (H, W, 3)")
-    if min(image.shape[:2]) < 1 or max(image.shape[:2]) > 1 << 16:
-        raise RecError(f"image size {image.shape[1]}×{image.shape[0]} out of 1 .. 65536")
-    return model_input(image, _FACTOR, channels_last=False)  # the reference's layers run contiguous (_coding_model)
-
-
 def _put_varints(values) -> bytes:
     out = bytearray()
     for v in values:
@@ -400,7 +392,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
 
     Args:
         model: the mbt2018 model (float32; any training state).
-        image: the image, any size 1 … 65536 per side (padded to 64 by mirroring).
+        image: uint8 (H, W, 3), within rec.image.check_size (padded to 64 by mirroring).
         model_id, model_hash: recorded in the header for the decoder to check.
         params: entropy-coding parameters (default :class:`CodecParams`).
         reconstruct: also run g_s for ``image`` (else ``image`` is None; saves g_s's time).
@@ -410,7 +402,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     """
     params = params or CodecParams()
     model = _coding_model(model)
-    x = _model_input(image)
+    x = model_input(image, _FACTOR, channels_last=False)  # the reference's layers run contiguous (_coding_model)
     height, width = image.shape[:2]
     table_s = params.scale_table()
     support = params.support

@@ -55,9 +55,12 @@ PLAN = [
 ]
 
 
-def run_time(run: Path) -> tuple[int, float]:
-    """Steps and training hours of a run, from its log (gaps over a minute, i.e. stops, not counted)."""
-    records = [json.loads(l) for l in open(run / "log.jsonl")]
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in open(run / "log.jsonl")]
+
+
+def run_time(records: list[dict]) -> tuple[int, float]:
+    """Steps and training hours of a run's log (gaps over a minute, i.e. stops, not counted)."""
     hours = sum(max(0.0, min(b["time"] - a["time"], 60.0)) for a, b in zip(records, records[1:])) / 3600
     return records[-1]["step"], hours
 
@@ -85,7 +88,7 @@ def main() -> None:
         if source.startswith("run:"):  # an unshipped run's weights: its steps and hours count to this model's
             prior = Path(args.runs) / source[4:]
             source = str(prior / "last.pt")
-            prior_steps, prior_hours = run_time(prior)
+            prior_steps, prior_hours = run_time(read_log(prior))
         kind = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.kind=")), "")
         cmd = [sys.executable, "-m", "rec.cli", "train", BASES.get(kind, BASE), "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
         cmd += [x for o in overrides for x in ("--set", o)]
@@ -94,12 +97,12 @@ def main() -> None:
         print("running", " ".join(cmd), flush=True)
         started = time.time()
         subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        records = [json.loads(l) for l in open(run / "log.jsonl")]
+        records = read_log(run)
         val = next((r for r in reversed(records) if "val" in r), None)
         # a run that blew up (finite losses of 1e7 happen at low β) must not reach the zoo
         if val is None or not val["val"].get("psnr", 0) >= MIN_VAL_PSNR:
             sys.exit(f"{name}: not exported: final validation {val and val['val']} (PSNR below {MIN_VAL_PSNR} dB: diverged?)")
-        export_model(run / "last.pt", name, wall_hours=run_time(run)[1] + prior_hours, data="../shared/data/train (248 photos)",
+        export_model(run / "last.pt", name, wall_hours=run_time(records)[1] + prior_hours, data="../shared/data/train (248 photos)",
                      description=description, parent=init, step_offset=offset + prior_steps)
         print(f"{name}: exported after {(time.time() - started) / 3600:.2f} h", flush=True)
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rec.errors import RecError
-from rec.image import image_tensor
+from rec.image import check_size, image_tensor
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 
 __all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "build_model"]
@@ -145,6 +145,7 @@ def model_input(rgb: np.ndarray, factor: int, channels_last: bool = True) -> tor
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise RecError(f"expected a uint8 RGB array (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    check_size(rgb.shape[1], rgb.shape[0])  # before padding allocates
     x = pad_to_multiple(image_tensor(rgb), factor)
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 

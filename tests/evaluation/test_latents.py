@@ -73,6 +73,8 @@ def test_vae_has_no_level2_and_reconstruction_shape():
 def test_bad_inputs():
     with pytest.raises(RecError, match="uint8 RGB"):
         model_input(np.zeros((8, 8), np.uint8), 64)
+    with pytest.raises(RecError, match="exceeds the limits"):  # refused before padding allocates
+        model_input(np.zeros((1, (1 << 16) + 1, 3), np.uint8), 64)
     with pytest.raises(RecError, match="at least one"):
         mean_kl([])
     with pytest.raises(RecError, match="positive"):
