@@ -33,7 +33,7 @@ from rec.errors import RecError
 from rec.evaluation.bdrate import BDResult, Method, bd_metrics
 from rec.evaluation.results import Metric, RDCurve
 
-__all__ = ["METRIC_LABELS", "BDCell", "BDColumn", "BDRow", "BDTable", "bd_cell", "bd_table", "quality_range",
+__all__ = ["METRIC_LABELS", "BDCell", "BDColumn", "BDRow", "BDTable", "bd_cell", "bd_table", "rd_frontier",
            "distinct_curves"]
 
 #: How each metric is named in a table header.
@@ -51,64 +51,72 @@ class BDCell:
         result: the BD-rate and BD-quality with their intervals, or None.
         reason: why ``result`` is None (empty otherwise).
         overlap: share of the test curve's quality range inside the overlap with the anchor, in [0, 1].
+        dropped: points of the two curves left out as dominated (see :func:`rd_frontier`).
     """
 
     result: BDResult | None
     reason: str = ""
     overlap: float = 0.0
+    dropped: int = 0
 
     @property
     def bd_rate(self) -> float | None:
         return None if self.result is None else self.result.bd_rate
 
     def text(self) -> str:
-        """``-31.2 %``, ``-31.2 % (40 %)`` with a partial overlap, or ``n/a (reason)``."""
+        """``-31.2 %``, ``-31.2 % (40 %)`` with a partial overlap, ``-31.2 % (1 dominated left out)``, or ``n/a (reason)``."""
         if self.result is None:
             return f"n/a ({self.reason})"
-        s = f"{self.result.bd_rate:+.1f} %"
-        if self.overlap < _SHOW_OVERLAP_BELOW:
-            s += f" ({100 * self.overlap:.0f} %)"
-        return s
+        notes = [f"{100 * self.overlap:.0f} %"] if self.overlap < _SHOW_OVERLAP_BELOW else []
+        if self.dropped:
+            notes.append(f"{self.dropped} dominated left out")
+        return f"{self.result.bd_rate:+.1f} %" + (f" ({', '.join(notes)})" if notes else "")
 
 
-def quality_range(curve: RDCurve, metric: Metric) -> tuple[float, float] | None:
-    """(min, max) of the curve's finite values of ``metric``, or None without the metric."""
-    if not curve.has(metric):
-        return None
-    q = np.asarray(curve.values(metric), dtype=np.float64)
-    q = q[np.isfinite(q)]
-    if q.size == 0:
-        return None
-    return float(q.min()), float(q.max())
+def rd_frontier(rate: Sequence[float], quality: Sequence[float]) -> np.ndarray:
+    """Indices of the points that no other point dominates (no more rate and no less quality, one of them
+    strictly better), in order of rate: the operational RD curve, which BD fits need monotone."""
+    r, q = np.asarray(rate, dtype=np.float64), np.asarray(quality, dtype=np.float64)
+    dominated = [bool(np.any((r <= r[i]) & (q >= q[i]) & ((r < r[i]) | (q > q[i])))) for i in range(r.size)]
+    return np.array([i for i in np.argsort(r, kind="stable") if not dominated[i]], dtype=np.int64)
 
 
 def bd_cell(anchor: RDCurve, test: RDCurve, metric: Metric, *, method: Method = "pchip",
             min_overlap: float = 0.25) -> BDCell:
     """BD-rate of ``test`` against ``anchor`` in ``metric`` (``"psnr"`` or ``"ms-ssim-db"``), or n/a with a reason.
 
-    ``min_overlap`` is the least share of the test curve's quality range the overlap
-    with the anchor must cover.
+    Each curve is first reduced to its :func:`rd_frontier` in ``metric`` (the cell counts the
+    points left out). ``min_overlap`` is the least share of the test curve's quality range the
+    overlap with the anchor must cover.
     """
     for who, c in (("anchor", anchor), ("curve", test)):
         if not c.has(metric):
             return BDCell(None, f"{who} has no {METRIC_LABELS.get(metric, metric)}")
         if len(c) < 2:
             return BDCell(None, "one point" if who == "curve" else "anchor has one point")
-    qa, qt = quality_range(anchor, metric), quality_range(test, metric)
-    if qa is None or qt is None:
+    (ra, qa), (rt, qt) = curves = [_frontier(c, metric) for c in (anchor, test)]
+    dropped = len(anchor) + len(test) - len(ra) - len(rt)
+    ranges = [(float(q.min()), float(q.max())) if q.size else None for q in (q[np.isfinite(q)] for _, q in curves)]
+    if ranges[0] is None or ranges[1] is None:
         return BDCell(None, "no finite quality values")
-    lo, hi = max(qa[0], qt[0]), min(qa[1], qt[1])
+    lo, hi = max(ranges[0][0], ranges[1][0]), min(ranges[0][1], ranges[1][1])
     if not hi > lo:
         return BDCell(None, "no overlap")
-    span = qt[1] - qt[0]
+    span = ranges[1][1] - ranges[1][0]
     share = (hi - lo) / span if span > 0 else 0.0
     if share < min_overlap:
         return BDCell(None, f"overlap {100 * share:.0f} % of its range", share)
     try:
-        result = bd_metrics(anchor.bpp, anchor.values(metric), test.bpp, test.values(metric), method)
+        result = bd_metrics(ra, qa, rt, qt, method)
     except RecError as e:
         return BDCell(None, str(e).split(":", 1)[-1].strip(), share)
-    return BDCell(result, "", share)
+    return BDCell(result, "", share, dropped)
+
+
+def _frontier(curve: RDCurve, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    rate, quality = np.asarray(curve.bpp, dtype=np.float64), np.asarray(curve.values(metric), dtype=np.float64)
+    keep = rd_frontier(rate, quality)
+    return rate[keep], quality[keep]
 
 
 @dataclass(frozen=True)

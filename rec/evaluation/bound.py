@@ -31,7 +31,10 @@ from rec.errors import RecError
 from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.results import RDCurve, load_curve
 
-__all__ = ["REC_KEYS", "BoundPoint", "bound_points", "ideal_curve", "load_rec_curves"]
+__all__ = ["REC_KEYS", "SPAN_KL_BPP", "BoundPoint", "bound_points", "ideal_curve", "load_rec_curves", "within_span"]
+
+#: Issue 4's rate span for the γ-PLNs: "about 0.1 to 1.0 bpp" of KL on Kodak.
+SPAN_KL_BPP = 1.1
 
 #: The per-point lists a REC curve carries beside the CompressAI ones.
 REC_KEYS = ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim")
@@ -131,6 +134,15 @@ def ideal_curve(curve: RDCurve, rate: str = "kl_bpp") -> RDCurve:
                    ms_ssim=curve.extra.get("ideal_ms_ssim"),
                    description=f"ideal reconstruction (exact posterior sample) of {curve.name} at its {rate}",
                    meta=curve.meta)
+
+
+def within_span(curve: RDCurve) -> RDCurve | None:
+    """The points of a ``rec-*.json`` curve whose KL is at most :data:`SPAN_KL_BPP`, when that leaves
+    some out and keeps two or more (else None): the BD-rate over the issue's span alone."""
+    keep = [i for i, kl in enumerate(_require(curve, "kl_bpp")) if kl <= SPAN_KL_BPP]
+    if not 2 <= len(keep) < len(curve):
+        return None
+    return curve.subset(keep, f"{curve.name}, KL ≤ {SPAN_KL_BPP} bpp")
 
 
 def load_rec_curves(directory: str | os.PathLike) -> list[tuple[Path, RDCurve]]:

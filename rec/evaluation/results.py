@@ -118,6 +118,16 @@ class RDCurve:
     def __len__(self) -> int:
         return len(self.bpp)
 
+    def subset(self, keep: Sequence[int], name: str) -> RDCurve:
+        """The curve of the points ``keep`` (indices, in that order), named ``name``."""
+        def pick(values):
+            return None if values is None else tuple(values[i] for i in keep)
+
+        return RDCurve(name=name, bpp=pick(self.bpp), description=self.description, psnr=pick(self.psnr),
+                       ms_ssim=pick(self.ms_ssim), ms_ssim_db=pick(self.ms_ssim_db), encoding_time=pick(self.encoding_time),
+                       decoding_time=pick(self.decoding_time), extra={k: pick(v) for k, v in self.extra.items()},
+                       meta=self.meta)
+
     def has(self, metric: Metric) -> bool:
         """Whether the curve has values for ``metric`` (dB derivable from linear MS-SSIM)."""
         if metric == "psnr":

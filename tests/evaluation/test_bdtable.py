@@ -4,7 +4,7 @@ import pytest
 
 from rec.errors import RecError
 from rec.evaluation.bdrate import bd_rate
-from rec.evaluation.bdtable import bd_cell, bd_table, distinct_curves, quality_range
+from rec.evaluation.bdtable import bd_cell, bd_table, distinct_curves, rd_frontier
 from rec.evaluation.results import RDCurve
 
 ANCHOR = RDCurve(name="A", bpp=[0.25, 0.5, 1.0, 2.0], psnr=[25, 28, 31, 34], ms_ssim=[0.85, 0.92, 0.96, 0.98])
@@ -41,8 +41,18 @@ def test_reasons():
     cell = bd_cell(ANCHOR, sliver, "psnr")
     assert cell.result is None and "overlap 6 %" in cell.reason and cell.overlap == pytest.approx(1 / 17)
     assert bd_cell(ANCHOR, sliver, "psnr", min_overlap=0.0).result is not None
-    repeated = RDCurve(name="r", bpp=[0.5, 1.0, 2.0], psnr=[28, 28, 31])
+    repeated = RDCurve(name="r", bpp=[0.5, 0.5, 2.0], psnr=[28, 28, 31])  # a point twice: neither dominates
     assert bd_cell(ANCHOR, repeated, "psnr").text().startswith("n/a (repeated")
+
+
+def test_dominated_points_are_left_out():
+    assert rd_frontier([0.5, 1.0, 2.0, 3.0], [28, 28, 31, 30]).tolist() == [0, 2]  # more rate, no more quality
+    assert rd_frontier([2.0, 0.5, 1.0], [31, 28, 30]).tolist() == [1, 2, 0]  # a monotone curve, by rate
+    test = RDCurve(name="T", bpp=[0.2, 0.45, 0.6, 0.8, 1.7], psnr=[26, 29, 28.5, 31.5, 35])
+    front = RDCurve(name="F", bpp=[0.2, 0.45, 0.8, 1.7], psnr=[26, 29, 31.5, 35])
+    cell = bd_cell(ANCHOR, test, "psnr")
+    assert cell.dropped == 1 and cell.bd_rate == pytest.approx(bd_cell(ANCHOR, front, "psnr").bd_rate)
+    assert cell.text() == f"{cell.bd_rate:+.1f} % (1 dominated left out)"
 
 
 def test_partial_overlap_is_shown():
@@ -69,10 +79,8 @@ def test_table_layout_lookup_and_markdown():
         bd_table([("x", "", ANCHOR), ("x", "", ANCHOR)], [("A", ANCHOR)])
 
 
-def test_distinct_curves_and_quality_range():
+def test_distinct_curves():
     twin = RDCurve(name="twin", bpp=[b * (1 + 1e-5) for b in ANCHOR.bpp], psnr=ANCHOR.psnr, ms_ssim=ANCHOR.ms_ssim)
     other = _scaled(ANCHOR, 0.9)
     kept, dropped = distinct_curves([("a_cpu", ANCHOR), ("a_cuda", twin), ("b", other)])
     assert [k for k, _ in kept] == ["a_cpu", "b"] and dropped == {"a_cuda": "a_cpu"}
-    assert quality_range(ANCHOR, "psnr") == (25, 34)
-    assert quality_range(RDCurve(name="p", bpp=[1], psnr=[30]), "ms-ssim-db") is None

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from rec.errors import RecError
-from rec.evaluation.bound import bound_points, ideal_curve, load_rec_curves
+from rec.evaluation.bound import SPAN_KL_BPP, bound_points, ideal_curve, load_rec_curves, within_span
 from rec.evaluation.results import RDCurve, save_curve
 
 
@@ -47,6 +47,15 @@ def test_ideal_curve():
     assert ideal_curve(c, "bound_bpp").bpp == c.extra["bound_bpp"]
     with pytest.raises(RecError, match="rate must be"):
         ideal_curve(c, "bpp")
+
+
+def test_within_span_keeps_the_points_up_to_the_span():
+    c = rec_curve(kl=(0.2, 0.5, 1.0, 1.6))
+    sub = within_span(c)
+    assert len(sub) == 3 and sub.extra["kl_bpp"] == (0.2, 0.5, 1.0) and sub.bpp == c.bpp[:3] and sub.psnr == c.psnr[:3]
+    assert sub.extra["ideal_ms_ssim"] == c.extra["ideal_ms_ssim"][:3] and sub.name == f"REC γ-PLN, KL ≤ {SPAN_KL_BPP} bpp"
+    assert within_span(rec_curve(kl=(0.2, 0.5, 1.0))) is None  # nothing left out
+    assert within_span(rec_curve(kl=(0.2, 1.5, 1.6))) is None  # one point is no curve
 
 
 def test_load_rec_curves(tmp_path):
