@@ -66,6 +66,10 @@ def _target_check(table: BDTable, row: str, anchor: str) -> list[str]:
     return out
 
 
+def _with_span(whole: RDCurve, span: RDCurve | None) -> list[RDCurve]:
+    return [whole] + ([span] if span else [])
+
+
 def build(ours: list[Path], classical: list[Path], anchors: list[tuple[str, RDCurve]], jpeg: Path, heic: Path,
           published_jpeg: RDCurve, min_overlap: float, argv: list[str] | None) -> str:
     our_curves = [(p, load_curve(p)) for p in ours]
@@ -74,8 +78,7 @@ def build(ours: list[Path], classical: list[Path], anchors: list[tuple[str, RDCu
     columns = [("JPEG (ours)", load_curve(jpeg)), ("HEIC (ours)", load_curve(heic))]
     # REC curves reaching past issue 4's span are also shown over the span alone
     spans = {p: within_span(c) if p.stem.startswith("rec-") else None for p, c in our_curves}
-    rows = [row for p, c in our_curves
-            for row in [(f"{c.name} (`{_rel(p)}`)", "ours", c)] + ([(f"{spans[p].name} (`{_rel(p)}`)", "ours", spans[p])] if spans[p] else [])]
+    rows = [(f"{c.name} (`{_rel(p)}`)", "ours", c) for p, whole in our_curves for c in _with_span(whole, spans[p])]
     rows += [(f"{c.name} (`{_rel(p)}`)", "ours, classical", c) for p, c in classical_curves]
     rows += [(f"{c.name} (`{stem}`)", "published", c) for stem, c in kept]
     main_table = bd_table(rows, columns, METRICS, min_overlap=min_overlap)
@@ -83,7 +86,7 @@ def build(ours: list[Path], classical: list[Path], anchors: list[tuple[str, RDCu
     rec = [(p, c) for p, c in our_curves if p.stem.startswith("rec-")]
     ideal_rows = []
     for p, whole in rec:
-        for c in [whole] + ([spans[p]] if spans[p] else []):
+        for c in _with_span(whole, spans[p]):
             ideal_rows.append((f"{c.name}: actual (bytes written, decoded)", p.stem, c))
             try:
                 ideal_rows.append((f"{c.name}: ideal at the KL", p.stem, ideal_curve(c, "kl_bpp")))

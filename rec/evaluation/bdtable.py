@@ -94,15 +94,15 @@ def bd_cell(anchor: RDCurve, test: RDCurve, metric: Metric, *, method: Method = 
             return BDCell(None, f"{who} has no {METRIC_LABELS.get(metric, metric)}")
         if len(c) < 2:
             return BDCell(None, "one point" if who == "curve" else "anchor has one point")
-    (ra, qa), (rt, qt) = curves = [_frontier(c, metric) for c in (anchor, test)]
+    (ra, qa), (rt, qt) = _frontier(anchor, metric), _frontier(test, metric)
     dropped = len(anchor) + len(test) - len(ra) - len(rt)
-    ranges = [(float(q.min()), float(q.max())) if q.size else None for q in (q[np.isfinite(q)] for _, q in curves)]
-    if ranges[0] is None or ranges[1] is None:
+    qa_range, qt_range = _finite_range(qa), _finite_range(qt)
+    if qa_range is None or qt_range is None:
         return BDCell(None, "no finite quality values")
-    lo, hi = max(ranges[0][0], ranges[1][0]), min(ranges[0][1], ranges[1][1])
+    lo, hi = max(qa_range[0], qt_range[0]), min(qa_range[1], qt_range[1])
     if not hi > lo:
         return BDCell(None, "no overlap")
-    span = ranges[1][1] - ranges[1][0]
+    span = qt_range[1] - qt_range[0]
     share = (hi - lo) / span if span > 0 else 0.0
     if share < min_overlap:
         return BDCell(None, f"overlap {100 * share:.0f} % of its range", share)
@@ -111,6 +111,11 @@ def bd_cell(anchor: RDCurve, test: RDCurve, metric: Metric, *, method: Method = 
     except RecError as e:
         return BDCell(None, str(e).split(":", 1)[-1].strip(), share)
     return BDCell(result, "", share, dropped)
+
+
+def _finite_range(q: np.ndarray) -> tuple[float, float] | None:
+    q = q[np.isfinite(q)]
+    return (float(q.min()), float(q.max())) if q.size else None
 
 
 def _frontier(curve: RDCurve, metric: Metric) -> tuple[np.ndarray, np.ndarray]:

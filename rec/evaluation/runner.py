@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import json
 import os
 import sys
 import time
@@ -370,22 +369,11 @@ def parse_models(text: str) -> list[str]:
     return names
 
 
-def _zoo_index() -> dict[str, dict]:
-    """The raw zoo index (name → entry), read without building configs, so every kind is listed."""
-    from rec.models.zoo import zoo_dir
+def _zoo_kinds() -> dict[str, str]:
+    """Zoo model name → kind (``"gamma-pln"``, ``"pln"``, ``"vae"`` or ``"mbt2018"``)."""
+    from rec.models.zoo import list_models
 
-    path = zoo_dir() / "index.json"
-    if not path.is_file():
-        return {}
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise RecError(f"cannot read the zoo index {path}: {e}") from None
-    return {str(k): v for k, v in index.items() if isinstance(v, dict)}
-
-
-def _zoo_kind(entry: dict) -> str:
-    return str((entry.get("config") or {}).get("kind", ""))
+    return {e.name: e.kind for e in list_models()}
 
 
 def zoo_models(codec: str) -> list[str]:
@@ -393,7 +381,7 @@ def zoo_models(codec: str) -> list[str]:
     if codec not in LEARNED_CODECS:
         raise RecError(f"zoo models are for {' and '.join(LEARNED_CODECS)}, not {codec!r}")
     want_mbt = codec == "mbt2018"
-    return [name for name, e in _zoo_index().items() if (_zoo_kind(e) == "mbt2018") == want_mbt]
+    return [name for name, kind in _zoo_kinds().items() if (kind == "mbt2018") == want_mbt]
 
 
 def load_mbt2018(name: str):
@@ -407,8 +395,7 @@ def load_mbt2018(name: str):
     """
     from rec.models.zoo import load_model
 
-    entry = _zoo_index().get(name)
-    if entry is None or _zoo_kind(entry) != "mbt2018":
+    if _zoo_kinds().get(name) != "mbt2018":
         raise RecError(f"no mbt2018 model {name!r} in the zoo; mbt2018 models: {', '.join(zoo_models('mbt2018')) or 'none'}")
     return load_model(name)
 
@@ -423,10 +410,10 @@ def _model_kind(model: Any) -> str:
     if isinstance(model, JointPrior):
         return "mbt2018"
     if isinstance(model, str):
-        entry = _zoo_index().get(model)
-        if entry is None:
-            raise RecError(f"unknown model {model!r}; zoo models: {', '.join(_zoo_index()) or 'none'}")
-        return "mbt2018" if _zoo_kind(entry) == "mbt2018" else "rec"
+        kinds = _zoo_kinds()
+        if model not in kinds:
+            raise RecError(f"unknown model {model!r}; zoo models: {', '.join(kinds) or 'none'}")
+        return "mbt2018" if kinds[model] == "mbt2018" else "rec"
     raise RecError(f"a model must be a zoo name, a PLN or a JointPrior, got {type(model).__name__}")
 
 

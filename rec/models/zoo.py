@@ -86,7 +86,10 @@ def _read_index() -> dict[str, ZooEntry]:
     path = zoo_dir() / "index.json"
     if not path.exists():
         return {}
-    return {name: ZooEntry.from_dict(d) for name, d in json.loads(path.read_text()).items()}
+    try:
+        return {name: ZooEntry.from_dict(d) for name, d in json.loads(path.read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise RecError(f"cannot read the zoo index {path}: {e}") from None
 
 
 def list_models() -> list[ZooEntry]:
