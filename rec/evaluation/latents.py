@@ -36,7 +36,7 @@ import torch
 
 from rec.errors import RecError
 from rec.image import tensor_image
-from rec.models.pln import PLN, Analysis, model_input
+from rec.models.pln import PLN, Analysis, active_channels, model_input
 
 __all__ = ["LevelKL", "PosteriorDraw", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
 
@@ -118,15 +118,6 @@ def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = Fa
     kl2 = 0.0 if analysis.q2 is None else analysis.q2.kl(model.level2_prior(analysis.q2.mean.shape)).sum().item()
     channels = d.q1.kl(d.p1)[0].sum(dim=(1, 2)).double().numpy() / _LN2
     return PosteriorDraw(d.z2, d.z1, LevelKL(pixels, float(channels.sum()), kl2 / _LN2), channels)
-
-
-def active_channels(kl1_channels: np.ndarray, share: float = 0.9) -> int:
-    """The fewest level-1 channels that carry ``share`` of the level-1 KL (the rest are near the prior)."""
-    ranked = np.sort(np.asarray(kl1_channels, dtype=np.float64))[::-1]
-    total = ranked.sum()
-    if total <= 0:
-        return 0
-    return int(np.searchsorted(np.cumsum(ranked) / total, share - 1e-12) + 1)
 
 
 @torch.no_grad()

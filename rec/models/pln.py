@@ -5,13 +5,30 @@ Data flow (N, M, F, G are the widths; thesis: 196, 128, 128, 24)::
     x ─► [conv5 d2 N, GDN] ×3, conv5 d2 2M ─► μx, log σx                 level-1 analysis (x/16)
     μx ─► conv3 F, LReLU, conv5 d2 F, LReLU, conv5 d2 2G ─► q(z2|x)     level-2 analysis (x/64)
     z2 ─► conv5ᵀ u2 F, LReLU, conv5ᵀ u2 F, LReLU, conv3 2M ─► p(z1|z2)  level-2 synthesis
-    q(z1|z2,x) = precision-weighted combination of N(μx, σx²) and p(z1|z2)
+    q(z1|z2,x) = combination of the encoder's N(μx, σx²) and p(z1|z2) (below)
     z1 ─► [conv5ᵀ u2 N, IGDN] ×3, conv5ᵀ u2 3 ─► Laplace mean of x̂       synthesis
 
-p(z2) = N(0, I). The precision-weighted posterior (Sønderby et al. 2016; the
-thesis prints it garbled, see DESIGN.md section 3) is::
+p(z2) = N(0, I). The level-1 posterior q(z1|z2,x) is one of two forms (``posterior``):
 
-    σ1⁻² = σx⁻² + σp⁻²,   μ1 = (μx σx⁻² + μp σp⁻²) · σ1²
+* ``"precision"``, the thesis's precision weighting (Sønderby et al. 2016; the thesis
+  prints it garbled, see docs/design.md)::
+
+      σ1⁻² = σx⁻² + σp⁻²,   μ1 = (μx σx⁻² + μp σp⁻²) · σ1²
+
+  It is a trap: a prior that shrinks σp takes the encoder's share σx⁻²/σ1⁻² of a channel
+  to ~1e-4, the gradient reaching μx vanishes with it, and the channel is locked for
+  good (the first γ-PLNs used 33-35 of 128 channels).
+* ``"residual"``, NVAE's residual Normal (Vahdat & Kautz 2020), relative to the prior::
+
+      μ1 = μp + Δμ,   σ1 = σp · Δσ            (Δμ, log Δσ from the encoder)
+
+  ∂μ1/∂Δμ = 1 whatever the prior does, so no channel can be shut by the prior alone;
+  KL1 = ½(Δσ² + Δμ²/σp² − 1 − log Δσ²) per dimension.
+
+A variable-rate model (``beta_min < beta_max``) conditions every transform on β through
+channel-wise modulations after each GDN / activation, and learns log γ as a function of
+β (:mod:`rec.models.rate`); β is then an argument of every method below and travels in
+the file header.
 
 The likelihood is Laplace with scale γ' per pixel value (values in [0, 1]):
 γ' = 1 for the PLN, γ' = max(γ, γ∞) with γ learned for the γ-PLN (section 3.3.1).
@@ -36,8 +53,9 @@ from torch import nn
 from rec.errors import RecError
 from rec.image import check_size, image_tensor
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
+from rec.models.rate import Modulation, RateEmbedding
 
-__all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "build_model"]
+__all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "active_channels"]
 
 LOG_STD_MIN, LOG_STD_MAX = -9.0, 4.0
 
@@ -52,6 +70,11 @@ class ModelConfig:
             level-2 hidden channels, level-2 latent channels.
         beta: target KL weight β0.
         gamma_inf: lower bound γ∞ of the learned likelihood scale (γ-PLN only).
+        posterior: level-1 posterior form, "precision" (the thesis's, a trap) or
+            "residual" (NVAE's); see the module docstring.
+        beta_min, beta_max: the β range of a variable-rate model (both 0: fixed rate
+            at ``beta``); ``beta`` is then the default rate.
+        knots: knots of the rate embedding (variable rate only).
     """
 
     kind: str = "gamma-pln"
@@ -61,12 +84,25 @@ class ModelConfig:
     G: int = 24
     beta: float = 1.0
     gamma_inf: float = 0.06
+    posterior: str = "precision"
+    beta_min: float = 0.0
+    beta_max: float = 0.0
+    knots: int = 8
 
     def __post_init__(self):
         if self.kind not in ("pln", "gamma-pln", "vae"):
             raise RecError(f"unknown model kind {self.kind!r}: expected 'pln', 'gamma-pln' or 'vae'")
         if min(self.N, self.M, self.F, self.G) < 1:
             raise RecError("model widths must be positive")
+        if self.posterior not in ("precision", "residual"):
+            raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision' or 'residual'")
+        if self.variable_rate and not (0 < self.beta_min <= self.beta <= self.beta_max and self.knots >= 2):
+            raise RecError(f"a variable-rate model needs 0 < beta_min ≤ beta ≤ beta_max and knots ≥ 2, "
+                           f"got {self.beta_min}, {self.beta}, {self.beta_max}, {self.knots}")
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.beta_max > 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +142,7 @@ class Analysis:
 
     level1: Normal
     q2: Normal | None
+    beta: float | torch.Tensor | None = None  # the rate it was analysed at (variable-rate models)
 
 
 @dataclass
@@ -129,6 +166,7 @@ class Losses:
     bpp: torch.Tensor
     x_hat: torch.Tensor
     gamma: torch.Tensor
+    kl1_channels: torch.Tensor  # (M,) level-1 KL per channel in bits, batch mean
 
 
 def _std(log_std: torch.Tensor) -> torch.Tensor:
@@ -190,54 +228,99 @@ class PLN(nn.Module):
                 MirrorConvTranspose2d(c.F, c.F, 5, 2), nn.LeakyReLU(0.2),
                 MirrorConv2d(c.F, 2 * c.M, 3),
             )
-        # log γ, learned by the γ-PLN only
-        self.log_gamma = nn.Parameter(torch.zeros(()), requires_grad=c.kind == "gamma-pln")
+        # log γ, learned by the γ-PLN only; one value per rate knot for a variable-rate model
+        gamma_shape = (c.knots,) if c.variable_rate else ()
+        self.log_gamma = nn.Parameter(torch.zeros(gamma_shape), requires_grad=c.kind == "gamma-pln")
+        if c.variable_rate:
+            self.rate = RateEmbedding(c.beta_min, c.beta_max, c.knots)
+            self.modulations = nn.ModuleDict({
+                name: nn.ModuleList(Modulation(width, c.knots) for width in _modulated_widths(seq))
+                for name, seq in self._transforms().items()
+            })
+
+    def _transforms(self) -> dict[str, nn.Sequential]:
+        names = ("analysis1", "synthesis1") if self.config.kind == "vae" else ("analysis1", "synthesis1", "analysis2", "synthesis2")
+        return {n: getattr(self, n) for n in names}
+
+    # -- rate ------------------------------------------------------------------------------
+    def rate_weights(self, beta, batch: int = 1) -> torch.Tensor | None:
+        """The rate embedding (B, K) of β (a number, or a tensor (B,)); None for a fixed-rate model.
+
+        β None means the model's default rate (``config.beta``).
+
+        Raises:
+            RecError: β given to a fixed-rate model, or outside a variable-rate model's range.
+        """
+        if not self.config.variable_rate:
+            if beta is not None:
+                raise RecError("this model has a fixed rate: it takes no β")
+            return None
+        if beta is None:
+            beta = self.config.beta
+        if not torch.is_tensor(beta):
+            beta = torch.full((batch,), self.rate.check(beta), dtype=torch.float64)
+        return self.rate(beta)
+
+    def _run(self, name: str, h: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """One transform, modulated after each GDN / activation when ``weights`` is given."""
+        if weights is None:
+            return getattr(self, name)(h)
+        mods = iter(self.modulations[name])
+        for layer in getattr(self, name):
+            h = layer(h)
+            if isinstance(layer, (GDN, nn.LeakyReLU)):
+                h = next(mods)(h, weights)
+        return h
 
     # -- the pieces the codec uses -------------------------------------------------
-    def _analysis1(self, x: torch.Tensor) -> torch.Tensor:
+    def _analysis1(self, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """The level-1 analysis; without gradients, a large image in overlapping bands of rows
         (margin :attr:`BAND_MARGIN` latent rows, beyond the analysis's ~2 latent-row radius)."""
         b, _, height, width = x.shape
         widest = b * self.config.N * (height // 2) * (width // 2)
         if torch.is_grad_enabled() or widest <= self.BAND_VALUES:
-            return self.analysis1(x - 0.5)
+            return self._run("analysis1", x - 0.5, w)
         h, rows = height // 16, max(self.BAND_MARGIN, self.BAND_VALUES // (b * self.config.N * 64 * (width // 16)))
         out = None
         for top in range(0, h, rows):
             lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
-            band = self.analysis1(x[:, :, 16 * lo : 16 * hi] - 0.5)
+            band = self._run("analysis1", x[:, :, 16 * lo : 16 * hi] - 0.5, w)
             if out is None:
                 out = torch.empty((b, band.shape[1], h, width // 16), dtype=band.dtype)
             keep = min(rows, h - top)
             out[:, :, top : top + keep] = band[:, :, top - lo : top - lo + keep]
         return out
 
-    def analyze(self, x: torch.Tensor) -> Analysis:
+    def analyze(self, x: torch.Tensor, beta=None) -> Analysis:
         """Encoder side: level-1 encoder Gaussian and level-2 posterior of a padded image in [0, 1]."""
-        h = self._analysis1(x)
+        w = self.rate_weights(beta, x.shape[0])
+        h = self._analysis1(x, w)
         mu, log_std = h.chunk(2, dim=1)
         level1 = Normal(mu.float(), _std(log_std))
         if self.config.kind == "vae":
-            return Analysis(level1, None)
-        g = self.analysis2(mu).float()
+            return Analysis(level1, None, beta)
+        g = self._run("analysis2", mu, w).float()
         mu2, log_std2 = g.chunk(2, dim=1)
-        return Analysis(level1, Normal(mu2, _std(log_std2)))
+        return Analysis(level1, Normal(mu2, _std(log_std2)), beta)
 
     def level2_prior(self, shape: torch.Size | tuple) -> Normal:
         """p(z2) = N(0, I)."""
         return Normal(torch.zeros(shape), torch.ones(shape))
 
-    def level1_prior(self, z2: torch.Tensor | None, shape=None) -> Normal:
+    def level1_prior(self, z2: torch.Tensor | None, shape=None, beta=None) -> Normal:
         """p(z1|z2) from the level-2 synthesis (N(0, I) for the one-level VAE)."""
         if z2 is None:
             return Normal(torch.zeros(shape), torch.ones(shape))
-        mu, log_std = self.synthesis2(z2).float().chunk(2, dim=1)
+        w = self.rate_weights(beta, z2.shape[0])
+        mu, log_std = self._run("synthesis2", z2, w).float().chunk(2, dim=1)
         return Normal(mu, _std(log_std))
 
     def level1_posterior(self, level1: Normal, prior: Normal) -> Normal:
-        """q(z1|z2, x): precision-weighted combination of the encoder's Gaussian and the prior."""
+        """q(z1|z2, x): the encoder's Gaussian combined with the prior (module docstring)."""
         if self.config.kind == "vae":
             return level1
+        if self.config.posterior == "residual":
+            return Normal(prior.mean + level1.mean, prior.std * level1.std)
         px, pp = level1.std.pow(-2), prior.std.pow(-2)
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
@@ -253,7 +336,7 @@ class PLN(nn.Module):
             return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator))
 
         z2 = None if analysis.q2 is None else draw(analysis.q2)
-        p1 = self.level1_prior(z2, analysis.level1.mean.shape)
+        p1 = self.level1_prior(z2, analysis.level1.mean.shape, beta=analysis.beta)
         q1 = self.level1_posterior(analysis.level1, p1)
         return Latents(z2, draw(q1), q1, p1)
 
@@ -264,59 +347,91 @@ class PLN(nn.Module):
     BAND_VALUES = 1 << 27
     BAND_MARGIN = 6
 
-    def synthesize(self, z1: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, z1: torch.Tensor, beta=None) -> torch.Tensor:
         """Laplace mean of x̂ (values near [0, 1]) for a padded latent."""
         b, _, h, w = z1.shape
+        weights = self.rate_weights(beta, b)
         widest = b * self.config.N * (8 * h) * (8 * w)
         if torch.is_grad_enabled() or widest <= self.BAND_VALUES:
-            return self.synthesis1(z1).float() + 0.5
+            return self._run("synthesis1", z1, weights).float() + 0.5
         rows = max(self.BAND_MARGIN, self.BAND_VALUES // (b * self.config.N * 64 * w))
         out = torch.empty((b, 3, 16 * h, 16 * w))
         for top in range(0, h, rows):
             lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
-            band = self.synthesis1(z1[:, :, lo:hi]).float() + 0.5
+            band = self._run("synthesis1", z1[:, :, lo:hi], weights).float() + 0.5
             keep = min(rows, h - top)
             out[:, :, 16 * top : 16 * (top + keep)] = band[:, :, 16 * (top - lo) : 16 * (top - lo + keep)]
         return out
 
-    def gamma(self) -> torch.Tensor:
-        """The likelihood scale γ' in use."""
-        if self.config.kind == "gamma-pln":
-            return torch.clamp(self.log_gamma.exp(), min=self.config.gamma_inf)
-        return torch.ones(())
+    def gamma(self, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The likelihood scale γ' in use: a scalar, or (B,) at the rates of ``weights``."""
+        if self.config.kind != "gamma-pln":
+            return torch.ones(())
+        log_gamma = self.log_gamma if weights is None else weights @ self.log_gamma
+        return torch.clamp(log_gamma.exp(), min=self.config.gamma_inf)
 
     # -- training objective -------------------------------------------------------------
-    def forward(self, x: torch.Tensor, beta_scale: float = 1.0, sample: bool = True) -> Losses:
+    def forward(self, x: torch.Tensor, beta_scale: float = 1.0, sample: bool = True, beta: torch.Tensor | None = None) -> Losses:
         """The negative weighted ELBO of a batch in [0, 1] whose size is a multiple of 64.
 
         ``beta_scale`` is the warm-up factor min(t/W, 1); ``sample=False`` uses the
-        posterior means (validation of the mean reconstruction).
+        posterior means (validation of the mean reconstruction). A variable-rate model
+        takes one β per image (``beta``, shape (B,); default ``config.beta``).
         """
         b, _, h, w = x.shape
         pixels = h * w
-        a = self.analyze(x)
+        if self.config.variable_rate:
+            beta = torch.full((b,), self.config.beta, dtype=torch.float64) if beta is None else beta.double()
+            weights = self.rate_weights(beta)
+            beta_b = beta.float().to(x.device)
+        else:
+            weights, beta_b = None, torch.full((b,), self.config.beta, device=x.device)
+        a = self.analyze(x, beta if weights is not None else None)
 
         def draw(q: Normal) -> torch.Tensor:
             return q.sample(torch.randn_like(q.mean)) if sample else q.mean
 
+        def per_image(t: torch.Tensor) -> torch.Tensor:
+            return t.flatten(1).sum(1)
+
         if a.q2 is None:
-            kl2 = torch.zeros((), device=x.device)
+            kl2 = torch.zeros(b, device=x.device)
             q1 = a.level1
             p1 = self.level1_prior(None, q1.mean.shape)
         else:
             z2 = draw(a.q2)
-            kl2 = a.q2.kl(self.level2_prior(a.q2.mean.shape)).sum() / b
-            p1 = self.level1_prior(z2)
+            kl2 = per_image(a.q2.kl(self.level2_prior(a.q2.mean.shape)))
+            p1 = self.level1_prior(z2, beta=a.beta)
             q1 = self.level1_posterior(a.level1, p1)
-        kl1 = q1.kl(p1).sum() / b
-        x_hat = self.synthesize(draw(q1))
-        g = self.gamma()
-        distortion = ((x - x_hat).abs() / g + torch.log(2 * g)).sum() / (b * pixels)
+        kl1_map = q1.kl(p1)
+        kl1 = per_image(kl1_map)
+        x_hat = self.synthesize(draw(q1), a.beta)
+        g = self.gamma(weights)
+        g_b = g.reshape(-1, 1, 1, 1) if g.dim() else g
+        distortion = per_image((x - x_hat).abs() / g_b + torch.log(2 * g_b).expand_as(x_hat)) / pixels
         rate = (kl1 + kl2) / pixels
-        loss = distortion + beta_scale * self.config.beta * rate
+        loss = (distortion + beta_scale * beta_b * rate).mean()
         to_bits = 1.0 / math.log(2)
-        return Losses(loss, distortion, kl1 * to_bits, kl2 * to_bits, rate * to_bits, x_hat, g)
+        return Losses(loss, distortion.mean(), kl1.mean() * to_bits, kl2.mean() * to_bits, rate.mean() * to_bits, x_hat, g.mean(),
+                      kl1_map.detach().sum(dim=(0, 2, 3)) * to_bits / b)
 
 
-def build_model(config: ModelConfig) -> PLN:
-    return PLN(config)
+def active_channels(kl1_channels: np.ndarray, share: float = 0.9) -> int:
+    """The fewest level-1 channels that carry ``share`` of the level-1 KL (the rest are near the prior)."""
+    ranked = np.sort(np.asarray(kl1_channels, dtype=np.float64))[::-1]
+    total = ranked.sum()
+    if total <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(ranked) / total, share - 1e-12) + 1)
+
+
+def _modulated_widths(seq: nn.Sequential) -> list[int]:
+    """Channels at each GDN / activation of a transform: the out_channels of the conv before it."""
+    widths, last = [], None
+    for layer in seq:
+        if isinstance(layer, (GDN, nn.LeakyReLU)):
+            widths.append(last)
+        else:
+            last = layer.out_channels
+    return widths
+

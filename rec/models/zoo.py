@@ -171,11 +171,12 @@ def _load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict:
     return sorted(set(own) - set(fits))
 
 
-def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True) -> list[str]:
+def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
     """Initialize ``model`` from a zoo name, a .safetensors file or a training checkpoint.
 
     With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
-    model with another hyperprior); returns the names left at their initialization.
+    model with another hyperprior); ``only`` keeps just the tensors whose names start with
+    one of its prefixes (implies not strict). Returns the names left at their initialization.
     """
     path = Path(source)
     if path.suffix == ".safetensors" and path.exists():
@@ -186,6 +187,9 @@ def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True)
         state = load_checkpoint(path)["model"]
     else:
         state = load_model(source).state_dict()
+    if only:
+        state = {k: v for k, v in state.items() if k.startswith(tuple(only))}
+        strict = False
     return _load_state(model, state, strict)
 
 

@@ -49,15 +49,31 @@ class TrainConfig:
     lr: float = 2e-4
     lr_decay: float = 0.96
     lr_decay_steps: int = 1500
+    schedule: str = "exponential"  # or "cosine": linear warm-up, then cosine down to lr_final·lr, per cycle
+    lr_warmup: int = 0  # steps of linear learning-rate warm-up at the start of each cosine cycle
+    lr_cycle: int = 0  # length of a cosine cycle (0: the whole run); each cycle ends shippable
+    lr_final: float = 0.02  # the cosine's floor, relative to lr
+    ema: float = 0.0  # decay of the exponential moving average of the weights (0: none); exported when set
+    augment: bool = False  # random 90° rotations and rescaling by 0.5-1 on top of the flips
     warmup: int = 2000
     gamma_lr_scale: float = 50.0  # learning rate of log γ relative to α
     grad_clip: float = 5.0
-    bf16: bool = True
+    bf16: bool = True  # where it pays: CUDA, or a CPU with native bf16 (AMX / AVX-512 BF16); else fp32
+    device: str = "cpu"  # or "cuda"
     seed: int = 0
     val_every: int = 1000
     checkpoint_every: int = 250
     init: str = ""  # a checkpoint or zoo model to fine-tune from (weights only)
     init_strict: bool = True  # false: take from init only the tensors that fit (e.g. transforms under a new hyperprior)
+    init_only: str = ""  # comma-separated name prefixes: take only these tensors from init (e.g. "analysis1,synthesis1")
+
+    def __post_init__(self):
+        if self.schedule not in ("exponential", "cosine"):
+            raise RecError(f"unknown schedule {self.schedule!r}: expected 'exponential' or 'cosine'")
+        if self.device not in ("cpu", "cuda"):
+            raise RecError(f"unknown device {self.device!r}: expected 'cpu' or 'cuda'")
+        if not 0 <= self.ema < 1:
+            raise RecError(f"train.ema must be in [0, 1), got {self.ema}")
 
 
 @dataclass(frozen=True)

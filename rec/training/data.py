@@ -3,7 +3,9 @@
 Images are decoded once into memory. Each image contributes
 P(W, H) = C·⌊W/256⌋·⌊H/256⌋ patches per epoch (at least one), so a step draws
 images with probability proportional to P and a uniformly placed crop of
-``crop`` pixels (random horizontal flip) from each.
+``crop`` pixels (random horizontal flip) from each; with ``augment`` also a random
+rotation by a multiple of 90° and a rescale (a region of up to 2× the crop,
+scaled down with a bicubic filter), for some scale invariance.
 
 Batches are a pure function of (seed, step): resuming at step t replays
 exactly the batches an uninterrupted run would have seen, with no sampler state
@@ -50,6 +52,7 @@ class PatchDataset:
     crop: int
     seed: int = 0
     patch_constant: int = 15
+    augment: bool = False  # also random 90° rotations and rescaling by a factor in [0.5, 1]
 
     def __post_init__(self):
         small = [im.shape for im in self.images if min(im.shape[:2]) < self.crop]
@@ -65,12 +68,20 @@ class PatchDataset:
         out = []
         for i in range(size):
             im = self.images[which[i]]
-            top = rng.integers(0, im.shape[0] - self.crop + 1)
-            left = rng.integers(0, im.shape[1] - self.crop + 1)
+            side = self.crop
+            if self.augment:  # a region of up to twice the crop, scaled down to it
+                side = min(int(self.crop / rng.uniform(0.5, 1.0)), *im.shape[:2])
+                turns = int(rng.integers(0, 4))
+            top = rng.integers(0, im.shape[0] - side + 1)
+            left = rng.integers(0, im.shape[1] - side + 1)
             flip = rng.random() < 0.5
             if i % world != rank:
                 continue
-            patch = im[top : top + self.crop, left : left + self.crop]
+            patch = im[top : top + side, left : left + side]
+            if side != self.crop:
+                patch = np.asarray(Image.fromarray(patch).resize((self.crop, self.crop), Image.Resampling.BICUBIC))
+            if self.augment:
+                patch = np.rot90(patch, turns)
             out.append(patch[:, ::-1] if flip else patch)
         arr = np.stack(out).astype(np.float32) / 255.0
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()

@@ -1,11 +1,19 @@
-"""The training loop: Adam, exponential learning-rate decay, KL warm-up, validation, exact resume.
+"""The training loop: Adam, learning-rate schedule, KL warm-up, weight EMA, validation, exact resume.
 
 Everything a step does is a function of (seed, step) and the saved state:
-the batch (see :mod:`rec.training.data`), the reparametrization noise (the
-torch generator is reseeded every step), the learning rate α(t) = α0·r^(t/D)
-and the warm-up factor min(t/W, 1). A checkpoint therefore only holds the
-weights, Adam's moments and the step, and resuming reproduces the
+the batch (see :mod:`rec.training.data`), the β of each crop for a
+variable-rate model (log-uniform in [β_min, β_max]), the reparametrization
+noise (the torch generator is reseeded every step), the learning rate and the
+warm-up factor min(t/W, 1). A checkpoint therefore only holds the weights,
+their EMA, Adam's moments and the step, and resuming reproduces the
 uninterrupted run.
+
+Learning rate: the thesis's α(t) = α0·r^(t/D) (section 4.1), which never anneals,
+or cosine cycles of ``lr_cycle`` steps (Loshchilov & Hutter 2017), each with a
+linear warm-up and ending at ``lr_final``·α0, so that the end of every cycle is a
+shippable, annealed model and a long run is a sequence of resumable chunks.
+With ``ema`` the exported weights are the exponential moving average
+θ̄ ← d·θ̄ + (1 − d)·θ, d = min(ema, (1 + t)/(10 + t)) (Polyak averaging).
 
 Data parallelism: started under ``torchrun --nproc-per-node R``, every rank
 takes rows r::R of the step's global batch and DistributedDataParallel
@@ -15,6 +23,7 @@ whole batch's mean loss.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -29,16 +38,64 @@ from pytorch_msssim import ms_ssim
 
 from rec.errors import RecError
 from rec.models.joint import JointConfig, JointPrior
-from rec.models.pln import PLN, pad_to_multiple
+from rec.models.pln import PLN, active_channels, pad_to_multiple
 from rec.training.config import RunConfig
 from rec.training.data import PatchDataset, load_images
 
-__all__ = ["Trainer", "ValidationResult", "learning_rate", "warmup_factor", "save_checkpoint", "load_checkpoint"]
+__all__ = ["Trainer", "ValidationResult", "learning_rate", "cosine_rate", "scheduled_rate", "warmup_factor", "fast_bf16",
+           "draw_betas", "validation_betas", "save_checkpoint", "load_checkpoint"]
 
 
 def learning_rate(step: int, lr0: float, decay: float, decay_steps: int) -> float:
     """α(t) = α0 · r^(t/D) (thesis section 4.1)."""
     return lr0 * decay ** (step / decay_steps)
+
+
+def cosine_rate(step: int, lr0: float, warmup: int, cycle: int, final: float) -> float:
+    """Cosine cycles of ``cycle`` steps: linear warm-up over ``warmup`` steps, then
+    α0·(f + (1 − f)·½(1 + cos πp)) with p the position after the warm-up, reaching f·α0."""
+    t = step % cycle
+    if t < warmup:
+        return lr0 * (t + 1) / warmup
+    p = (t - warmup) / max(1, cycle - warmup - 1)
+    return lr0 * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def scheduled_rate(step: int, t) -> float:
+    """The learning rate of step ``step`` under the schedule of TrainConfig ``t``."""
+    if t.schedule == "cosine":
+        return cosine_rate(step, t.lr, t.lr_warmup, t.lr_cycle or t.steps, t.lr_final)
+    return learning_rate(step, t.lr, t.lr_decay, t.lr_decay_steps)
+
+
+def fast_bf16(device: str) -> bool:
+    """Whether bf16 autocast pays on ``device``: CUDA, or a CPU with native bf16 arithmetic.
+
+    On a CPU with AVX2 only, bf16 convolutions are emulated and ran 9× slower than fp32
+    (13.5 s against 1.4 s for a step of the variable-rate config); with AMX or
+    AVX-512 BF16 they run 2.5-3× faster.
+    """
+    if device == "cuda":
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def draw_betas(seed: int, step: int, size: int, beta_min: float, beta_max: float) -> torch.Tensor:
+    """β of each crop of step ``step``'s global batch: log-uniform in [β_min, β_max]."""
+    rng = np.random.default_rng([seed, step, 7])
+    return torch.from_numpy(np.exp(rng.uniform(math.log(beta_min), math.log(beta_max), size)))
+
+
+#: β at which a variable-rate model is validated: its range's ends and its middle (in log β).
+def validation_betas(config) -> list[float]:
+    if not getattr(config, "variable_rate", False):
+        return [None]
+    lo, hi = math.log(config.beta_min), math.log(config.beta_max)
+    return [round(math.exp(lo + (hi - lo) * f), 6) for f in (0.0, 0.5, 1.0)]
 
 
 #: Updates skipped in a row (non-finite gradients) before a run stops as diverged.
@@ -58,16 +115,24 @@ class ValidationResult:
     bpp: float
     psnr: float
     ms_ssim: float
+    beta: float | None = None  # the rate it was measured at (variable-rate models)
+    active_channels: int | None = None  # level-1 channels carrying 90 % of the level-1 KL (PLNs)
 
 
-def save_checkpoint(path: Path, model: PLN, optimizer, step: int, config: RunConfig) -> None:
-    """Write atomically (temporary file, then rename)."""
+def save_checkpoint(path: Path, model: PLN, optimizer, step: int, config: RunConfig, ema: torch.nn.Module | None = None) -> None:
+    """Write atomically (temporary file, then rename). ``model`` holds the weights to ship:
+    the EMA when there is one (``ema``), the raw training weights under "raw" then."""
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "config": json.dumps(config.to_dict())},
-        tmp,
-    )
+    state = {"model": _cpu_state(ema or model), "optimizer": optimizer.state_dict(), "step": step,
+             "config": json.dumps(config.to_dict())}
+    if ema is not None:
+        state["raw"] = _cpu_state(model)
+    torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -100,21 +165,37 @@ class Trainer:
             groups.append({"params": [self.model.log_gamma], "lr_scale": config.train.gamma_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=config.train.lr)
         self.step = 0
+        t = config.train
+        if t.device == "cuda" and not torch.cuda.is_available():
+            raise RecError("train.device = 'cuda', but this torch sees no CUDA device")
+        self.device = torch.device(t.device)
+        self.bf16 = t.bf16 and fast_bf16(t.device)
+        self.ema = None
+        if t.ema:
+            self.ema = copy.deepcopy(self.model).requires_grad_(False)
         ckpt_path = self.out / "last.pt"
         if ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path)
             if ckpt["config"].model != config.model:
                 raise RecError(f"{ckpt_path} was trained with another model config: {ckpt['config'].model}")
-            self.model.load_state_dict(ckpt["model"])
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.model.load_state_dict(ckpt.get("raw", ckpt["model"]))
+            if self.ema is not None:
+                self.ema.load_state_dict(ckpt["model"])
             self.step = ckpt["step"]
-        elif config.train.init:
+        elif t.init:
             from rec.models.zoo import load_weights_into
 
-            fresh = load_weights_into(self.model, config.train.init, strict=config.train.init_strict)
+            only = tuple(filter(None, (p.strip() for p in t.init_only.split(","))))
+            fresh = load_weights_into(self.model, t.init, strict=t.init_strict, only=only)
             if fresh and self.is_main:
-                print(f"not in {config.train.init} (left at initialization): {', '.join(fresh)}", flush=True)
-        self.model = self.model.to(memory_format=torch.channels_last)
+                print(f"not in {t.init} (left at initialization): {', '.join(fresh)}", flush=True)
+            if self.ema is not None:
+                self.ema.load_state_dict(self.model.state_dict())
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
+        if self.ema is not None:
+            self.ema = self.ema.to(self.device, memory_format=torch.channels_last)
+        if ckpt_path.exists():  # after the move, so that Adam's moments land on the parameters' device
+            self.optimizer.load_state_dict(ckpt["optimizer"])
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
         self.bad_steps = 0  # updates skipped in a row for a non-finite gradient
 
@@ -126,16 +207,17 @@ class Trainer:
         """One optimizer step on this rank's rows of the global batch."""
         t = self.config.train
         torch.manual_seed(hash((t.seed, self.step, self.rank)) & 0x7FFFFFFF)
-        lr = learning_rate(self.step, t.lr, t.lr_decay, t.lr_decay_steps)
+        lr = scheduled_rate(self.step, t)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        losses = self.backward(batch)
+        losses = self.backward(batch, beta=self.betas(t.batch))
         # the gradient's norm (clipped to grad_clip if set): non-finite exactly when some gradient
         # is (a NaN or inf loss; the same on every rank under DDP, as the gradient is averaged),
         # and then the update is skipped instead of poisoning the weights and Adam's state
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip if t.grad_clip > 0 else math.inf)
         if torch.isfinite(grad_norm):
             self.optimizer.step()
+            self._update_ema()
             self.bad_steps = 0
         else:
             self.bad_steps += 1
@@ -151,43 +233,68 @@ class Trainer:
             "gamma": losses.gamma.item(), "lr": lr, "grad_norm": float(grad_norm),
         }
 
-    def backward(self, batch: torch.Tensor, sample: bool = True):
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = min(self.config.train.ema, (1 + self.step) / (10 + self.step))
+        ema, raw = list(self.ema.parameters()), list(self.model.parameters())
+        torch._foreach_lerp_(ema, raw, 1 - d)
+        for b_ema, b in zip(self.ema.buffers(), self.model.buffers()):
+            b_ema.copy_(b)
+
+    def betas(self, size: int) -> torch.Tensor | None:
+        """This rank's β of the step's crops (variable-rate models), else None."""
+        m = self.config.model
+        if not getattr(m, "variable_rate", False):
+            return None
+        return draw_betas(self.config.train.seed, self.step, size, m.beta_min, m.beta_max)[self.rank :: self.world]
+
+    def backward(self, batch: torch.Tensor, sample: bool = True, beta: torch.Tensor | None = None):
         """Loss of this rank's rows and its gradient (averaged over ranks under DDP) in ``.grad``."""
         t = self.config.train
         net = self.ddp or self.model
         self.model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.bf16):
-            x = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             if self.joint:  # additive uniform noise when sampling; no warm-up
                 losses = net(x, noise=sample)
             else:
-                losses = net(x, warmup_factor(self.step, t.warmup), sample=sample)
+                losses = net(x, warmup_factor(self.step, t.warmup), sample=sample, beta=beta)
         self.optimizer.zero_grad(set_to_none=True)
         losses.loss.backward()
         return losses
 
     @torch.no_grad()
-    def validate(self, images: list[np.ndarray]) -> ValidationResult:
-        """Whole validation images through the posterior means (fp32): loss, KL, bpp, PSNR, MS-SSIM."""
-        self.model.eval()
-        rows = []
+    def validate(self, images: list[np.ndarray], beta: float | None = None) -> ValidationResult:
+        """Whole validation images through the posterior means (fp32, the EMA weights if any):
+        loss, KL, bpp, PSNR, MS-SSIM, at rate ``beta`` for a variable-rate model."""
+        model = self.ema or self.model
+        model.eval()
+        rows, kl1_channels = [], 0.0
         for im in images:
-            x = torch.from_numpy(im.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+            x = torch.from_numpy(im.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, self.config.model.factor)
             # mbt2018: inference quantization (ŷ rounded around the predicted means, sequentially)
-            losses = self.model(xp, noise=False) if self.joint else self.model(xp, sample=False)
+            if self.joint:
+                losses = model(xp, noise=False)
+            else:
+                losses = model(xp, sample=False, beta=None if beta is None else torch.tensor([beta], dtype=torch.float64))
             x_hat = losses.x_hat[..., :h, :w].clamp(0, 1)
             mse = torch.mean((x - x_hat) ** 2).item()
             msssim = ms_ssim(x, x_hat, data_range=1.0).item() if min(h, w) > 160 else float("nan")
             # level 1 / level 2: y / z for mbt2018 (as its container sections)
             b1, b2 = (losses.bits_y, losses.bits_z) if self.joint else (losses.kl1_bits, losses.kl2_bits)
+            if not self.joint:
+                kl1_channels = kl1_channels + losses.kl1_channels.double().cpu().numpy()
             rows.append((losses.loss.item(), b1.item(), b2.item(), (b1 + b2).item() / (h * w), -10 * math.log10(mse), msssim))
         rows = np.array(rows)
         m = rows.mean(axis=0)
         finite = np.isfinite(rows[:, 5])
         m[5] = rows[finite, 5].mean() if finite.any() else float("nan")  # MS-SSIM needs sides > 160 px
-        return ValidationResult(*map(float, m))
+        active = None if self.joint else active_channels(kl1_channels)
+        return ValidationResult(*map(float, m), beta=beta, active_channels=active)
 
     def _truncate_log(self) -> None:
         """Drop log records of steps after the checkpoint: a resumed run logs them again."""
@@ -201,7 +308,7 @@ class Trainer:
 
     def run(self) -> None:
         t = self.config.train
-        data = PatchDataset(load_images(t.data), t.crop, t.seed)
+        data = PatchDataset(load_images(t.data), t.crop, t.seed, augment=t.augment)
         val_images = load_images(t.val) if self.is_main and t.val else []
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -222,10 +329,10 @@ class Trainer:
                     continue
                 record["time"] = time.time()
                 if self.step % t.val_every == 0 or self.step == t.steps:
-                    v = self.validate(val_images)
-                    record["val"] = v.__dict__
+                    vals = [self.validate(val_images, b).__dict__ for b in validation_betas(self.config.model)]
+                    record["val"] = vals[0] if len(vals) == 1 else vals
                 if self.step % t.checkpoint_every == 0 or self.step == t.steps:
-                    save_checkpoint(self.out / "last.pt", self.model, self.optimizer, self.step, self.config)
+                    save_checkpoint(self.out / "last.pt", self.model, self.optimizer, self.step, self.config, self.ema)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 if bar is not None:
