@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from rec.errors import RecError
-from rec.training.data import IMAGE_SUFFIXES
+from rec.image import IMAGE_SUFFIXES, estimated_memory_gb
 
 __all__ = ["BatchItem", "estimated_memory_gb", "encode_directory"]
 
@@ -30,11 +30,6 @@ class BatchItem:
     bytes: int | None  # None when the file failed
     bpp: float | None
     error: str | None = None
-
-
-def estimated_memory_gb(width: int, height: int) -> float:
-    """Peak memory of coding one image: a base for the model and libraries plus ~280 B per pixel."""
-    return 0.6 + 280e-9 * width * height
 
 
 def _encode_one(source: str, output: str, model, samplers, seed: int, threads: int) -> BatchItem:
@@ -63,7 +58,24 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise RecError(f"no images in {src}")
-    dst.mkdir(parents=True, exist_ok=True)
+    by_output: dict[str, list[str]] = {}
+    for p in files:
+        by_output.setdefault(f"{p.stem}.rec", []).append(p.name)
+    clashes = {out: names for out, names in by_output.items() if len(names) > 1}
+    if clashes:
+        listed = "; ".join(f"{', '.join(names[:-1])} and {names[-1]} would {'both' if len(names) == 2 else 'all'} be written to {out}"
+                           for out, names in sorted(clashes.items()))
+        raise RecError(f"{len(clashes)} output name collision(s) in {src}: {listed}; rename the files first")
+    if not str(destination).strip():
+        raise RecError("the output directory path is empty")
+    if dst.exists() and not dst.is_dir():
+        raise RecError(f"the output {dst} is not a directory")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RecError(f"cannot create the output directory {dst}: {e.strerror or e}") from None
+    if not os.access(dst, os.W_OK | os.X_OK):
+        raise RecError(f"the output directory {dst} is not writable")
     tasks = []
     for p in files:
         try:

@@ -1,6 +1,6 @@
 """The ``rec`` command: a thin layer that parses arguments and calls the Python API.
 
-    rec encode IN OUT [--model NAME] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
+    rec encode IN OUT [--model NAME] [--beta B] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
     rec encode DIR OUTDIR [-j N] [--max-memory GB]
     rec decode IN OUT
     rec info FILE
@@ -24,7 +24,8 @@ __all__ = ["main"]
 
 
 def _print_report(report) -> None:
-    print(f"{report.width}×{report.height}  {report.bytes} bytes  {report.bpp:.4f} bpp  model {report.model}  samplers {report.samplers}")
+    rate = "" if report.beta is None else f"  β {report.beta:g}"
+    print(f"{report.width}×{report.height}  {report.bytes} bytes  {report.bpp:.4f} bpp  model {report.model}{rate}  samplers {report.samplers}")
     print(f"{'level':<6}{'sampler':<12}{'dims':>9}{'KL bits':>12}{'index':>10}{'side':>9}{'outlier':>9}{'bits/KL':>9}")
     for lv in report.levels:
         ratio = lv.bits / lv.kl_bits if lv.kl_bits > 0 else float("nan")
@@ -45,7 +46,7 @@ def _print_report(report) -> None:
 
 def _encode(args) -> None:
     from rec.codec import compress
-    from rec.image import write_atomic
+    from rec.image import check_output_path, write_atomic
 
     if Path(args.input).is_dir():
         from rec.batch import encode_directory
@@ -59,7 +60,9 @@ def _encode(args) -> None:
             raise RecError(f"{sum(1 for i in items if i.error)} of {len(items)} files failed")
         return
 
-    data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json)
+    check_output_path(args.output, args.input)  # before the work, not after it
+    data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json,
+                    beta=args.beta)
     write_atomic(args.output, data)
     if args.json:
         print(json.dumps(data.report.to_dict()))
@@ -76,20 +79,23 @@ def _read_bytes(path) -> bytes:
 
 def _decode(args) -> None:
     from rec.codec import decompress
-    from rec.image import save_png
+    from rec.image import check_output_path, save_png
 
+    check_output_path(args.output, args.input)
     save_png(args.output, decompress(_read_bytes(args.input)))
 
 
 def _info(args) -> None:
-    from rec.codec import read_header
+    from rec.codec import read_header, read_rate
 
     path = Path(args.input)
     data = _read_bytes(path)
     c = read_header(data)
     h = c.header
     print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
-    print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}")
+    beta = read_rate(c)
+    rate = "" if beta is None else f", rate β = {beta:g}"
+    print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}{rate}")
     for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers):
         params = ", ".join(f"{k}={v}" for k, v in spec.params)
         print(f"level {level}: {spec.name}({params})")
@@ -104,6 +110,7 @@ def _models(args) -> None:
     entries = list_models()
     if args.json:
         print(json.dumps([{"name": e.name, "kind": e.kind, "beta": getattr(e.config, "beta", None),
+                           "beta_range": [e.config.beta_min, e.config.beta_max] if getattr(e.config, "variable_rate", False) else None,
                            "gamma_inf": getattr(e.config, "gamma_inf", None), "lambda": getattr(e.config, "lmbda", None),
                            "steps": e.steps, "sha256": e.sha256, "description": e.description} for e in entries], indent=2))
         return
@@ -112,7 +119,8 @@ def _models(args) -> None:
         if e.kind == "mbt2018":
             rate = f"λ={e.config.lmbda:<18g}"
         else:
-            rate = f"β={e.config.beta:<6g}" + (f"γ∞={e.config.gamma_inf:<10g}" if e.kind == "gamma-pln" else " " * 13)
+            beta = f"{e.config.beta_min:g}-{e.config.beta_max:g}" if e.config.variable_rate else f"{e.config.beta:g}"
+            rate = f"β={beta:<9}" + (f"γ∞={e.config.gamma_inf:<7g}" if e.kind == "gamma-pln" else " " * 10)
         print(f"{mark} {e.name:<18}{e.kind:<10} {rate}{e.steps:>7} steps  {e.description}")
 
 
@@ -153,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="zoo model (see `rec models`)")
     p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) (default: rec.codec.DEFAULT_SAMPLERS)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
+    p.add_argument("--beta", type=float, default=None,
+                   help="rate of a variable-rate model: larger β, fewer bits (within the model's range, see `rec models`)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers when INPUT is a directory")
@@ -192,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.func(args)
         except RecError as e:
+            print(f"rec: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # a file-system failure the checks did not foresee: still no traceback
             print(f"rec: error: {e}", file=sys.stderr)
             return 2
         finally:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import time
 from dataclasses import asdict, dataclass
 
@@ -53,6 +54,7 @@ __all__ = [
     "read_header",
     "resolve_model",
     "model_hash",
+    "read_rate",
 ]
 
 CODEC_ID = "rec"
@@ -110,9 +112,15 @@ class Report:
     ms_ssim: float | None = None
     ideal_psnr: float | None = None
     ideal_ms_ssim: float | None = None
+    beta: float | None = None  # the rate parameter of a variable-rate model
+
+    @property
+    def kl_bpp(self) -> float:
+        return self.kl_bits / (self.width * self.height)
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["kl_bpp"] = self.kl_bpp
         for level, lr in zip(d["levels"], self.levels):
             level["bits"] = lr.bits
         return d
@@ -209,7 +217,7 @@ def _tensor(z: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, seed: int = 0,
-             verify: bool = True, ideal: bool = False) -> Compressed:
+             verify: bool = True, ideal: bool = False, beta: float | None = None) -> Compressed:
     """Encode an image into the bytes of a .rec file.
 
     Args:
@@ -220,6 +228,8 @@ def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, 
         seed: seed of the shared randomness, 0 .. 2**64 - 1 (written in the header).
         verify: decode the bytes and report PSNR / MS-SSIM of the decoded image.
         ideal: also report the reconstruction from an exact posterior sample.
+        beta: the rate of a variable-rate model (larger β, fewer bits), within its range;
+            default the model's own β. Written in the file; a fixed-rate model refuses it.
 
     Returns:
         :class:`Compressed` bytes with the :class:`Report` as ``.report``.
@@ -233,9 +243,12 @@ def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, 
     seed = int(seed)
     height, width = rgb.shape[:2]
     if isinstance(net, JointPrior):
+        if beta is not None:
+            raise RecError("the mbt2018 reference has a fixed rate: it takes no β")
         data, analysis = _compress_reference(net, rgb, started), None
     else:
-        data, analysis = _compress_rec(net, rgb, s2, s1, seed, started)
+        net.rate_weights(beta)  # refuses a β the model cannot take, before any work
+        data, analysis = _compress_rec(net, rgb, s2, s1, seed, started, _rate(net, beta))
     if verify:
         t = time.perf_counter()
         data.decoded = decompress(data, model=net)
@@ -267,10 +280,17 @@ def _compress_reference(net: JointPrior, rgb: np.ndarray, started: float) -> Com
     return data
 
 
-def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int, started: float):
+def _rate(net: PLN, beta: float | None) -> float | None:
+    """The β a file of ``net`` is coded at: None for a fixed-rate model, else ``beta`` or the model's default."""
+    if not net.config.variable_rate:
+        return None
+    return float(net.config.beta if beta is None else beta)
+
+
+def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int, started: float, beta: float | None):
     """REC: level 2 coded first, level 1 from the coded z2. Returns the bytes and the analysis."""
     height, width = rgb.shape[:2]
-    analysis = net.analyze(model_input(rgb, net.config.factor))
+    analysis = net.analyze(model_input(rgb, net.config.factor), beta)
     levels, sections, specs = [], [], []
     z2 = None
     if analysis.q2 is not None:
@@ -280,12 +300,14 @@ def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int
         levels.append(_level_report("z2", s2, msg2))
         sections.append(Section(SectionType.PAYLOAD_LEVEL, 2, msg2.to_bytes()))
         specs.append(_spec(s2))
-    prior1 = net.level1_prior(z2, analysis.level1.mean.shape)
+    prior1 = net.level1_prior(z2, analysis.level1.mean.shape, beta)
     q1 = net.level1_posterior(analysis.level1, prior1)
     msg1 = s1.encode(_gaussian(q1), _gaussian(prior1), _level_seed(seed, 1))
     levels.append(_level_report("z1", s1, msg1))
     sections.append(Section(SectionType.PAYLOAD_LEVEL, 1, msg1.to_bytes()))
     specs.append(_spec(s1))
+    if beta is not None:
+        sections.insert(0, Section(SectionType.RATE, 0, struct.pack("<d", beta)))
     header = Header(width, height, CODEC_ID, getattr(net, "name", ""), model_hash(net), seed, tuple(specs))
     data = Compressed(Container(header, tuple(sections)).to_bytes())
     encode_seconds = time.perf_counter() - started
@@ -296,7 +318,7 @@ def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int
         width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height),
         model=getattr(net, "name", ""), samplers=f"{s2.name}:{s1.name}" if z2 is not None else s1.name, seed=seed,
         levels=levels, kl_bits=kl, bound_bits=kl + 2 * math.log2(kl + 1), container_bits=8 * len(data) - payload_bits,
-        encode_seconds=encode_seconds,
+        encode_seconds=encode_seconds, beta=beta,
     )
     return data, analysis
 
@@ -322,7 +344,7 @@ def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:
 def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int) -> np.ndarray:
     """x̂ from an exact posterior sample z2 ~ q(z2|x), z1 ~ q(z1|z2,x) (encoder-private randomness)."""
     latents = net.draw(analysis, generator=torch.Generator().manual_seed(seed))
-    return tensor_image(net.synthesize(latents.z1), height, width)
+    return tensor_image(net.synthesize(latents.z1, analysis.beta), height, width)
 
 
 def read_header(data: bytes) -> Container:
@@ -349,6 +371,7 @@ def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.n
     """
     container = read_header(data)
     h = container.header
+    _check_header_size(h)  # before a model is loaded or anything of the image's size allocated
     if model is None:
         from rec.models.zoo import list_models
 
@@ -371,6 +394,7 @@ def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.n
     two_levels = net.config.kind != "vae"
     if len(h.samplers) != (2 if two_levels else 1):
         raise FormatError(f"file lists {len(h.samplers)} sampler levels, the model has {2 if two_levels else 1}")
+    beta = _read_rate(container, net)
     f = net.config.factor
     ph, pw = -(-h.height // f) * f, -(-h.width // f) * f
     shape1 = (1, net.config.M, ph // 16, pw // 16)
@@ -383,6 +407,48 @@ def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.n
         shape2 = (1, net.config.G, ph // 64, pw // 64)
         z2 = _tensor(samplers[0].decode(container.section(SectionType.PAYLOAD_LEVEL, 2).payload,
                                         _gaussian(net.level2_prior(shape2)), _level_seed(h.seed, 2)))
-    prior1 = net.level1_prior(z2, shape1)
+    prior1 = net.level1_prior(z2, shape1, beta)
     z1 = _tensor(samplers[-1].decode(container.section(SectionType.PAYLOAD_LEVEL, 1).payload, _gaussian(prior1), _level_seed(h.seed, 1)))
-    return tensor_image(net.synthesize(z1), h.height, h.width)
+    return tensor_image(net.synthesize(z1, beta), h.height, h.width)
+
+
+def _check_header_size(header: Header) -> None:
+    """FormatError unless the header's width × height is one rec.image.check_size accepts."""
+    from rec.image import check_size
+
+    try:
+        check_size(header.width, header.height)
+    except RecError as e:
+        raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
+
+
+def read_rate(container: Container) -> float | None:
+    """The β of the file's RATE section (None when there is none: a fixed-rate model's file).
+
+    Raises:
+        FormatError: a RATE section that is not one finite, positive f64.
+    """
+    sections = [s for s in container.sections if s.kind == SectionType.RATE]
+    if not sections:
+        return None
+    payload = sections[0].payload
+    if len(payload) != 8 or sections[0].level != 0:
+        raise FormatError(f"RATE section must hold one f64 at level 0, got {len(payload)} bytes at level {sections[0].level}")
+    (beta,) = struct.unpack("<d", payload)
+    if not (math.isfinite(beta) and beta > 0):
+        raise FormatError(f"RATE section holds an invalid β {beta!r}")
+    return beta
+
+
+def _read_rate(container: Container, net: PLN) -> float | None:
+    """The file's β, checked against the model: present exactly for a variable-rate model, within its range."""
+    beta = read_rate(container)
+    if net.config.variable_rate != (beta is not None):
+        raise FormatError("file has a rate section, but its model has a fixed rate" if beta is not None else
+                          "file has no rate section, but its model is variable-rate")
+    if beta is not None:
+        try:
+            net.rate.check(beta)
+        except RecError as e:
+            raise FormatError(f"file's {e}") from None
+    return beta

@@ -97,6 +97,8 @@ class SectionType(enum.IntEnum):
     OUTLIERS = 3
     #: Anything else the codec needs (codec-defined content).
     AUX = 4
+    #: The rate parameter of a variable-rate model: β as a little-endian f64 (level 0).
+    RATE = 5
 
 
 # --------------------------------------------------------------------------

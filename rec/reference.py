@@ -56,7 +56,7 @@ import torch
 
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
-from rec.image import tensor_image
+from rec.image import check_size, tensor_image
 from rec.models.entropy import FactorizedTable
 from rec.models.joint import JointPrior, Step
 from rec.models.pln import model_input
@@ -331,10 +331,10 @@ def _table_probabilities(table: FactorizedTable, c: int) -> np.ndarray:
     return table.probabilities[c, : int(table.size[c]) + 2]
 
 
-def _encode_z(qz: torch.Tensor, table: FactorizedTable) -> tuple[bytes, list[int]]:
+def _encode_z(q: np.ndarray, table: FactorizedTable) -> tuple[bytes, list[int]]:
+    """Code the integers of z, (G, h·w) int64."""
     encoder = constriction.stream.queue.RangeEncoder()
     escapes: list[int] = []
-    q = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)
     for c in range(q.shape[0]):
         low, size = int(table.low[c]), int(table.size[c])
         s = q[c] - low + 1
@@ -349,7 +349,7 @@ def _encode_z(qz: torch.Tensor, table: FactorizedTable) -> tuple[bytes, list[int
     return encoder.get_compressed().astype("<u4").tobytes(), escapes
 
 
-def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], escapes: _Escapes) -> torch.Tensor:
+def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], escapes: _Escapes) -> np.ndarray:
     decoder = constriction.stream.queue.RangeDecoder(_words(payload))
     n_channels, count = shape[1], shape[2] * shape[3]
     out = np.zeros((n_channels, count), dtype=np.int64)
@@ -363,7 +363,23 @@ def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], es
             e = escapes.take(int(esc.sum()))
             k[esc] = np.where(s[esc] == 0, low - 1 - e, low + size + e)
         out[c] = k
-    return torch.from_numpy(out).float().reshape(shape)
+    return out  # (G, h·w) int64
+
+
+def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """ẑ = q + m and ψ = h_s(ẑ) from the integers of z, (G, h·w) int64: the one computation of both sides.
+
+    The encoder passes the integers it codes, the decoder those it decodes, so ψ is
+    computed from a tensor of the same values, dtype, shape *and memory layout*. It
+    matters: a large image's g_a runs in bands with a channels-last output
+    (:class:`rec.models.layers.MirrorConv2d`), so the encoder's own ẑ = round(z − m) + m
+    came channels-last, and h_s of a channels-last ẑ differs from h_s of the
+    decoder's contiguous ẑ in the last bits of ψ, which moved σ across scale-table
+    entries and μ across rounding boundaries: undecodable files (issue 17).
+    """
+    q = torch.from_numpy(np.ascontiguousarray(qz, dtype=np.int64)).float().reshape(shape)
+    z_hat = q + medians.view(1, -1, 1, 1)
+    return z_hat, model.hyper_synthesize(z_hat).float().contiguous()
 
 
 def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: _Escapes) -> torch.Tensor:
@@ -419,8 +435,9 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
 
         with _single_thread():  # the part the decoder repeats
             table = model.z_density.coding_table(params.tail_mass)
-            qz, z_hat = model.quantize_z(z, table.medians)
-            psi = model.hyper_synthesize(z_hat).float()
+            qz, _ = model.quantize_z(z, table.medians)
+            qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
+            z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape))
             ar = model.autoregress(psi, decide, params.schedule)
         z_payload, z_escapes = _encode_z(qz, table)
         q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
@@ -473,6 +490,10 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         raise FormatError(f"not an {CODEC_ID} file: codec id {header.codec_id!r}")
     if model_hash is not None and header.model_hash != bytes(model_hash):
         raise FormatError("the file was written with another model (model hash mismatch)")
+    try:
+        check_size(header.width, header.height)  # before anything of the image's size is allocated
+    except RecError as e:
+        raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
     params = CodecParams.from_specs(header.samplers)
     model = _coding_model(model)
     y_shape, z_shape = _latent_shapes(model, header.height, header.width)
@@ -484,8 +505,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
             with _single_thread():  # as the encoder computed it
                 table = model.z_density.coding_table(params.tail_mass)
                 qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
-                z_hat = qz + table.medians.view(1, -1, 1, 1)
-                psi = model.hyper_synthesize(z_hat).float()
+                z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape)
                 if psi_transform is not None:
                     psi = psi_transform(psi)
                 decoder = constriction.stream.queue.RangeDecoder(

@@ -77,3 +77,87 @@ def test_file_of_a_model_that_is_not_installed(png, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ghost-model" in err and "not installed" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def _listing(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+@pytest.mark.parametrize("case", ["missing directory", "existing directory", "empty", "the input", "parent is a file"])
+def test_bad_output_paths_end_in_a_clear_error(png, tmp_path, capsys, command, case):
+    """Issue 17: each ends in `rec: error: …`, exit 2, no traceback, nothing left behind, the input untouched."""
+    source = png
+    if command == "decode":
+        source = tmp_path / "in.rec"
+        assert main(["encode", str(png), str(source)]) == 0
+    (tmp_path / "adir").mkdir()
+    output = {"missing directory": str(tmp_path / "nowhere" / "x.out"), "existing directory": str(tmp_path / "adir"),
+              "empty": "", "the input": str(source), "parent is a file": str(png / "x.out")}[case]
+    before, content = _listing(tmp_path), source.read_bytes()
+    capsys.readouterr()
+    assert main([command, str(source), output]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rec: error: ") and "Traceback" not in err
+    assert _listing(tmp_path) == before and source.read_bytes() == content
+
+
+def test_an_unwritable_output_directory_is_a_clear_error(png, tmp_path, capsys, monkeypatch):
+    import os
+    import tempfile
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(args))
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # root may write anywhere: the failure is simulated
+    assert main(["encode", str(png), str(tmp_path / "x.rec")]) == 2
+    assert "Permission denied" in capsys.readouterr().err
+    monkeypatch.undo()
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        try:
+            assert main(["encode", str(png), str(locked / "x.rec")]) == 2
+            assert "not writable" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o755)
+    assert not (tmp_path / "x.rec").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_directory_mode_refuses_stem_collisions_and_bad_outputs(tmp_path, capsys, jobs):
+    src = tmp_path / "in"
+    src.mkdir()
+    img = Image.fromarray(smooth_image(np.random.default_rng(0), 32, 32))
+    img.save(src / "a.png")
+    img.save(src / "a.jpg")
+    img.save(src / "b.png")
+    assert main(["encode", str(src), str(tmp_path / "out"), "-j", jobs]) == 2
+    err = capsys.readouterr().err
+    assert "a.jpg and a.png" in err and "a.rec" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    (src / "a.jpg").unlink()
+    (tmp_path / "file").write_bytes(b"x")
+    for out in (str(tmp_path / "file"), ""):
+        assert main(["encode", str(src), out, "-j", jobs]) == 2
+        assert capsys.readouterr().err.startswith("rec: error: ")
+    (tmp_path / "out" / "a.rec").mkdir(parents=True)  # one output cannot be written: that file fails, cleanly
+    assert main(["encode", str(src), str(tmp_path / "out"), "-j", jobs]) == 2
+    captured = capsys.readouterr()
+    assert "is a directory" in captured.out and "1 of 2 files failed" in captured.err and "Traceback" not in captured.err
+    assert (tmp_path / "out" / "b.rec").is_file() and _listing(tmp_path / "out") == ["a.rec", "b.rec"]
+
+
+def test_outputs_follow_the_umask(png, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert main(["encode", str(png), str(tmp_path / "x.rec")]) == 0
+        assert main(["decode", str(tmp_path / "x.rec"), str(tmp_path / "x.png")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("x.rec", "x.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644

@@ -157,3 +157,83 @@ def test_shipped_model_is_robust_to_float_noise_in_the_level2_synthesis():
     finally:
         hook.remove()
     assert abs(noisy - clean) < 0.05
+
+
+@pytest.mark.parametrize("size", [(65536, 65536), (16384, 16384), (8193, 8192)])
+def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_allocated(model, image, size):
+    """Issue 17: a valid file whose header (CRC resealed) claims 65536² made the decoder allocate 8.6 GB."""
+    import dataclasses
+    import time
+
+    from rec.container import Container
+
+    c = read_header(compress(image, model=model, samplers=FAST, verify=False))
+    crafted = dataclasses.replace(c, header=dataclasses.replace(c.header, width=size[0], height=size[1])).to_bytes()
+    for m in (model, None):  # with the model given, and looked up from the header
+        t = time.perf_counter()
+        with pytest.raises(FormatError, match="exceeds the limits"):
+            decompress(crafted, model=m)
+        assert time.perf_counter() - t < 1.0
+
+
+def test_an_image_that_cannot_be_coded_within_memory_is_refused_up_front(model, monkeypatch, tmp_path):
+    from PIL import Image
+
+    from rec.image import estimated_memory_gb, memory_limit_gb
+
+    monkeypatch.setenv("REC_MAX_MEMORY_GB", "2")
+    assert memory_limit_gb() == 2.0
+    assert estimated_memory_gb(4000, 3000) > 2  # so a 12 MP image is refused, an array or a file
+    with pytest.raises(RecError, match="needs about .* GB to code"):
+        compress(np.zeros((3000, 4000, 3), np.uint8), model=model, samplers=FAST)
+    Image.fromarray(np.zeros((3000, 4000, 3), np.uint8)).save(tmp_path / "zeros.png")
+    with pytest.raises(RecError, match="REC_MAX_MEMORY_GB"):
+        compress(str(tmp_path / "zeros.png"), model=model, samplers=FAST)
+    # and a file of that size is refused by the decoder
+    import dataclasses
+
+    c = read_header(compress(smooth_image(np.random.default_rng(0), 64, 64), model=model, samplers=FAST, verify=False))
+    crafted = dataclasses.replace(c, header=dataclasses.replace(c.header, width=4000, height=3000)).to_bytes()
+    with pytest.raises(FormatError, match="needs about"):
+        decompress(crafted, model=model)
+    monkeypatch.setenv("REC_MAX_MEMORY_GB", "nonsense")
+    with pytest.raises(RecError, match="REC_MAX_MEMORY_GB"):
+        memory_limit_gb()
+    monkeypatch.delenv("REC_MAX_MEMORY_GB")
+    assert memory_limit_gb() > 1  # a share of this machine's memory
+
+
+def tiny_variable_rate_model(seed=0) -> PLN:
+    torch.manual_seed(seed)
+    model = PLN(ModelConfig(kind="gamma-pln", posterior="residual", N=16, M=8, F=16, G=4, beta=0.5, beta_min=0.1,
+                            beta_max=4.0, gamma_inf=0.001)).eval()
+    with torch.no_grad():  # modulations that differ per knot, so that β changes what is coded
+        for p in model.modulations.parameters():
+            p.normal_(0, 0.3)
+    model.name = f"tiny-vr-{seed}"
+    return model
+
+
+def test_variable_rate_files_carry_their_beta_and_decode_at_it(image):
+    from rec.container import Container, Section, SectionType
+    from rec.codec import read_rate
+
+    model = tiny_variable_rate_model()
+    low, high = (compress(image, model=model, samplers=FAST, seed=3, beta=b) for b in (0.2, 3.0))
+    assert bytes(low) != bytes(high)
+    for data, beta in ((low, 0.2), (high, 3.0)):
+        assert data.report.beta == beta and read_rate(read_header(data)) == beta
+        assert np.array_equal(decompress(data, model=model), data.decoded)  # the decoder used the file's β
+    default = compress(image, model=model, samplers=FAST, seed=3)
+    assert default.report.beta == 0.5
+    # a file whose β is edited (CRC resealed) or missing is refused, not decoded at another rate
+    c = read_header(low)
+    other = [s for s in c.sections if s.kind != SectionType.RATE]
+    for sections, match in ((other, "no rate section"), ([Section(SectionType.RATE, 0, __import__("struct").pack("<d", 9.0)), *other], "outside"),
+                            ([Section(SectionType.RATE, 0, b"\x00" * 8), *other], "invalid")):
+        with pytest.raises(FormatError, match=match):
+            decompress(Container(c.header, tuple(sections)).to_bytes(), model=model)
+    with pytest.raises(RecError, match="outside this model's range"):
+        compress(image, model=model, samplers=FAST, beta=10.0)
+    with pytest.raises(RecError, match="fixed rate"):
+        compress(image, model=tiny_model(), samplers=FAST, beta=0.5)

@@ -1,9 +1,13 @@
+import os
+import stat
+import tempfile
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from rec.errors import RecError
-from rec.image import AlphaDroppedWarning, read_image, to_rgb_array, write_atomic
+from rec.image import AlphaDroppedWarning, check_output_path, read_image, to_rgb_array, write_atomic
 
 
 @pytest.fixture
@@ -76,3 +80,83 @@ def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path):
     with pytest.raises(TypeError):
         write_atomic(tmp_path / "bad.bin", object())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.bin"]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A portrait photo stored landscape with orientation 6 (rotate 90° clockwise to view) comes back upright."""
+    stored = np.zeros((20, 30, 3), np.uint8)
+    stored[:5, :5] = 255  # top-left corner as stored
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "p.png", exif=exif.tobytes())
+    im.save(tmp_path / "p.jpg", exif=exif.tobytes(), quality=95)
+    for name in ("p.png", "p.jpg"):
+        out = read_image(tmp_path / name)
+        assert out.shape == (30, 20, 3), name
+        assert out[:5, -5:].mean() > 200 and out[:5, :5].mean() < 50, name  # the stored top-left is now top-right
+        with Image.open(tmp_path / name) as opened:
+            assert to_rgb_array(opened).shape == (30, 20, 3)
+
+
+def test_a_float_tiff_with_nan_is_refused(tmp_path):
+    a = np.full((8, 9), 0.5, np.float32)
+    a[3, 4] = np.nan
+    Image.fromarray(a, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(RecError, match="NaN"):
+        read_image(tmp_path / "nan.tif")
+    a[3, 4] = np.inf
+    Image.fromarray(a, mode="F").save(tmp_path / "inf.tif")
+    with pytest.raises(RecError, match="NaN or infinite"):
+        read_image(tmp_path / "inf.tif")
+    a[3, 4] = 0.25
+    Image.fromarray(a, mode="F").save(tmp_path / "ok.tif")
+    assert read_image(tmp_path / "ok.tif")[0, 0].tolist() == [128, 128, 128]
+
+
+def test_closed_and_lazily_truncated_pil_images_raise_rec_error(tmp_path, rgb):
+    im = Image.fromarray(rgb)
+    im.close()
+    with pytest.raises(RecError, match="closed"):
+        to_rgb_array(im)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "a.png").read_bytes()[:-300])
+    with Image.open(tmp_path / "cut.png") as lazy:  # opened, not loaded: the truncation shows on reading
+        with pytest.raises(RecError, match="truncated"):
+            to_rgb_array(lazy)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a.bin", b"x")
+        os.umask(0o027)
+        write_atomic(tmp_path / "b.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o640
+
+
+def test_write_atomic_refuses_bad_outputs_with_rec_error(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_bytes(b"keep")
+    cases = {"": "empty", tmp_path / "missing" / "x.bin": "does not exist", tmp_path / "d": "is a directory",
+             tmp_path / "f" / "x.bin": "not a directory"}
+    for path, message in cases.items():
+        with pytest.raises(RecError, match=message):
+            write_atomic(path, b"abc")
+    with pytest.raises(RecError, match="is the input"):
+        check_output_path(tmp_path / "f", tmp_path / "." / "f")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(RecError, match="Permission denied"):
+        write_atomic(tmp_path / "x.bin", b"abc")
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "replace", denied)
+    with pytest.raises(RecError, match="Permission denied"):
+        write_atomic(tmp_path / "y.bin", b"abc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"] and (tmp_path / "f").read_bytes() == b"keep"

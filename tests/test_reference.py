@@ -200,3 +200,44 @@ def test_fragility_measurement(model, image, encoded, record_property):
     record_property("fragility_failure_rate_continuous_scale", rates[0])
     print(f"\nfailure rate at 1e-5 relative noise on ψ over 5 trials, {encoded.symbols.numel()} symbols: "
           f"scale table {rates[64]:.0%}, continuous σ {rates[0]:.0%}")
+
+
+def test_encoder_computes_the_decoders_parameters_when_g_a_runs_in_bands(monkeypatch):
+    """Issue 17: a large image's g_a runs in bands with a channels-last output; the encoder's
+    ψ must still be the decoder's bit for bit (it was not: kodim05 at 1436×730 with
+    mbt2018-low wrote an undecodable file)."""
+    from rec.models.layers import GDN, MirrorConv2d
+
+    monkeypatch.setattr(MirrorConv2d, "CHUNK_VALUES", 4096)  # the banded path on a small image
+    monkeypatch.setattr(GDN, "CHUNK_VALUES", 4096)
+    model = lively_model(1)
+    for seed, (h, w) in enumerate([(96, 160), (130, 70), (200, 136)]):
+        img = smooth_image(np.random.default_rng(40 + seed), h, w)
+        with torch.no_grad():
+            from rec.models.pln import model_input
+
+            y = model.analyze(model_input(img, 64, channels_last=False))
+        assert not y.is_contiguous()  # the layout that exposed the mismatch
+        enc = encode(model, img)
+        dec = decode(model, enc.data)
+        assert torch.equal(dec.z_hat, enc.z_hat)
+        assert torch.equal(dec.symbols, enc.symbols)
+        assert torch.equal(dec.y_hat, enc.y_hat)
+        assert np.array_equal(dec.image, enc.image)
+
+
+@pytest.mark.parametrize("size", [(65536, 65536), (16384, 16384), (8193, 8192)])
+def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_allocated(model, encoded, size):
+    """Issue 17: the crafted header (CRC resealed) must give FormatError at once, not an allocation."""
+    import time
+
+    from rec import codec
+
+    c = Container.from_bytes(encoded.data)
+    crafted = dataclasses.replace(c, header=dataclasses.replace(c.header, width=size[0], height=size[1])).to_bytes()
+    t = time.perf_counter()
+    with pytest.raises(FormatError, match="exceeds the limits"):
+        decode(model, crafted)
+    with pytest.raises(FormatError, match="exceeds the limits"):
+        codec.decompress(crafted, model=model)
+    assert time.perf_counter() - t < 1.0

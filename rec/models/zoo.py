@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -82,13 +83,40 @@ def build(config: ModelConfig | JointConfig) -> PLN | JointPrior:
     return JointPrior(config) if isinstance(config, JointConfig) else PLN(config)
 
 
+#: The largest channel width an index entry may declare (the shipped models: 128 and 24).
+MAX_WIDTH = 1024
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _check_entry(key: str, entry: ZooEntry) -> ZooEntry:
+    """The entry of ``key``, refused unless its name is the key and a plain file name, and its widths are sane.
+
+    The name makes the weights' path (``zoo/<name>.safetensors``): a name other than the key,
+    or one with a path separator, would load weights from elsewhere. Absurd widths would
+    allocate gigabytes before the weights' shapes could be checked.
+    """
+    if entry.name != key or not _NAME.fullmatch(key) or key.endswith(".") or ".." in key:
+        raise RecError(f"zoo index entry {key!r} names its model {entry.name!r}: the name must be the key, "
+                       "letters, digits, '.', '_' and '-'")
+    for width in ("N", "M", "F", "G"):
+        v = getattr(entry.config, width, None)
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_WIDTH:
+            raise RecError(f"zoo index entry {key!r}: width {width} = {v!r} is not an integer in 1 .. {MAX_WIDTH}")
+    if not isinstance(entry.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+        raise RecError(f"zoo index entry {key!r}: sha256 must be 64 hex digits")
+    return entry
+
+
 def _read_index() -> dict[str, ZooEntry]:
     path = zoo_dir() / "index.json"
     if not path.exists():
         return {}
     try:
-        return {name: ZooEntry.from_dict(d) for name, d in json.loads(path.read_text(encoding="utf-8")).items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise TypeError("the index is not a JSON object")
+        return {name: _check_entry(name, ZooEntry.from_dict(d)) for name, d in raw.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecError) as e:
         raise RecError(f"cannot read the zoo index {path}: {e}") from None
 
 
@@ -112,13 +140,28 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=8)
 def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
     """A shipped model by name, in eval mode, float32, hash-checked.
 
     Raises:
-        RecError: unknown name, missing file, or weights whose hash differs from the zoo's.
+        RecError: not a name, unknown name, missing file, weights whose hash differs from
+            the zoo's, or a weights file that is not valid safetensors of the architecture.
     """
+    if not isinstance(name, str):
+        raise RecError(f"a model name must be a string, got {type(name).__name__}")
+    return _load_model(name)
+
+
+def _safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file; RecError if it is not one."""
+    try:
+        return load_file(str(path))
+    except Exception as e:  # SafetensorError, OSError, ValueError: any malformed file
+        raise RecError(f"cannot read weights {path}: {type(e).__name__}: {e}") from None
+
+
+@lru_cache(maxsize=8)
+def _load_model(name: str) -> PLN | JointPrior:
     entry = get_entry(name)
     if not entry.path.exists():
         raise RecError(f"weights of model {name!r} are missing: {entry.path}")
@@ -126,13 +169,16 @@ def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
     if digest != entry.sha256:
         raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…, expected {entry.sha256[:16]}…")
     model = build(entry.config)
-    _load_state(model, load_file(str(entry.path)))
+    _load_state(model, _safetensors(entry.path))
     model.weights_sha256 = entry.sha256
     model.name = name
     if isinstance(model, JointPrior):  # the reference codec computes in the contiguous layout (rec.reference)
         return model.eval()
     # channels_last runs the PLN's convolutions about 1.5× faster on the CPU
     return model.eval().to(memory_format=torch.channels_last)
+
+
+load_model.cache_clear = _load_model.cache_clear  # type: ignore[attr-defined]
 
 
 def _masked(model: torch.nn.Module) -> dict[str, MaskedConv2d]:
@@ -172,25 +218,44 @@ def _load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict:
 
 
 def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
-    """Initialize ``model`` from a zoo name, a .safetensors file or a training checkpoint.
+    """Initialize ``model`` from a zoo name, a .safetensors file, a shard folder or a training checkpoint.
 
     With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
     model with another hyperprior); ``only`` keeps just the tensors whose names start with
     one of its prefixes (implies not strict). Returns the names left at their initialization.
     """
     path = Path(source)
-    if path.suffix == ".safetensors" and path.exists():
-        state = load_file(str(path))
-    elif path.suffix == ".pt" and path.exists():
-        from rec.training.loop import load_checkpoint
+    if path.is_dir() and (path / "index.json").exists():  # weights handed back as shards (rec.training.shards)
+        from rec.training.shards import read_shards
 
-        state = load_checkpoint(path)["model"]
+        state = read_shards(path)
+    elif path.suffix == ".safetensors" and path.exists():
+        state = _safetensors(path)
+    elif path.suffix == ".pt" and path.exists():
+        state = _checkpoint(path)["model"]
     else:
         state = load_model(source).state_dict()
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise RecError(f"{source} does not hold a state dict of tensors")
     if only:
         state = {k: v for k, v in state.items() if k.startswith(tuple(only))}
         strict = False
     return _load_state(model, state, strict)
+
+
+def _checkpoint(path: Path) -> dict:
+    """A training checkpoint (rec.training.loop.load_checkpoint); RecError for anything that is not one."""
+    from rec.training.loop import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or "model" not in ckpt:
+            raise KeyError("model")
+        return ckpt
+    except RecError:
+        raise
+    except Exception as e:  # UnpicklingError (weights_only refuses a malicious pickle), KeyError, JSON errors …
+        raise RecError(f"{path} is not a rec training checkpoint: {type(e).__name__}: {e}") from None
 
 
 def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
@@ -200,9 +265,7 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     ``step_offset`` counts steps trained before the checkpoint's run (a run continued from
     shipped weights); wall hours add to those already recorded for the model then.
     """
-    from rec.training.loop import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = _checkpoint(Path(checkpoint))
     model = build(ckpt["config"].model)
     _load_state(model, ckpt["model"])
     path = zoo_dir() / f"{name}.safetensors"
@@ -215,5 +278,5 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
                      description, parent)
     index[name] = entry
     (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
-    load_model.cache_clear()
+    _load_model.cache_clear()
     return entry

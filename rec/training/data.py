@@ -22,10 +22,10 @@ import torch
 from PIL import Image
 
 from rec.errors import RecError
+from rec.image import IMAGE_SUFFIXES
 
 __all__ = ["PatchDataset", "load_images", "patches_per_image"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
 
 
 def patches_per_image(width: int, height: int, c: int = 15, patch: int = 256) -> int:

@@ -306,8 +306,13 @@ class Trainer:
         if len(keep) != len(lines):
             path.write_text("".join(line + "\n" for line in keep))
 
-    def run(self) -> None:
+    def run(self, minutes: float | None = None, on_checkpoint=None) -> None:
+        """Train to ``train.steps`` (or until ``minutes`` have passed: then a checkpoint is written
+        and the run can be resumed). ``on_checkpoint(trainer)`` is called after each checkpoint."""
         t = self.config.train
+        if minutes is not None and self.world > 1:
+            raise RecError("a time-limited run is single-process: the ranks would disagree on when to stop")
+        deadline = None if minutes is None else time.time() + 60 * minutes
         data = PatchDataset(load_images(t.data), t.crop, t.seed, augment=t.augment)
         val_images = load_images(t.val) if self.is_main and t.val else []
         if self.is_main:
@@ -328,17 +333,22 @@ class Trainer:
                 if not self.is_main:
                     continue
                 record["time"] = time.time()
-                if self.step % t.val_every == 0 or self.step == t.steps:
+                if val_images and (self.step % t.val_every == 0 or self.step == t.steps):
                     vals = [self.validate(val_images, b).__dict__ for b in validation_betas(self.config.model)]
                     record["val"] = vals[0] if len(vals) == 1 else vals
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                out_of_time = deadline is not None and time.time() >= deadline
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps or out_of_time:
                     save_checkpoint(self.out / "last.pt", self.model, self.optimizer, self.step, self.config, self.ema)
+                    if on_checkpoint is not None:
+                        on_checkpoint(self)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", bpp=f"{record['bpp']:.3f}", gamma=f"{record.get('gamma', float('nan')):.3f}",
                                     s_per_step=f"{(time.time() - started) / (self.step - step0):.2f}")
+                if out_of_time:
+                    break
         finally:
             if bar is not None:
                 bar.close()

@@ -79,3 +79,68 @@ def test_a_shipped_reference_model_round_trips_by_name():
     data = compress(img, model=name)
     assert read_header(data).header.codec_id == "mbt2018"
     assert data.report.psnr == pytest.approx(psnr(img, decompress(data)))
+
+
+def _zoo_with(tmp_path, monkeypatch, entries: dict, files: dict | None = None):
+    import json
+
+    import rec.models.zoo as zoo
+
+    d = tmp_path / "zoo"
+    d.mkdir(exist_ok=True)
+    for name, data in (files or {}).items():
+        (d / name).write_bytes(data)
+    (d / "index.json").write_text(json.dumps(entries))
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
+    zoo.load_model.cache_clear()
+    return d
+
+
+def _entry(name, sha="0" * 64, **config):
+    return {"name": name, "config": {**tiny().config.to_dict(), **config}, "steps": 0, "wall_hours": 0.0, "data": "test",
+            "sha256": sha, "description": "", "parent": "", "extra": {}}
+
+
+def test_load_model_refuses_a_name_that_is_not_a_string():
+    for bad in ([1], None, 3, b"mbt2018-low"):
+        with pytest.raises(RecError, match="must be a string"):
+            load_model(bad)
+
+
+@pytest.mark.parametrize("entry", [
+    _entry("../../outside"),  # a name other than the key: weights from outside the zoo
+    _entry("ok", N=10**6),  # absurd widths would allocate gigabytes
+    _entry("ok", M=0),
+    _entry("ok", sha="not a hash"),
+])
+def test_index_entries_that_point_outside_the_zoo_or_are_absurd_are_refused(tmp_path, monkeypatch, entry):
+    _zoo_with(tmp_path, monkeypatch, {"ok": entry})
+    with pytest.raises(RecError, match="zoo index"):
+        load_model("ok")
+    with pytest.raises(RecError, match="zoo index"):
+        list_models()
+
+
+def test_malformed_weights_and_checkpoints_raise_rec_error(tmp_path, monkeypatch):
+    import hashlib
+    import pickle
+
+    junk = b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all"  # a safetensors header length, then garbage
+    _zoo_with(tmp_path, monkeypatch, {"bad": _entry("bad", sha=hashlib.sha256(junk).hexdigest())}, {"bad.safetensors": junk})
+    with pytest.raises(RecError, match="cannot read weights"):
+        load_model("bad")  # the hash matches: the file itself is malformed
+    (tmp_path / "x.safetensors").write_bytes(junk)
+    with pytest.raises(RecError, match="cannot read weights"):
+        load_weights_into(tiny(), str(tmp_path / "x.safetensors"))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"model": Evil()}))
+    torch.save({"model": {}, "config": "{not json"}, tmp_path / "nojson.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    (tmp_path / "junk.pt").write_bytes(b"PK\x03\x04 junk")
+    for name in ("evil.pt", "nojson.pt", "list.pt", "junk.pt"):
+        with pytest.raises(RecError):
+            load_weights_into(tiny(), str(tmp_path / name))

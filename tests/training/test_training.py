@@ -111,6 +111,8 @@ def _ddp_rank(rank, world, port, config, batch, out):
     trainer.backward(batch[rank::world], sample=False)
     if rank == 0:
         torch.save({n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}, out / "ddp_grads.pt")
+    # no process may tear down the group while the other still talks to it (SIGABRT under load, issue 17)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
