@@ -82,7 +82,7 @@ def _decode(args) -> None:
     from rec.image import check_output_path, save_png
 
     check_output_path(args.output, args.input)
-    save_png(args.output, decompress(_read_bytes(args.input)))
+    save_png(args.output, decompress(_read_bytes(args.input), model=args.model))
 
 
 def _info(args) -> None:
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="compress an image into a .rec file")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--model", default=None, help="zoo model (see `rec models`)")
+    p.add_argument("--model", default=None, help="zoo model (see `rec models`), training checkpoint (.pt) or shard folder")
     p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) (default: rec.codec.DEFAULT_SAMPLERS)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
     p.add_argument("--beta", type=float, default=None,
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress a .rec file into a PNG")
     p.add_argument("input")
     p.add_argument("output")
+    p.add_argument("--model", default=None, help="the model to decode with (default: the zoo model the file names); "
+                                                 "a zoo name, a training checkpoint (.pt) or a shard folder")
     p.set_defaults(func=_decode)
 
     p = sub.add_parser("info", help="show the header and sections of a .rec file")

@@ -29,6 +29,7 @@ import re
 import struct
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -199,6 +200,10 @@ def resolve_model(model: str | PLN | JointPrior | None) -> PLN | JointPrior:
     if model is None:
         return load_model(DEFAULT_MODEL)
     if isinstance(model, str):
+        if model.endswith(".pt") or Path(model).is_dir():  # a training checkpoint or a device run's shards
+            from rec.models.zoo import load_model_file
+
+            return load_model_file(model)
         return load_model(model)
     if isinstance(model, PLN):
         return model.eval().to(memory_format=torch.channels_last)

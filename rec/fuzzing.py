@@ -1,7 +1,8 @@
 """Mutation fuzzing of the decoder: every input must end in FormatError or a decoded image.
 
 A valid file is mutated (bit flips, byte overwrites, truncation, insertion, deletion,
-splicing, random bytes) and, for half of the mutants, *resealed*: the declared length
+splicing, random bytes, header width and height set to other or huge sizes) and,
+for half of the mutants (all of the size edits), *resealed*: the declared length
 and the CRC-32 are recomputed so that the mutation gets past the integrity check and
 reaches the header parser and the sampler decoders. Each input is fed to
 :func:`rec.container.Container.from_bytes` and to :func:`rec.codec.decompress`; the
@@ -51,8 +52,13 @@ def reseal(data: bytes) -> bytes:
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     """One random mutation of ``data`` (see the module docstring)."""
     b = bytearray(data)
-    kind = rng.integers(8)
+    kind = rng.integers(9)
     n = len(b)
+    if kind == 8 and n >= 13:  # the header's width and height claim another (often huge) size, CRC resealed
+        for offset in rng.permutation([9, 11])[: rng.integers(1, 3)]:
+            side = int(rng.choice([1, 2, 63, 64, 65, 1 << 12, 8192, 8193, 1 << 14, 1 << 15, 1 << 16, rng.integers(1, 1 << 16)]))
+            b[offset : offset + 2] = struct.pack("<H", side - 1)
+        return reseal(bytes(b))
     if kind == 0 and n:
         for _ in range(rng.integers(1, 4)):
             i = rng.integers(n)

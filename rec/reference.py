@@ -36,7 +36,13 @@ and hash.
 
 Determinism. The decoder recomputes μ, σ with the same code, the same shapes and
 the same float operations as the encoder, so on one machine (and one torch build,
-thread count and memory format) it reproduces the encoder's ŷ bit for bit. Across
+thread count and memory format) it reproduces the encoder's ŷ bit for bit. The
+encoder computes ψ from the integers of z exactly as the decoder does, from a
+contiguous tensor built from the coded integers (:func:`_hyper_parameters`): its own ẑ
+comes channels-last from a large image's banded g_a, and h_s of that layout differs in
+the last bits, which made files of photos over ~0.5 MP (padded; N = 128) undecodable (issue 17).
+Both range decoders must end exactly at the end of their payloads, which refuses a
+header whose image size differs from the coded one before the costly y pass. Across
 machines it need not: a last-bit difference of ψ can move σ across a table entry or
 μ across a rounding boundary and desynchronize the arithmetic decoder — the
 failure of CompressAI issues 279/309/340. :func:`fragility_trial` measures it.
@@ -363,7 +369,15 @@ def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], es
             e = escapes.take(int(esc.sum()))
             k[esc] = np.where(s[esc] == 0, low - 1 - e, low + size + e)
         out[c] = k
+    _check_exhausted(decoder, "z")
     return out  # (G, h·w) int64
+
+
+def _check_exhausted(decoder, level: str) -> None:
+    """FormatError if the payload has words the decode did not read: a header that claims
+    fewer latents than were coded (caught here, before the costly y pass for z)."""
+    if not decoder.maybe_exhausted():
+        raise FormatError(f"the {level} payload is longer than the header's image size needs")
 
 
 def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -514,6 +528,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
                 ar = model.autoregress(
                     psi, lambda s: _decode_y_step(decoder, gaussian, s, table_s, params.support, y_escapes),
                     params.schedule)
+            _check_exhausted(decoder, "y")
             z_escapes.check_done()
             y_escapes.check_done()
             x_hat = model.synthesize(ar.y_hat)

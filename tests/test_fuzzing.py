@@ -29,3 +29,22 @@ def test_two_thousand_mutants_raise_only_format_error():
     assert report.peak_rss_mb < 4000
     # mutants are varied: different outputs for the same seed input
     assert len({mutate(seeds[0], np.random.default_rng(i)) for i in range(50)}) > 40
+
+
+def test_mbt2018_mutants_and_huge_header_sizes_raise_only_format_error():
+    """Issue 17: mbt2018 bitstreams, and headers (CRC resealed) claiming up to 65536² pixels."""
+    import struct
+
+    from tests.test_reference import lively_model
+
+    model = lively_model()
+    rng = np.random.default_rng(2)
+    seeds = [bytes(compress(smooth_image(rng, h, w), model=model, verify=False)) for h, w in [(20, 30), (70, 65)]]
+    mutants = [mutate(seeds[0], np.random.default_rng(i)) for i in range(300)]
+    sizes = {struct.unpack("<HH", m[9:13]) for m in mutants if len(m) >= 13 and m[:4] == seeds[0][:4]}
+    assert any(max(s) >= (1 << 14) - 1 for s in sizes)  # the size edits do happen
+    report = fuzz(seeds, 600, model, rng_seed=3)
+    assert report.escapes == []
+    assert report.format_errors > 300
+    assert report.slowest_cpu_seconds < 2.0
+    assert report.peak_rss_mb < 4000

@@ -121,16 +121,16 @@ def draw_latents(model: PLN, analysis: Analysis, pixels: int, *, mean: bool = Fa
 
 
 @torch.no_grad()
-def reconstruct(model: PLN, z1: torch.Tensor, height: int, width: int) -> np.ndarray:
-    """x̂ = synthesis(z1), cropped to (height, width), rounded to uint8 RGB."""
-    return tensor_image(model.synthesize(z1), height, width)
+def reconstruct(model: PLN, z1: torch.Tensor, height: int, width: int, beta: float | None = None) -> np.ndarray:
+    """x̂ = synthesis(z1) (at rate ``beta`` for a variable-rate model), cropped to (height, width), rounded to uint8 RGB."""
+    return tensor_image(model.synthesize(z1, beta), height, width)
 
 
 @torch.no_grad()
-def image_kl(model: PLN, rgb: np.ndarray, generator: torch.Generator | None = None) -> LevelKL:
+def image_kl(model: PLN, rgb: np.ndarray, generator: torch.Generator | None = None, beta: float | None = None) -> LevelKL:
     """The exact per-level KLs of one image, z2 drawn from its posterior (see the module docstring)."""
     h, w = rgb.shape[:2]
-    analysis = model.analyze(model_input(rgb, model.config.factor))
+    analysis = model.analyze(model_input(rgb, model.config.factor), beta)
     return draw_latents(model, analysis, h * w, generator=generator).kl
 
 

@@ -26,7 +26,7 @@ from rec.errors import RecError
 from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
 from rec.models.pln import PLN, ModelConfig
 
-__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "stored_state",
+__all__ = ["load_model_file", "ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "stored_state",
            "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gamma-pln-mid"
@@ -280,3 +280,36 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
     _load_model.cache_clear()
     return entry
+
+
+def load_model_file(path: str | Path) -> PLN | JointPrior:
+    """A model from a training checkpoint (``.pt``, its shipped weights: the EMA when kept) or a
+    shard folder beside a ``config.json`` (a device run's output), in eval mode, float32.
+
+    Its name is the file's stem (the run folder's name for ``last.pt``); files it writes are
+    bound to its weights by their hash like a zoo model's.
+
+    Raises:
+        RecError: not a checkpoint or shard folder, or weights that do not fit its config.
+    """
+    from rec.training.loop import load_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        from rec.training.config import RunConfig
+        from rec.training.shards import read_shards
+
+        try:
+            config = RunConfig.from_dict(json.loads((path / "config.json").read_text())).model
+        except (OSError, ValueError) as e:
+            raise RecError(f"a shard folder needs the run's config.json beside its index.json: {e}") from None
+        state = read_shards(path)
+    else:
+        ckpt = load_checkpoint(path)
+        config, state = ckpt["config"].model, ckpt["model"]
+    model = build(config)
+    _load_state(model, state)
+    model.name = path.parent.name if path.name == "last.pt" else path.stem
+    if isinstance(model, JointPrior):
+        return model.eval()
+    return model.eval().to(memory_format=torch.channels_last)

@@ -121,6 +121,7 @@ def test_index_entries_that_point_outside_the_zoo_or_are_absurd_are_refused(tmp_
         list_models()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the planted pickle's protocol, from torch.load
 def test_malformed_weights_and_checkpoints_raise_rec_error(tmp_path, monkeypatch):
     import hashlib
     import pickle
