@@ -1,7 +1,7 @@
 """The ``rec`` command: a thin layer that parses arguments and calls the Python API.
 
     rec encode IN OUT [--model NAME] [--beta B] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
-    rec encode DIR OUTDIR [-j N] [--max-memory GB]
+    rec encode DIR OUTDIR [-j N] [--max-memory GB] [--no-verify]
     rec decode IN OUT
     rec info FILE
     rec models [--json]
@@ -52,7 +52,7 @@ def _encode(args) -> None:
         from rec.batch import encode_directory
 
         items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed,
-                                 jobs=args.jobs, max_memory_gb=args.max_memory)
+                                 jobs=args.jobs, max_memory_gb=args.max_memory, verify=not args.no_verify)
         for item in items:
             print(json.dumps(item.__dict__) if args.json else
                   f"{item.source} -> {item.output}: " + (f"{item.bytes} bytes, {item.bpp:.4f} bpp" if item.error is None else f"error: {item.error}"))
@@ -92,15 +92,24 @@ def _info(args) -> None:
     data = _read_bytes(path)
     c = read_header(data)
     h = c.header
-    print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
     beta = read_rate(c)
+    levels = [{"level": level, "sampler": spec.name, "params": dict(spec.params)}
+              for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers)]
+    sections = [{"type": s.kind.name, "level": s.level, "bytes": len(s.payload)} for s in c.sections]
+    if args.json:
+        print(json.dumps({"file": str(path), "bytes": len(data), "width": h.width, "height": h.height,
+                          "bpp": 8 * len(data) / (h.width * h.height), "codec": h.codec_id, "model": h.model_id,
+                          "model_hash": h.model_hash.hex(), "seed": h.seed, "beta": beta, "samplers": levels,
+                          "sections": sections, "container_overhead_bytes": c.overhead_bytes}))
+        return
+    print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
     rate = "" if beta is None else f", rate β = {beta:g}"
     print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}{rate}")
-    for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers):
-        params = ", ".join(f"{k}={v}" for k, v in spec.params)
-        print(f"level {level}: {spec.name}({params})")
-    for s in c.sections:
-        print(f"section {s.kind.name} level {s.level}: {len(s.payload)} bytes ({8 * len(s.payload)} bits)")
+    for lv in levels:
+        params = ", ".join(f"{k}={v}" for k, v in lv["params"].items())
+        print(f"level {lv['level']}: {lv['sampler']}({params})")
+    for s in sections:
+        print(f"section {s['type']} level {s['level']}: {s['bytes']} bytes ({8 * s['bytes']} bits)")
     print(f"container overhead: {c.overhead_bytes} bytes")
 
 
@@ -150,6 +159,9 @@ def _train(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rec", description="Image compression without quantization (relative entropy coding).")
+    from rec import __version__
+
+    parser.add_argument("--version", action="version", version=f"rec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     from rec.evaluation.cli_eval import add_parser as add_eval_parser
 
@@ -167,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers when INPUT is a directory")
     p.add_argument("--max-memory", type=float, default=8.0, metavar="GB", help="memory cap of the parallel workers (default 8)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="directory mode: do not decode each file before writing it (faster; a file not decoded is not known to decode)")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="decompress a .rec file into a PNG")
@@ -178,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="show the header and sections of a .rec file")
     p.add_argument("input")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_info)
 
     p = sub.add_parser("models", help="list the shipped models")
@@ -198,11 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rec.signals import raising_on_signals, signal_name
+
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            args.func(args)
+            with raising_on_signals():  # SIGTERM / SIGHUP unwind like Ctrl-C: workers stopped, temporary files removed
+                args.func(args)
+        except KeyboardInterrupt as e:
+            detail = getattr(e, "detail", "")
+            print(f"rec: error: interrupted by {signal_name(getattr(e, 'signum', None))}" + (f"; {detail}" if detail else ""),
+                  file=sys.stderr)
+            return 2
         except RecError as e:
             print(f"rec: error: {e}", file=sys.stderr)
             return 2

@@ -1,6 +1,6 @@
 """The REC codec: image ⇄ bytes, composing a model, two coded samplers and the container.
 
-Data flow (DESIGN.md section 1; thesis section 3.4)::
+Data flow (docs/design.md §1; thesis section 3.4)::
 
     encode                                          decode
     x ─► model.analyze ─► q(z2|x), p(z2)=N(0,I)      header ─► model, size, samplers, seed
@@ -231,7 +231,11 @@ def compress(image, model: str | PLN | JointPrior | None = None, samplers=None, 
             :class:`JointPrior` (the quantized mbt2018 reference; samplers and seed unused).
         samplers: ``"LEVEL2:LEVEL1"`` or a pair of samplers (default :data:`DEFAULT_SAMPLERS`).
         seed: seed of the shared randomness, 0 .. 2**64 - 1 (written in the header).
-        verify: decode the bytes and report PSNR / MS-SSIM of the decoded image.
+        verify: decode the bytes and report PSNR / MS-SSIM of the decoded image; a file
+            that does not decode raises :class:`FormatError` here. With False the bytes are
+            not decoded, and a file that is not decoded is not known to decode: write it
+            only if something else decodes it (``rec encode`` verifies every file it
+            writes unless given ``--no-verify``).
         ideal: also report the reconstruction from an exact posterior sample.
         beta: the rate of a variable-rate model (larger β, fewer bits), within its range;
             default the model's own β. Written in the file; a fixed-rate model refuses it.

@@ -1,7 +1,7 @@
 """The rec bitstream container: magic, version, header, typed sections, CRC.
 
 Everything the decoder needs besides the model weights travels here (see
-DESIGN.md section 1): image size, which codec and model (with a hash of the
+docs/design.md §1): image size, which codec and model (with a hash of the
 weights, so a wrong model is caught instead of decoding noise), the sampler of
 each latent level with its parameters, the seed of the shared randomness, and
 the coded messages as typed sections.

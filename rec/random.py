@@ -7,7 +7,7 @@ integers, ``(seed, stream, index)``, so that
 * the decoder can compute candidate ``n`` of group ``g`` alone, without
   producing the others (random access), and in bulk;
 * the values do not depend on numpy/torch versions, on the CPU or on the order
-  of evaluation (portability, DESIGN.md section 3).
+  of evaluation (portability, docs/design.md §3).
 
 Construction (all arithmetic is uint64, wrapping)::
 

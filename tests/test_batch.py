@@ -1,4 +1,7 @@
+import sys
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from rec.batch import encode_directory, estimated_memory_gb
@@ -27,3 +30,109 @@ def test_parallel_batch_is_byte_identical_to_sequential(tmp_path):
 
 def test_memory_estimate_grows_with_pixels():
     assert estimated_memory_gb(4000, 3000) > 3 * estimated_memory_gb(768, 512)
+
+
+def test_directory_mode_verifies_every_file_before_writing_it(tmp_path, monkeypatch):
+    import rec.codec
+    from rec.errors import FormatError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(smooth_image(rng, 24, 32)).save(src / f"im{i}.png")
+    model = tiny_model()
+    decoded = []
+
+    def undecodable(data, model=None):  # a decoder that refuses what the encoder wrote
+        decoded.append(len(data))
+        raise FormatError("undecodable payload")
+
+    monkeypatch.setattr(rec.codec, "decompress", undecodable)
+    items = encode_directory(src, tmp_path / "out", model=model, samplers=FAST, jobs=1)
+    assert len(decoded) == 2  # every file was decoded...
+    assert all("does not decode" in i.error and "undecodable payload" in i.error for i in items)
+    assert list((tmp_path / "out").iterdir()) == []  # ...and none that fails is written
+    unchecked = encode_directory(src, tmp_path / "unchecked", model=model, samplers=FAST, jobs=1, verify=False)
+    assert len(decoded) == 2 and all(i.error is None and not i.verified for i in unchecked)
+    assert sorted(p.name for p in (tmp_path / "unchecked").iterdir()) == ["im0.rec", "im1.rec"]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live (non-zombie) processes below ``pid``, from /proc."""
+    import os
+
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    import os
+
+    alive = set()
+    for p in pids:
+        try:
+            if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.add(p)
+        except OSError:
+            pass
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGKILL"])
+def test_a_signal_to_the_parent_leaves_no_worker_writing(tmp_path, signame):
+    """`rec encode DIR OUT -j 2` killed while its workers code: they die with it and write nothing after."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        Image.fromarray(smooth_image(rng, 320, 320)).save(src / f"im{i}.png")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    log = (tmp_path / "stderr.txt").open("w")  # a file, not a pipe: an orphaned worker would hold a pipe open
+    proc = subprocess.Popen([sys.executable, "-m", "rec.cli", "encode", str(src), str(out), "-j", "2"],
+                            stdout=subprocess.DEVNULL, stderr=log, env=env)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _descendants(proc.pid)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)  # the workers are coding their first images (seconds each)
+        assert proc.poll() is None and not any(out.glob("*.rec"))
+        proc.send_signal(getattr(signal, signame))
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 3
+        while _alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(workers), f"workers {sorted(_alive(workers))} outlived the parent"
+    finally:
+        for p in _alive(workers | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
+        log.close()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    listing = sorted(p.name for p in out.iterdir())
+    time.sleep(1)
+    assert sorted(p.name for p in out.iterdir()) == listing  # nothing written after the parent died
+    if signame == "SIGTERM":
+        assert proc.returncode == 2
+        assert "rec: error: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+        assert not [n for n in listing if n.endswith(".part")]

@@ -1,6 +1,6 @@
 """The provenance line every results file starts with: command, date, machine.
 
-DESIGN.md: every file of ``results/`` names the model(s), the data, the machine and the
+docs/design.md §1: every file of ``results/`` names the model(s), the data, the machine and the
 command that produced it. :func:`provenance` writes the command, date and machine part
 the same way for every analysis script; the script adds models and data.
 """

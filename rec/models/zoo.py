@@ -292,8 +292,6 @@ def load_model_file(path: str | Path) -> PLN | JointPrior:
     Raises:
         RecError: not a checkpoint or shard folder, or weights that do not fit its config.
     """
-    from rec.training.loop import load_checkpoint
-
     path = Path(path)
     if path.is_dir():
         from rec.training.config import RunConfig
@@ -305,7 +303,7 @@ def load_model_file(path: str | Path) -> PLN | JointPrior:
             raise RecError(f"a shard folder needs the run's config.json beside its index.json: {e}") from None
         state = read_shards(path)
     else:
-        ckpt = load_checkpoint(path)
+        ckpt = _checkpoint(path)
         config, state = ckpt["config"].model, ckpt["model"]
     model = build(config)
     _load_state(model, state)

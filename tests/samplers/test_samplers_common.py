@@ -86,7 +86,7 @@ def test_wrong_seed_or_prior_gives_other_sample_not_crash(name, latent):
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_float_noise_in_prior_moves_sample_slightly(name, latent):
-    """DESIGN.md 3: all discrete decisions are in the bytes, so a decoder whose
+    """docs/design.md §3: all discrete decisions are in the bytes, so a decoder whose
     prior differs in the last bits decodes a sample that differs only slightly."""
     q, p = latent
     s = make(name, **SMALL[name])

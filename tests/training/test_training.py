@@ -1,4 +1,5 @@
 import json
+import math
 import socket
 
 import pytest
@@ -8,7 +9,7 @@ import torch.multiprocessing as mp
 from rec.errors import RecError
 from rec.training import Trainer, load_config
 from rec.training.data import PatchDataset, load_images, patches_per_image
-from rec.training.loop import learning_rate, warmup_factor
+from rec.training.loop import cosine_rate, draw_betas, fast_bf16, learning_rate, warmup_factor
 
 TINY = ["model.N=8", "model.M=6", "model.F=8", "model.G=4"]
 
@@ -23,6 +24,37 @@ def test_schedules():
     assert learning_rate(3000, 1e-3, 0.96, 1500) == pytest.approx(1e-3 * 0.96**2)
     assert [warmup_factor(t, 10) for t in (0, 5, 10, 20)] == [0.0, 0.5, 1.0, 1.0]
     assert patches_per_image(768, 512) == 15 * 3 * 2 and patches_per_image(200, 100) == 1
+
+
+def test_cosine_cycles_warm_up_then_anneal_to_the_floor():
+    lr = [cosine_rate(t, 1e-3, warmup=10, cycle=100, final=0.02) for t in range(200)]
+    assert lr[0] == pytest.approx(1e-4) and lr[9] == pytest.approx(1e-3)  # linear warm-up
+    assert lr[10] == pytest.approx(1e-3) and lr[99] == pytest.approx(2e-5)  # the cycle ends at 2 %
+    assert all(a >= b for a, b in zip(lr[10:100], lr[11:100]))  # monotone decay within the cycle
+    assert lr[100:] == lr[:100]  # each cycle the same: every chunk ends annealed
+
+
+def test_betas_are_log_uniform_and_a_function_of_the_step():
+    b = draw_betas(0, 5, 4000, 0.05, 5.0)
+    assert torch.equal(b, draw_betas(0, 5, 4000, 0.05, 5.0)) and not torch.equal(b, draw_betas(0, 6, 4000, 0.05, 5.0))
+    assert b.min() >= 0.05 and b.max() <= 5.0
+    u = (torch.log(b) - math.log(0.05)) / math.log(100)  # uniform on [0, 1] if log-uniform
+    assert abs(u.mean().item() - 0.5) < 0.02 and abs(u.var().item() - 1 / 12) < 0.01
+
+
+def test_bf16_only_where_it_pays():
+    assert fast_bf16("cuda")
+    flags = open("/proc/cpuinfo").read() if __import__("os").path.exists("/proc/cpuinfo") else ""
+    assert fast_bf16("cpu") == (" amx_bf16" in flags or " avx512_bf16" in flags)
+
+
+def test_augmented_batches_are_reproducible_and_differ_from_plain_crops(image_dir):
+    images = load_images(image_dir)
+    plain, aug = PatchDataset(images, crop=64, seed=3), PatchDataset(images, crop=64, seed=3, augment=True)
+    a = aug.batch(5, 4)
+    assert torch.equal(a, aug.batch(5, 4)) and a.shape == (4, 3, 64, 64)
+    assert not torch.equal(a, plain.batch(5, 4))
+    assert torch.equal(aug.batch(5, 4, rank=1, world=2), a[1::2])
 
 
 def test_batches_are_a_function_of_step_and_split_by_rank(image_dir):
@@ -88,6 +120,36 @@ def test_resume_reproduces_the_uninterrupted_run(image_dir, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), (k, (a[k] - b[k]).abs().max().item(), a[k].dtype)
+
+
+VR = ["model.posterior=residual", "model.beta=0.3", "model.beta_min=0.1", "model.beta_max=1.0", "model.gamma_inf=0.01",
+      "train.schedule=cosine", "train.lr_warmup=2", "train.ema=0.9", "train.augment=true"]
+
+
+def test_resume_reproduces_the_uninterrupted_run_with_the_new_recipe(image_dir, tmp_path):
+    """Variable rate, cosine schedule, EMA and augmentation: resuming at step 3 equals 6 steps straight,
+    the EMA (the shipped weights) included."""
+    config = tiny_config(image_dir, "train.steps=6", "train.checkpoint_every=3", *VR)
+    Trainer(config, tmp_path / "straight", progress=False).run()
+    Trainer(tiny_config(image_dir, "train.steps=3", "train.checkpoint_every=3", *VR), tmp_path / "resumed", progress=False).run()
+    Trainer(config, tmp_path / "resumed", progress=False).run()
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    for part in ("model", "raw"):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    assert any(not torch.equal(a["model"][k], a["raw"][k]) for k in a["model"])  # the EMA is not the raw weights
+    log = [json.loads(line) for line in open(tmp_path / "straight" / "log.jsonl")]
+    assert log[0]["lr"] < log[2]["lr"]  # warm-up
+
+
+def test_validation_reports_active_channels_per_rate(image_dir, tmp_path):
+    config = tiny_config(image_dir, "train.steps=2", "train.val_every=2", *VR)
+    Trainer(config, tmp_path / "r", progress=False).run()
+    val = [json.loads(line) for line in open(tmp_path / "r" / "log.jsonl")][-1]["val"]
+    assert [v["beta"] for v in val] == pytest.approx([0.1, math.sqrt(0.1), 1.0], rel=1e-4)
+    assert all(1 <= v["active_channels"] <= 6 for v in val)
 
 
 def test_resume_refuses_another_architecture(image_dir, tmp_path):
