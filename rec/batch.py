@@ -23,8 +23,11 @@ removed before the exception goes on; files finished before it stay (each comple
 from __future__ import annotations
 
 import glob
+import multiprocessing
 import os
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +76,8 @@ def _encode_one(source: str, output: str, model, samplers, seed: int, threads: i
 def _stop(pool: ProcessPoolExecutor, outputs: list[Path]) -> None:
     """Cancel the pending jobs, kill the workers and remove their temporary files (``write_atomic``'s)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    if hasattr(pool, "kill_workers"):  # Python 3.14
+        pool.kill_workers()
     for p in processes:
         try:
             p.kill()
@@ -143,7 +148,10 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
             raise
         return [results[i] for i in range(len(tasks))]
     running: dict[Future, tuple[int, float]] = {}
-    pool = ProcessPoolExecutor(jobs, initializer=die_with_parent, initargs=(os.getpid(),))
+    # fork on Linux (the default before Python 3.14), spawn elsewhere: either way a worker's parent is this
+    # process, as die_with_parent needs (a forkserver would be the workers' parent instead)
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         for i, (p, o, need) in enumerate(tasks):
             while running and (len(running) >= jobs or sum(n for _, n in running.values()) + need > max_memory_gb):
@@ -158,6 +166,9 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
         _stop(pool, [o for _, o, _ in tasks])
         if isinstance(e, KeyboardInterrupt):
             e.detail = _interrupted_detail(results, len(tasks), dst)
+        if isinstance(e, BrokenProcessPool):
+            raise RecError(f"a worker process died (out of memory? try fewer --jobs or a lower --max-memory); "
+                           f"{_interrupted_detail(results, len(tasks), dst)}") from None
         raise
     pool.shutdown()
     return [results[i] for i in range(len(tasks))]
@@ -165,4 +176,4 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
 
 def _interrupted_detail(results: dict[int, BatchItem], total: int, dst: Path) -> str:
     written = sum(1 for r in results.values() if r.error is None)
-    return f"{written} of {total} files had been written to {dst} (each complete), the others not"
+    return f"{written} of {total} files were written to {dst} before it, each complete"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -219,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with raising_on_signals():  # SIGTERM / SIGHUP unwind like Ctrl-C: workers stopped, temporary files removed
+            # SIGTERM / SIGHUP unwind like Ctrl-C: workers stopped, temporary files removed (training keeps
+            # the default handling: its processes are torch's)
+            with raising_on_signals() if args.command != "train" else contextlib.nullcontext():
                 args.func(args)
         except KeyboardInterrupt as e:
             detail = getattr(e, "detail", "")

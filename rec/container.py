@@ -49,6 +49,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from rec.bitio import VarintError, put_varint, read_varint, unzigzag, zigzag
 from rec.errors import FormatError, RecError
 
 __all__ = [
@@ -296,7 +297,7 @@ class Container:
                 _put_str(out, key)
                 if isinstance(value, int):
                     out.append(_INT_TAG)
-                    _put_varint(out, (value << 1) if value >= 0 else (-value << 1) - 1)
+                    put_varint(out, zigzag(value))
                 elif isinstance(value, str):
                     out.append(_STR_TAG)
                     _put_str(out, value)
@@ -307,7 +308,7 @@ class Container:
         for s in self.sections:
             out.append(int(s.kind))
             out.append(s.level)
-            _put_varint(out, len(s.payload))
+            put_varint(out, len(s.payload))
             out += s.payload
         total = len(out) + _CRC_BYTES
         if total > MAX_CONTAINER_BYTES:
@@ -365,13 +366,6 @@ def _put_str(out: bytearray, s: str) -> None:
     out += b
 
 
-def _put_varint(out: bytearray, v: int) -> None:
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-
-
 class _Reader:
     """Bounds-checked cursor over the body (everything before the CRC)."""
 
@@ -403,16 +397,15 @@ class _Reader:
             raise FormatError(f"malformed: {what} is not valid UTF-8") from None
 
     def varint(self, what: str, max_bytes: int) -> int:
-        value, shift = 0, 0
-        for i in range(max_bytes):
-            b = self.u8(what)
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b == 0 and i > 0:
-                    raise FormatError(f"malformed: non-canonical varint in {what}")
-                return value
-        raise FormatError(f"malformed: varint in {what} longer than {max_bytes} bytes")
+        try:
+            value, self.pos = read_varint(self.data, self.pos, max_bytes)
+        except VarintError as e:
+            if e.reason == "truncated":
+                raise FormatError(f"malformed: {what} needs 1 bytes, only 0 remain") from None
+            if e.reason == "non-canonical":
+                raise FormatError(f"malformed: non-canonical varint in {what}") from None
+            raise FormatError(f"malformed: varint in {what} longer than {max_bytes} bytes") from None
+        return value
 
     def count(self, what: str, limit: int) -> int:
         n = self.u8(f"number of {what}")
@@ -427,7 +420,7 @@ def _parse_param(r: _Reader, key: str) -> int | float | str:
         z = r.varint(f"parameter {key!r}", 10)
         if z >= 1 << 64:
             raise FormatError(f"malformed: parameter {key!r} does not fit in 64 bits")
-        return (z >> 1) if not z & 1 else -((z + 1) >> 1)
+        return unzigzag(z)
     if tag == _FLOAT_TAG:
         return r.unpack("<d", f"parameter {key!r}")
     if tag == _STR_TAG:

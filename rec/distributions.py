@@ -44,6 +44,13 @@ class DiagonalGaussian:
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
 
+    @classmethod
+    def from_batch(cls, normal, index: int = 0) -> "DiagonalGaussian":
+        """Element ``index`` of a batched torch Gaussian (anything with ``mean``
+        and ``std`` tensors of shape ``(B, ...)``, e.g. ``rec.models.pln.Normal``),
+        in float64: what the samplers code."""
+        return cls(normal.mean[index].double().numpy(), normal.std[index].double().numpy())
+
     # -- shape ---------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:

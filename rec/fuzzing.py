@@ -7,6 +7,9 @@ and the CRC-32 are recomputed so that the mutation gets past the integrity check
 reaches the header parser and the sampler decoders. Each input is fed to
 :func:`rec.container.Container.from_bytes` and to :func:`rec.codec.decompress`; the
 outcome, the time and the peak memory are recorded.
+
+:func:`smooth_image` makes the photo-like images the seeds (and the tests) are
+coded from.
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ import numpy as np
 from rec.container import Container
 from rec.errors import FormatError
 
-__all__ = ["FuzzReport", "mutate", "reseal", "fuzz"]
+__all__ = ["FuzzReport", "mutate", "reseal", "fuzz", "smooth_image"]
+
+
+def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A photo-like RGB test image: smooth gradients, edges and a little noise (uint8)."""
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([np.sin(6 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), np.sin(4 * (xx + yy))], -1)
+    edges = (xx + 0.3 * yy > rng.uniform(0.3, 0.7))[..., None] * rng.uniform(-0.5, 0.5, 3)
+    img = 0.5 + 0.35 * base + edges + 0.03 * rng.standard_normal((height, width, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
 @dataclass

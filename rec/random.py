@@ -81,6 +81,12 @@ __all__ = [
     "normal_fill_strided",
     "normal_fill_strided_approx",
     "approx_table",
+    "APPROX_TABLE_BITS",
+    "normal_from_raw",
+    "ndtri_float",
+    "raw_fill",
+    "uniform_fill",
+    "normal_fill",
 ]
 
 _U64 = np.uint64
@@ -240,7 +246,7 @@ def _ppnd_tail(r):
 
 
 @njit(inline="always", cache=True)
-def _normal_from_raw(x):
+def normal_from_raw(x):
     """Standard normal from a uint64: ``Phi^-1((j + 0.5) 2**-53)``, j = x >> 11."""
     j = np.int64(x >> _U64(11))
     t = 2 * j + 1 - 9007199254740992  # odd, |t| < 2**53: exact as float64
@@ -257,7 +263,7 @@ def _normal_from_raw(x):
 @njit(inline="always", cache=True)
 def normal_at(k1, k2, i):
     """``normal`` at uint64 index ``i`` for keys from :func:`stream_keys`."""
-    return _normal_from_raw(raw_at(k1, k2, i))
+    return normal_from_raw(raw_at(k1, k2, i))
 
 
 @njit(cache=True)
@@ -269,7 +275,7 @@ def ndtri_exact(p2):
     out = np.empty(p2.shape[0], np.float64)
     for i in range(p2.shape[0]):
         j = p2[i] >> _U64(1)  # p2 = 2j + 1
-        out[i] = _normal_from_raw(j << _U64(11))
+        out[i] = normal_from_raw(j << _U64(11))
     return out
 
 
@@ -316,20 +322,23 @@ def _normal_idx(k1, k2, idx, out):
 
 
 @njit(cache=True)
-def _raw_range(k1, k2, start, out):
+def raw_fill(k1, k2, start, out):
+    """``out[i] = raw_at(k1, k2, start + i)`` for every ``i`` (the kernel of :func:`raw_block`)."""
     for i in range(out.shape[0]):
         out[i] = raw_at(k1, k2, start + np.uint64(i))
 
 
 @njit(cache=True)
-def _uniform_range(k1, k2, start, out):
+def uniform_fill(k1, k2, start, out):
+    """``out[i] = uniform_at(k1, k2, start + i)`` (the kernel of :func:`uniform_block`)."""
     for i in range(out.shape[0]):
         out[i] = uniform_at(k1, k2, start + np.uint64(i))
 
 
 @njit(cache=True)
-def _normal_range(k1, k2, start, out):
-    """Like :func:`_normal_idx` for the indices ``start, start + 1, ...``."""
+def normal_fill(k1, k2, start, out):
+    """``out[i] = normal_at(k1, k2, start + i)``, computed like :func:`_normal_idx`
+    (the single-threaded kernel of :func:`normal_block`)."""
     n = out.shape[0]
     buf = np.empty(_CHUNK, np.int64)
     for c0 in range(0, n, _CHUNK):
@@ -375,17 +384,21 @@ def normal_fill_strided(k1, k2, start, stride, out, count):
 # Encoder-side scoring: a faster, approximate transform of the same raw bits
 # ---------------------------------------------------------------------------
 
-_APPROX_BITS = 16
-_APPROX_SHIFT = _U64(53 - _APPROX_BITS)
-_APPROX_MASK = _U64((1 << (53 - _APPROX_BITS)) - 1)
-_APPROX_SCALE = 2.0 ** -(53 - _APPROX_BITS)
-_APPROX_LO = 1 << (_APPROX_BITS - 6)  # bins with p < 2**-6 or p > 1 - 2**-6: exact
-_APPROX_HI = (1 << _APPROX_BITS) - _APPROX_LO
+#: The table of :func:`approx_table` has ``2**APPROX_TABLE_BITS + 1`` knots.
+APPROX_TABLE_BITS = 16
+_APPROX_SHIFT = _U64(53 - APPROX_TABLE_BITS)
+_APPROX_MASK = _U64((1 << (53 - APPROX_TABLE_BITS)) - 1)
+_APPROX_SCALE = 2.0 ** -(53 - APPROX_TABLE_BITS)
+_APPROX_LO = 1 << (APPROX_TABLE_BITS - 6)  # bins with p < 2**-6 or p > 1 - 2**-6: exact
+_APPROX_HI = (1 << APPROX_TABLE_BITS) - _APPROX_LO
 _approx_table_cache: list = []
 
 
 @njit(cache=True)
-def _ndtri_float(p):
+def ndtri_float(p):
+    """Inverse normal CDF of a float ``p`` in (0, 1): AS241 with the platform's
+    ``log`` in the tails. **Not bit-exact** across platforms: only for tables
+    and encoder-side scoring (see :func:`approx_table`)."""
     q = p - 0.5
     if abs(q) <= 0.425:
         return _ppnd_central(q)
@@ -399,14 +412,16 @@ def _make_approx_table(bits):
     n = 1 << bits
     t = np.zeros(n + 1)
     for k in range(1, n):
-        t[k] = _ndtri_float(k / n)
+        t[k] = ndtri_float(k / n)
     return t
 
 
 def approx_table() -> np.ndarray:
-    """Knots ``Phi^-1(k / 2**16)`` of :func:`normal_fill_strided_approx`."""
+    """Knots ``Phi^-1(k / 2**16)``, ``k = 0 .. 2**16`` (the ends 0), of
+    :func:`normal_fill_strided_approx` and of the importance sampler's scoring
+    (which reads every 4th knot: ``Phi^-1(k / 2**14)``, the same floats)."""
     if not _approx_table_cache:
-        _approx_table_cache.append(_make_approx_table(_APPROX_BITS))
+        _approx_table_cache.append(_make_approx_table(APPROX_TABLE_BITS))
     return _approx_table_cache[0]
 
 
@@ -441,13 +456,13 @@ def normal_fill_strided_approx(k1, k2, start, stride, out, count, table):
 
 
 @njit(cache=True, parallel=True)
-def _normal_range_parallel(k1, k2, start, out):
-    """:func:`_normal_range` over chunks spread on all cores (same values: each is a
+def _normal_fill_parallel(k1, k2, start, out):
+    """:func:`normal_fill` over chunks spread on all cores (same values: each is a
     pure function of its index)."""
     n = out.shape[0]
     for c in prange((n + _CHUNK - 1) // _CHUNK):
         c0 = c * _CHUNK
-        _normal_range(k1, k2, start + np.uint64(c0), out[c0:min(n, c0 + _CHUNK)])
+        normal_fill(k1, k2, start + np.uint64(c0), out[c0:min(n, c0 + _CHUNK)])
 
 
 #: Blocks at least this long are generated on all cores.
@@ -505,17 +520,17 @@ def _block(kernel, dtype, seed, stream, start, count):
 
 def raw_block(seed: int, stream: int, start: int, count: int) -> np.ndarray:
     """``raw(seed, stream, arange(start, start + count))``, faster."""
-    return _block(_raw_range, np.uint64, seed, stream, start, count)
+    return _block(raw_fill, np.uint64, seed, stream, start, count)
 
 
 def uniform_block(seed: int, stream: int, start: int, count: int) -> np.ndarray:
     """``uniform(seed, stream, arange(start, start + count))``, faster."""
-    return _block(_uniform_range, np.float64, seed, stream, start, count)
+    return _block(uniform_fill, np.float64, seed, stream, start, count)
 
 
 def normal_block(seed: int, stream: int, start: int, count: int) -> np.ndarray:
     """``normal(seed, stream, arange(start, start + count))``, faster (all cores for long blocks)."""
-    kernel = _normal_range_parallel if int(count) >= PARALLEL_MIN else _normal_range
+    kernel = _normal_fill_parallel if int(count) >= PARALLEL_MIN else normal_fill
     return _block(kernel, np.float64, seed, stream, start, count)
 
 

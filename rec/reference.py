@@ -60,6 +60,7 @@ import constriction
 import numpy as np
 import torch
 
+from rec.bitio import VarintError, read_varint, varints
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import check_size, tensor_image
@@ -272,29 +273,17 @@ def _coding_model(model) -> JointPrior:
     return model.eval()
 
 
-def _put_varints(values) -> bytes:
-    out = bytearray()
-    for v in values:
-        v = int(v)
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-    return bytes(out)
-
-
 def _get_varints(data: bytes) -> list[int]:
-    values, v, shift = [], 0, 0
-    for b in data:
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if shift > 35:
-            raise FormatError("malformed escape value")
-        if not b & 0x80:
-            values.append(v)
-            v, shift = 0, 0
-    if shift:
-        raise FormatError("truncated escape values")
+    """The escape values of a SIDE_INFO section: varints of at most 5 bytes up to
+    its end (non-canonical ones are accepted, as they always were)."""
+    values, pos = [], 0
+    while pos < len(data):
+        try:
+            v, pos = read_varint(data, pos, 5, canonical=False)
+        except VarintError as e:
+            raise FormatError("truncated escape values" if e.reason == "truncated"
+                              else "malformed escape value") from None
+        values.append(v)
     return values
 
 
@@ -472,9 +461,9 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     specs = () if params == CodecParams() else params.specs()  # the defaults cost no bytes (~90 otherwise)
     sections = [Section(SectionType.PAYLOAD_LEVEL, 2, z_payload), Section(SectionType.PAYLOAD_LEVEL, 1, y_payload)]
     if z_escapes:
-        sections.append(Section(SectionType.SIDE_INFO, 2, _put_varints(z_escapes)))
+        sections.append(Section(SectionType.SIDE_INFO, 2, varints(z_escapes)))
     if y_escapes:
-        sections.append(Section(SectionType.SIDE_INFO, 1, _put_varints(y_escapes)))
+        sections.append(Section(SectionType.SIDE_INFO, 1, varints(y_escapes)))
     header = Header(width, height, CODEC_ID, model_id, model_hash, 0, specs)
     container = Container(header, tuple(sections))
     data = container.to_bytes()

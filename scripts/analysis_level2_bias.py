@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rec.codec import _gaussian, parse_samplers
+from rec.distributions import DiagonalGaussian
 from rec.evaluation.provenance import provenance
 from rec.image import image_tensor, read_image
 from rec.models.pln import pad_to_multiple
 from rec.models.zoo import DEFAULT_MODEL, load_model
+from rec.samplers import parse_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -56,7 +57,7 @@ def main() -> None:
         x = pad_to_multiple(image_tensor(read_image(path)), model.config.factor)
         with torch.no_grad():
             a = model.analyze(x)
-        q2, p2 = _gaussian(a.q2), _gaussian(model.level2_prior(a.q2.mean.shape))
+        q2, p2 = DiagonalGaussian.from_batch(a.q2), DiagonalGaussian.from_batch(model.level2_prior(a.q2.mean.shape))
         kl2.append(float(q2.kl_bits(p2)))
         for name, spec in VARIANTS.items():
             if spec is None:
@@ -64,7 +65,7 @@ def main() -> None:
             elif spec == "mean":
                 z2 = a.q2.mean
             else:
-                sampler = parse_samplers(f"{spec}:importance")[0]
+                sampler = parse_sampler(spec)
                 z2 = torch.from_numpy(sampler.encode(q2, p2, seed=i).sample.astype(np.float32))[None]
             kl1[name].append(level1_kl_bits(model, a, z2))
         print(path.name, {k: round(v[-1]) for k, v in kl1.items()}, flush=True)

@@ -54,9 +54,9 @@ def main() -> None:
         return run
 
     rows = [
-        ("raw, block (preallocated 1M chunks)", best_rate(chunked(R._raw_range, rbuf), n)),
-        ("uniform, block (preallocated 1M chunks)", best_rate(chunked(R._uniform_range, buf), n)),
-        ("normal, block (preallocated 1M chunks)", best_rate(chunked(R._normal_range, buf), n)),
+        ("raw, block (preallocated 1M chunks)", best_rate(chunked(R.raw_fill, rbuf), n)),
+        ("uniform, block (preallocated 1M chunks)", best_rate(chunked(R.uniform_fill, buf), n)),
+        ("normal, block (preallocated 1M chunks)", best_rate(chunked(R.normal_fill, buf), n)),
         ("normal_block(seed, stream, 0, N) (allocates)", best_rate(lambda: R.normal_block(1, 2, 0, n), n)),
         ("normal(seed, stream, scattered index array 1M)", best_rate(lambda: R.normal(1, 2, idx), chunk)),
         ("normal_reference (pure numpy, 1M)", best_rate(lambda: R.normal_reference(1, 2, idx), chunk, reps=1)),

@@ -17,14 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from rec.codec import compress
-from rec.fuzzing import fuzz
+from rec.fuzzing import fuzz, smooth_image
 from rec.evaluation.provenance import provenance
 from rec.models.zoo import DEFAULT_MODEL, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-from tests.conftest import smooth_image  # noqa: E402
 
 PAIRS = ["importance:importance", "importance:greedy(bits=6,shards=4)", "rejection(bits=6):rejection(bits=6,table=adaptive)", None]
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import re
 import sys
 import time
 
 import numpy as np
 
 from rec.distributions import DiagonalGaussian
-from rec.samplers import make
+from rec.samplers import parse_sampler
 from rec.evaluation.machine import machine
 
 DEFAULT_LATENTS = "/work/runs/real_latents.npz"
@@ -50,25 +49,6 @@ LEVEL1_SETTINGS = [
     "importance(bits=12,max_group=256,margin=-0.5,temper=8)",  # past the limit
     "rejection(bits=8,table=adaptive)",  # exact reference
 ]
-
-
-def parse_setting(text: str):
-    """``name(k=v,...)`` -> (name, params) with int / float / str values."""
-    m = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", text)
-    if not m:
-        raise ValueError(f"bad setting {text!r}")
-    params = {}
-    for part in filter(None, (m.group(2) or "").split(",")):
-        k, v = part.split("=", 1)
-        v = v.strip()
-        try:
-            params[k.strip()] = int(v)
-        except ValueError:
-            try:
-                params[k.strip()] = float(v)
-            except ValueError:
-                params[k.strip()] = v
-    return m.group(1), params
 
 
 def load(path: str, image: str, level: int):
@@ -93,8 +73,7 @@ def _ks_normal(r: np.ndarray) -> float:
 
 
 def run_one(setting: str, q, p, seed: int = 1, repeats: int = 1) -> dict:
-    name, params = parse_setting(setting)
-    s = make(name, **params)
+    s = parse_sampler(setting)
     s.encode(q, p, seed + 1000)  # warm up (numba compile / caches)
     t_enc = []
     for _ in range(repeats):

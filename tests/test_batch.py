@@ -136,3 +136,23 @@ def test_a_signal_to_the_parent_leaves_no_worker_writing(tmp_path, signame):
         assert proc.returncode == 2
         assert "rec: error: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
         assert not [n for n in listing if n.endswith(".part")]
+
+
+def _die(*args):
+    import os
+
+    os._exit(9)  # as a worker killed by the kernel's OOM killer
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers see the test's patch")
+def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch):
+    import rec.batch
+    from rec.errors import RecError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(np.random.default_rng(i), 16, 16)).save(src / f"im{i}.png")
+    monkeypatch.setattr(rec.batch, "_encode_one", _die)
+    with pytest.raises(RecError, match="a worker process died"):
+        encode_directory(src, tmp_path / "out", model=tiny_model(), samplers=FAST, jobs=2)

@@ -13,6 +13,9 @@ Thesis sections 3.5.1-3.5.2 (Flamich 2019). Public API::
 
 Limits: total frequency <= MAX_TOTAL = 2**24; tree-model alphabets up to
 MAX_ALPHABET = 2**20 symbols; UniformModel up to 2**24 symbols.
+
+:mod:`rec.coding.context_coder` is a second, binary coder with a context per
+symbol (LZMA style), for the importance sampler's group layouts.
 """
 
 from rec.coding.avl import AVLTree

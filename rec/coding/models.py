@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -36,6 +37,8 @@ __all__ = [
     "StaticModel",
     "AdaptiveModel",
     "UniformModel",
+    "TreeModel",
+    "TreeArrays",
     "quantize_probabilities",
     "as_symbols",
 ]
@@ -157,17 +160,28 @@ class UniformModel(FrequencyModel):
         return f"UniformModel({self.alphabet_size})"
 
 
-class TreeModel(FrequencyModel):
-    """Base of the AVL-tree-backed models; the coder reads the fields below.
+class TreeArrays(NamedTuple):
+    """A tree model's state as the range coder's kernels take it.
 
-    Attributes (internal, read by :mod:`rec.coding.range_coder`):
-        _tree: the AVLTree; node ``i`` holds symbol ``i``.
-        _order: node ids by ascending height (for O(n) rescaling).
-        _cum: cumulative table ``cum[s]`` (length n + 1) for O(1) static
-            encoding, or an empty array for adaptive models.
-        _increment: frequency added after each coded symbol (0 = static).
-        _max_total: the total is halved when it would exceed this.
+    The arrays are the model's own, not copies: coding with an adaptive model
+    updates ``freq`` and ``subtree_sum`` in place (that is its adaptation).
     """
+
+    left: np.ndarray  #: AVL tree links; node ``i`` holds symbol ``i``
+    right: np.ndarray
+    symbol: np.ndarray
+    freq: np.ndarray
+    subtree_sum: np.ndarray
+    root: int
+    order: np.ndarray  #: node ids by ascending height (for O(n) rescaling)
+    cum: np.ndarray  #: ``cum[s]`` (length n + 1) for O(1) static encoding; empty for adaptive models
+    increment: int  #: frequency added after each coded symbol (0 = static)
+    max_total: int  #: the total is halved when it would exceed this
+
+
+class TreeModel(FrequencyModel):
+    """Base of the AVL-tree-backed models; the coder reads their state through
+    :meth:`coder_arrays`."""
 
     def __init__(self, freqs: np.ndarray, increment: int, max_total: int, static: bool):
         self.alphabet_size = int(freqs.shape[0])
@@ -187,6 +201,12 @@ class TreeModel(FrequencyModel):
 
     def frequencies(self) -> np.ndarray:
         return self._tree.freq[: self.alphabet_size].copy()
+
+    def coder_arrays(self) -> TreeArrays:
+        """The state the range coder works on (see :class:`TreeArrays`)."""
+        t = self._tree
+        return TreeArrays(t.left, t.right, t.symbol, t.freq, t.subtree_sum, t.root, self._order, self._cum,
+                          self._increment, self._max_total)
 
 
 class StaticModel(TreeModel):

@@ -281,11 +281,11 @@ class RangeEncoder:
                     self._buf, self._pos, self._low, self._range, syms, done,
                     model.alphabet_size)
             elif isinstance(model, TreeModel):
-                t = model._tree
+                a = model.coder_arrays()
                 pos, low, rng, done = _encode_tree(
                     self._buf, self._pos, self._low, self._range, syms, done,
-                    t.left, t.right, t.symbol, t.freq, t.subtree_sum, t.root,
-                    model._order, model._cum, model._increment, model._max_total)
+                    a.left, a.right, a.symbol, a.freq, a.subtree_sum, a.root,
+                    a.order, a.cum, a.increment, a.max_total)
             else:
                 raise RecError(f"unsupported model type {type(model).__name__}")
             self._pos, self._low, self._range = int(pos), int(low), int(rng)
@@ -368,11 +368,11 @@ class RangeDecoder:
                 self._data, self._pos, self._value, self._range, self._low, out,
                 model.alphabet_size)
         elif isinstance(model, TreeModel):
-            t = model._tree
+            a = model.coder_arrays()
             status, count, pos, value, rng, low = _decode_tree(
                 self._data, self._pos, self._value, self._range, self._low, out,
-                t.left, t.right, t.symbol, t.freq, t.subtree_sum, t.root,
-                model._order, model._increment, model._max_total)
+                a.left, a.right, a.symbol, a.freq, a.subtree_sum, a.root,
+                a.order, a.increment, a.max_total)
         else:
             raise RecError(f"unsupported model type {type(model).__name__}")
         self._pos, self._value, self._range, self._low = int(pos), int(value), int(rng), int(low)

@@ -31,13 +31,10 @@ from rec.errors import RecError
 from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.results import RDCurve, load_curve
 
-__all__ = ["REC_KEYS", "SPAN_KL_BPP", "BoundPoint", "bound_points", "ideal_curve", "load_rec_curves", "within_span"]
+__all__ = ["SPAN_KL_BPP", "BoundPoint", "bound_points", "ideal_curve", "load_rec_curves", "within_span"]
 
 #: Issue 4's rate span for the γ-PLNs: "about 0.1 to 1.0 bpp" of KL on Kodak.
 SPAN_KL_BPP = 1.1
-
-#: The per-point lists a REC curve carries beside the CompressAI ones.
-REC_KEYS = ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,18 @@
 """``rec eval``: rate-distortion evaluation of codecs on a directory of images.
 
     rec eval DIR --codec NAME [--codec NAME ...] [--models a,b,c] [--samplers L2:L1]
-                 [--qualities 5,10,...] [--limit N] [--seed S] [--quiet] --out DIR
+                 [--qualities 5,10,...] [--limit N] [--seed S] [--quiet] [--anchor NAME]
+                 [--no-resume] --out DIR
 
 A thin layer over :mod:`rec.evaluation.runner`: it parses the arguments, runs
 :func:`~rec.evaluation.runner.evaluate`, prints one line per rate point and
 writes ``<codec>.json`` (CompressAI results format) and
-``<codec>.per_image.csv`` per codec into ``--out``. Errors are
-:class:`~rec.errors.RecError`, which ``rec``'s ``main`` turns into exit code 2.
+``<codec>.per_image.csv`` per codec into ``--out``, then prints a summary table
+and BD-rates against ``--anchor``. Each measurement is appended to
+``<codec>.points.jsonl`` in ``--out`` as it is made; the same command run again
+reads them back and measures only what is missing (``--no-resume``: everything).
+Errors are :class:`~rec.errors.RecError`, which ``rec``'s ``main`` turns into exit
+code 2; an image that fails is recorded as a failure, not an error.
 
 Wiring into ``rec/cli.py``'s ``build_parser``::
 
@@ -31,7 +36,11 @@ rec-gamma-pln, rec-pln, rec-vae) and mbt2018 (every mbt2018 model of the zoo;
 skipped with a message when there is none).
 Output per curve in --out: <codec>.json (CompressAI results JSON: bpp, psnr-rgb,
 ms-ssim-rgb, encoding_time, decoding_time; rec-* add kl_bpp, bound_bpp, ideal_psnr,
-ideal_ms_ssim) and <codec>.per_image.csv.
+ideal_ms_ssim), <codec>.per_image.csv and <codec>.points.jsonl (every measurement as
+it was made: what a rerun of the same command resumes from).
+An image that fails to code is recorded as a failure: its rate point is left out of
+the curve and listed under meta.failures and in the CSV's error column.
+At the end: a table of every point, and BD-rates of every curve against --anchor.
 """
 
 
@@ -53,6 +62,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--seed", type=int, default=0, help="rec's seed of the shared randomness (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-point lines")
+    p.add_argument("--anchor", default="jpeg", metavar="NAME",
+                   help="BD-rates against this: a codec of the run, else a published anchor (default: jpeg)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="measure everything again instead of reading back the points in --out")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
     p.set_defaults(func=run)
     return p
@@ -79,7 +92,8 @@ def run(args) -> None:
     Raises:
         RecError: bad arguments, no images, a codec failure.
     """
-    from rec.evaluation.runner import evaluate, format_point, parse_models, parse_qualities, write_results
+    from rec.evaluation.runner import (bd_summary, evaluate, format_point, parse_models, parse_qualities, summary_table,
+                                       write_results)
 
     models = parse_models(args.models) if args.models is not None else None
     qualities = parse_qualities(args.qualities) if args.qualities is not None else None
@@ -99,11 +113,27 @@ def run(args) -> None:
 
         tqdm.write(message)
 
-    results = evaluate(args.directory, args.codecs, models=models, samplers=args.samplers, qualities=qualities,
-                       limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
-                       meta={"source": "rec eval", "command": _command(args)}, on_point=on_point, log=log)
-    paths = write_results(results, Path(args.out))
+    out = Path(args.out)
+    try:
+        results = evaluate(args.directory, args.codecs, models=models, samplers=args.samplers, qualities=qualities,
+                           limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
+                           meta={"source": "rec eval", "command": _command(args)}, on_point=on_point, log=log,
+                           points_dir=out, resume=not args.no_resume)
+    except KeyboardInterrupt as e:  # rec's main prints it; say how to go on
+        e.detail = f"the measurements made are kept in {out}/*.points.jsonl; the same command resumes from them"
+        raise
+    paths = write_results(results, out)
     for path in paths:
         print(f"wrote {path}")
     if not results:
         print("nothing evaluated (every codec was skipped)")
+        return
+    print()
+    print(summary_table(results))
+    failures = sum(len(r.failures) for r in results)
+    if failures:
+        print(f"{failures} image(s) failed: their points are left out of the curves (see meta.failures in the JSON)")
+    lines = bd_summary(results, args.anchor)
+    if lines:
+        print()
+        print("\n".join(lines))

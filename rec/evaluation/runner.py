@@ -46,6 +46,20 @@ lists: ``quality`` for classical codecs; ``kl_bpp``, ``bound_bpp``,
 ``ideal_psnr``, ``ideal_ms_ssim`` for ``rec-*``; ``lambda`` for ``mbt2018``), and
 ``<codec>.per_image.csv`` with one row per image and rate point.
 
+Points file, failures and resuming (``points_dir`` of :func:`evaluate`; ``rec eval``
+uses ``--out``): every image measured at a rate point is appended at once, as one JSON
+line, to ``<points_dir>/<codec>.points.jsonl`` (:class:`PointStore`), so an interrupted
+run loses at most the image in progress. A run with the same settings reads those lines
+back and measures only what is missing: a line is reused only when the codec's
+parameters (library version; samplers and seed for ``rec``), the rate point (quality,
+or model name and weights hash) and the image (name and SHA-256 of its pixels) all match.
+An image that fails (any exception but an interrupt) is recorded as a :class:`Failure`
+in its point instead of ending the run; a point with a failure is left out of the curve
+(never a mean over a subset of the images) and listed under ``meta.failures`` of the
+JSON and in the CSV's ``error`` column; failures are measured again on the next run.
+At the end, :func:`summary_table` and :func:`bd_summary` (BD-rates against an anchor:
+a codec of the run, or a published anchor of :func:`rec.evaluation.results.load_anchor`).
+
 Typical use::
 
     from rec.evaluation.runner import evaluate, write_results
@@ -59,11 +73,14 @@ from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +97,10 @@ __all__ = [
     "LEARNED_CODECS",
     "EvalImage",
     "ImageResult",
+    "Failure",
     "RatePoint",
     "CodecResult",
+    "PointStore",
     "codec_names",
     "load_images",
     "machine",
@@ -95,6 +114,8 @@ __all__ = [
     "evaluate",
     "write_results",
     "format_point",
+    "summary_table",
+    "bd_summary",
 ]
 
 #: Lossless formats read from an image directory.
@@ -134,6 +155,13 @@ class EvalImage:
     def pixels(self) -> int:
         return self.width * self.height
 
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 (hex) of the pixels and their shape: what a stored measurement of this image is bound to."""
+        h = hashlib.sha256(repr(tuple(self.rgb.shape)).encode())
+        h.update(np.ascontiguousarray(self.rgb).tobytes())
+        return h.hexdigest()
+
 
 @dataclass(frozen=True)
 class ImageResult:
@@ -169,16 +197,35 @@ class ImageResult:
     ideal_ms_ssim: float | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One image that could not be measured at one rate point: the error in place of the numbers."""
+
+    image: str
+    setting: float | str
+    error: str
+
+
 #: Per-image fields averaged into a rate point (``ms_ssim_db`` is derived from the mean instead).
 _MEANS = ("bpp", "psnr", "ms_ssim", "encoding_time", "decoding_time", "kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim")
 
 
 @dataclass(frozen=True)
 class RatePoint:
-    """One rate point: the per-image results and their means (CompressAI: plain means over images)."""
+    """One rate point: the per-image results and their means (CompressAI: plain means over images).
+
+    ``failures``: the images that could not be measured; a point with any is not
+    :attr:`complete` and stays out of the curve (its means are over the other images).
+    """
 
     setting: float | str
     images: tuple[ImageResult, ...]
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Measured on every image (no failure)."""
+        return bool(self.images) and not self.failures
 
     def mean(self, attr: str) -> float | None:
         """Mean of a per-image field over the images; None if any image lacks it."""
@@ -239,9 +286,10 @@ class CodecResult:
         name: the curve's human name (``name`` of the JSON).
         description: library, versions, settings.
         setting_name: what a point's ``setting`` is: ``"quality"`` or ``"model"``.
-        points: the rate points.
+        points: the rate points, complete or not (only complete ones form the curve).
         meta: free-form ``meta`` of the JSON (data set, machine, date, command...).
-        extra: further per-point numeric lists for ``results`` (e.g. ``lambda``).
+        extra: further per-point numeric lists for ``results`` (e.g. ``lambda``), one value per
+            *complete* point.
     """
 
     codec: str
@@ -256,33 +304,53 @@ class CodecResult:
     def rows(self) -> list[ImageResult]:
         return [r for p in self.points for r in p.images]
 
-    def _column(self, attr: str) -> list[float] | None:
-        values = [getattr(p, attr) for p in self.points]
+    @property
+    def failures(self) -> list[Failure]:
+        return [f for p in self.points for f in p.failures]
+
+    @property
+    def complete_points(self) -> list[RatePoint]:
+        """The points measured on every image: those of the curve."""
+        return [p for p in self.points if p.complete]
+
+    @staticmethod
+    def _column(points: Sequence[RatePoint], attr: str) -> list[float] | None:
+        values = [getattr(p, attr) for p in points]
         return None if any(v is None for v in values) else values
 
     def curve(self) -> RDCurve:
-        """The CompressAI curve: one entry per point, each the mean over the images."""
-        if not self.points:
-            raise RecError(f"{self.codec}: no rate points measured")
+        """The CompressAI curve: one entry per complete point, each the mean over the images.
+
+        Failures, if any, are listed in ``meta["failures"]``.
+
+        Raises:
+            RecError: no point was measured on every image.
+        """
+        points = self.complete_points
+        if not points:
+            raise RecError(f"{self.codec}: no rate point measured on every image")
         extra: dict[str, list[float]] = {}
         if self.setting_name == "quality":
-            extra["quality"] = [float(p.setting) for p in self.points]
+            extra["quality"] = [float(p.setting) for p in points]
         for attr in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
-            if any(getattr(r, attr) is not None for r in self.rows):
-                col = self._column(attr)
+            if any(getattr(r, attr) is not None for p in points for r in p.images):
+                col = self._column(points, attr)
                 if col is not None:
                     extra[attr] = col
         extra.update(self.extra)
+        meta = self.meta
+        if self.failures:
+            meta = dict(meta, failures=[asdict(f) for f in self.failures])
         return RDCurve(
             name=self.name,
             description=self.description,
-            bpp=[p.bpp for p in self.points],
-            psnr=[p.psnr for p in self.points],
-            ms_ssim=self._column("ms_ssim"),
-            encoding_time=[p.encoding_time for p in self.points],
-            decoding_time=[p.decoding_time for p in self.points],
+            bpp=[p.bpp for p in points],
+            psnr=[p.psnr for p in points],
+            ms_ssim=self._column(points, "ms_ssim"),
+            encoding_time=[p.encoding_time for p in points],
+            decoding_time=[p.decoding_time for p in points],
             extra=extra,
-            meta=self.meta,
+            meta=meta,
         )
 
     def csv_columns(self) -> list[str]:
@@ -292,29 +360,118 @@ class CodecResult:
         for attr in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
             if any(getattr(r, attr) is not None for r in rows):
                 cols.append(attr)
+        if self.failures:
+            cols.append("error")
         return cols
 
     def write_csv(self, path: str | os.PathLike) -> None:
-        """The per-image measurements, floats with 6 significant digits, None as empty."""
+        """The per-image measurements, floats with 6 significant digits, None as empty; failed images
+        last, with only the image, the setting and the ``error``."""
         cols = self.csv_columns()
         with Path(path).open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
-            for r in self.rows:
+            for r in [*self.rows, *self.failures]:
                 row = []
                 for c in cols:
-                    v = r.setting if c == self.setting_name else getattr(r, c)
+                    v = r.setting if c == self.setting_name else getattr(r, c, None)
                     row.append("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
                 w.writerow(row)
 
-    def write(self, out: str | os.PathLike) -> tuple[Path, Path]:
-        """Write ``<out>/<codec>.json`` and ``<out>/<codec>.per_image.csv``; returns both paths."""
+    def write(self, out: str | os.PathLike) -> tuple[Path, ...]:
+        """Write ``<out>/<codec>.json`` and ``<out>/<codec>.per_image.csv``; returns the paths written.
+
+        Without a complete point there is no curve: only the CSV is written (and a JSON of an
+        earlier run removed, which would otherwise pass for this one's).
+        """
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         json_path, csv_path = d / f"{self.codec}.json", d / f"{self.codec}.per_image.csv"
-        save_curve(self.curve(), json_path)
+        paths: tuple[Path, ...] = (csv_path,)
+        if self.complete_points:
+            save_curve(self.curve(), json_path)
+            paths = (json_path, csv_path)
+        elif json_path.exists():
+            json_path.unlink()
         self.write_csv(csv_path)
-        return json_path, csv_path
+        return paths
+
+
+class PointStore:
+    """The measurements of one codec, one JSON line per image and rate point: ``<directory>/<codec>.points.jsonl``.
+
+    Each line is appended and flushed as soon as the image is measured. A line records
+    ``run`` (a hash of the codec's parameters ``params``, also written), ``setting_id``
+    (the rate point: quality, or model and weights hash), ``image`` and ``image_sha256``,
+    and either ``result`` (an :class:`ImageResult`) or ``error``. With ``resume``, the
+    results of matching lines are read back (:meth:`get`); the last line for a key wins, so
+    a later failure hides an earlier result, and lines cut short by a crash or written with
+    other parameters are ignored (and kept).
+    """
+
+    def __init__(self, directory: str | os.PathLike, codec: str, params: dict[str, Any], resume: bool = True):
+        self.path = Path(directory) / f"{codec}.points.jsonl"
+        self.codec = codec
+        self.params = params
+        self.run = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.known: dict[tuple[str, str, str], ImageResult] = {}
+        self.reused = 0
+        self._file = None
+        if resume:
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as e:
+            raise RecError(f"cannot read the points file {self.path}: {e}") from None
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+                if rec.get("run") != self.run:
+                    continue
+                key = (str(rec["setting_id"]), str(rec["image"]), str(rec["image_sha256"]))
+                if "result" in rec:
+                    self.known[key] = ImageResult(**rec["result"])
+                else:
+                    self.known.pop(key, None)
+            except (ValueError, TypeError, KeyError, AttributeError):  # a line cut short, or not ours
+                continue
+
+    def get(self, setting_id: str, image: EvalImage) -> ImageResult | None:
+        """The stored result of ``image`` at the rate point ``setting_id``, or None."""
+        found = self.known.get((setting_id, image.name, image.digest))
+        if found is not None:
+            self.reused += 1
+        return found
+
+    def put(self, setting_id: str, image: EvalImage, outcome: ImageResult | Failure) -> None:
+        """Append one measurement (or failure) and flush it."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut = False
+            if self.path.exists() and self.path.stat().st_size:
+                with self.path.open("rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    cut = f.read(1) != b"\n"
+            self._file = self.path.open("a", encoding="utf-8")
+            if cut:  # the last line was cut short by a crash: start on a line of our own
+                self._file.write("\n")
+        line: dict[str, Any] = {"codec": self.codec, "run": self.run, "params": self.params, "setting_id": setting_id,
+                                "image": image.name, "image_sha256": image.digest}
+        if isinstance(outcome, Failure):
+            line["error"] = outcome.error
+        else:
+            line["result"] = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in asdict(outcome).items()}
+        self._file.write(json.dumps(line, default=str) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -458,29 +615,71 @@ def _progress(total: int, desc: str, progress: bool | None):
                 disable=None if progress is None else not progress, dynamic_ncols=True)
 
 
+def _error_text(e: Exception) -> str:
+    return str(e) if isinstance(e, RecError) else f"{type(e).__name__}: {e}"
+
+
+def _store(points_dir: str | os.PathLike | None, codec: str, params: dict[str, Any], resume: bool) -> PointStore | None:
+    return None if points_dir is None else PointStore(points_dir, codec, params, resume)
+
+
 def _run(result: CodecResult, settings: Sequence[Any], labels: Sequence[float | str], images: Sequence[EvalImage],
          code: Callable[[Any, float | str, EvalImage], ImageResult], progress: bool | None,
-         on_point: OnPoint | None) -> CodecResult:
-    """Code every image at every setting, appending one :class:`RatePoint` per setting to ``result``."""
-    with _progress(len(settings) * len(images), result.codec, progress) as bar:
-        for setting, label in zip(settings, labels):
-            started = time.perf_counter()
-            bar.set_postfix_str(f"{result.setting_name} {label:g}" if isinstance(label, float) else str(label))
-            rows = []
-            for im in images:
-                rows.append(code(setting, label, im))
-                bar.update()
-            point = RatePoint(label, tuple(rows))
-            result.points.append(point)
-            if on_point is not None:
-                on_point(result, point, time.perf_counter() - started)
+         on_point: OnPoint | None, store: PointStore | None = None, setting_ids: Sequence[str] | None = None,
+         log: Log | None = None) -> CodecResult:
+    """Code every image at every setting, appending one :class:`RatePoint` per setting to ``result``.
+
+    With a ``store``, each measurement is appended to it as made, and one it already holds
+    (same ``setting_ids`` entry, default the label, and same image) is taken from it instead.
+    An image whose coding raises (an :class:`Exception`, not an interrupt) is a :class:`Failure`.
+    """
+    ids = list(setting_ids) if setting_ids is not None else [json.dumps(label) for label in labels]
+    try:
+        with _progress(len(settings) * len(images), result.codec, progress) as bar:
+            for setting, label, sid in zip(settings, labels, ids):
+                started = time.perf_counter()
+                bar.set_postfix_str(f"{result.setting_name} {label:g}" if isinstance(label, float) else str(label))
+                rows, failures = [], []
+                for im in images:
+                    row = store.get(sid, im) if store is not None else None
+                    if row is None:
+                        try:
+                            row = code(setting, label, im)
+                        except Exception as e:  # one image's failure is recorded, not the end of the run
+                            failures.append(Failure(im.name, label, _error_text(e)))
+                            if store is not None:
+                                store.put(sid, im, failures[-1])
+                            bar.update()
+                            continue
+                        if store is not None:
+                            store.put(sid, im, row)
+                    rows.append(row)
+                    bar.update()
+                point = RatePoint(label, tuple(rows), tuple(failures))
+                result.points.append(point)
+                if on_point is not None:
+                    on_point(result, point, time.perf_counter() - started)
+    finally:
+        if store is not None:
+            store.close()
+            if store.reused and log is not None:
+                log(f"{result.codec}: {store.reused} of {len(settings) * len(images)} measurements read back "
+                    f"from {store.path}")
     return result
+
+
+def _by_rate(point: RatePoint) -> tuple[bool, float]:
+    """Sort key: points in order of rate, those measured on no image last."""
+    return (point.bpp is None, point.bpp or 0.0)
 
 
 def evaluate_classical(codec: ClassicalCodec | str, images: Sequence[EvalImage], qualities: Sequence[float] | None = None,
                        *, meta: dict | None = None, progress: bool | None = None,
-                       on_point: OnPoint | None = None) -> CodecResult:
+                       on_point: OnPoint | None = None, points_dir: str | os.PathLike | None = None,
+                       resume: bool = True, log: Log | None = None) -> CodecResult:
     """Sweep a classical codec over ``qualities`` (default: its grid) on every image.
+
+    ``points_dir``, ``resume``: the points file (see the module docstring and :class:`PointStore`).
 
     Raises:
         RecError: unknown or unavailable codec, a quality out of its range, a library failure.
@@ -492,6 +691,10 @@ def evaluate_classical(codec: ClassicalCodec | str, images: Sequence[EvalImage],
     grid = [float(q) for q in (qualities if qualities is not None else c.qualities)]
     if not grid:
         raise RecError(f"{c.name}: no qualities to evaluate")
+    lo, hi = c.quality_range
+    for q in grid:  # a bad argument, not a failure of an image: refused before any work
+        if not lo <= q <= hi:
+            raise RecError(f"{c.name}: quality must be in [{lo}, {hi}], got {q:g}")
     library = c.version()
     result = CodecResult(
         codec=c.name,
@@ -512,7 +715,8 @@ def evaluate_classical(codec: ClassicalCodec | str, images: Sequence[EvalImage],
                            p, m, mdb, t1 - t0, t2 - t1)
 
     # the quality as given (e.g. 20.0) labels the point; int grids print as before ("q=20")
-    return _run(result, grid, grid, images, code, progress, on_point)
+    store = _store(points_dir, c.name, {"codec": c.name, "library": library}, resume)
+    return _run(result, grid, grid, images, code, progress, on_point, store, log=log or _default_log)
 
 
 _FAMILY_NAMES = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-level VAE"}
@@ -520,7 +724,8 @@ _FAMILY_NAMES = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-le
 
 def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = None, samplers: str | None = None,
                  seed: int = 0, *, meta: dict | None = None, progress: bool | None = None,
-                 on_point: OnPoint | None = None, log: Log | None = None) -> list[CodecResult]:
+                 on_point: OnPoint | None = None, log: Log | None = None, points_dir: str | os.PathLike | None = None,
+                 resume: bool = True) -> list[CodecResult]:
     """One rate point per PLN model (zoo names or :class:`PLN` objects; default: every PLN of the zoo).
 
     One curve per model family (``config.kind``): codec ``rec-gamma-pln``, ``rec-pln``,
@@ -528,10 +733,11 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
     curve. Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
     reconstruction is computed after it and not counted); decoding is
     :func:`rec.codec.decompress` of the bytes, with the model found from the
-    header for zoo models. Points are sorted by rate.
+    header for zoo models. Points are sorted by rate. ``points_dir``, ``resume``: the
+    points file (a point is bound to its model's weights hash, the samplers and the seed).
 
     Raises:
-        RecError: no PLN model, unknown model name, bad samplers, a coding failure.
+        RecError: no PLN model, unknown model name, bad samplers.
     """
     from rec.codec import DEFAULT_SAMPLERS, compress, decompress, model_hash, parse_samplers, resolve_model
 
@@ -576,16 +782,19 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
             setting_name="model",
             meta=dict(meta or {}, samplers=spec, seed=seed),
         )
-        _run(result, [by_name[n][1] for n in mine], mine, images, code, progress, on_point)
-        result.points.sort(key=lambda p: p.bpp)
-        result.meta["models"] = [p.setting for p in result.points]
+        store = _store(points_dir, result.codec, {"codec": result.codec, "samplers": spec, "seed": seed}, resume)
+        ids = [f"{n} {model_hash(by_name[n][1]).hex()}" for n in mine]
+        _run(result, [by_name[n][1] for n in mine], mine, images, code, progress, on_point, store, ids, log)
+        result.points.sort(key=_by_rate)
+        result.meta["models"] = [p.setting for p in result.complete_points]
         results.append(result)
     return results
 
 
 def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None = None, *, meta: dict | None = None,
                      progress: bool | None = None, on_point: OnPoint | None = None,
-                     log: Log | None = None) -> CodecResult | None:
+                     log: Log | None = None, points_dir: str | os.PathLike | None = None,
+                     resume: bool = True) -> CodecResult | None:
     """One rate point per mbt2018 model, coded with :mod:`rec.reference`; None if there is none.
 
     ``models``: zoo names or :class:`JointPrior` objects; default every mbt2018 model
@@ -622,29 +831,100 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
         return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
                            p, m, mdb, t1 - t0, t2 - t1)
 
-    _run(result, nets, names, images, code, progress, on_point)
+    store = _store(points_dir, result.codec, {"codec": result.codec}, resume)
+    _run(result, nets, names, images, code, progress, on_point, store, [f"{n} {hashes[n].hex()}" for n in names], log)
     lmbda = {n: float(net.config.lmbda) for n, net in zip(names, nets)}
-    result.points.sort(key=lambda p: p.bpp)
-    result.meta["models"] = [p.setting for p in result.points]
-    result.extra["lambda"] = [lmbda[p.setting] for p in result.points]
+    result.points.sort(key=_by_rate)
+    result.meta["models"] = [p.setting for p in result.complete_points]
+    result.extra["lambda"] = [lmbda[p.setting] for p in result.complete_points]
     return result
 
 
 def format_point(result: CodecResult, point: RatePoint, seconds: float) -> str:
-    """One summary line: ``  q=20: 0.512 bpp, 30.12 dB, MS-SSIM 0.9610 (3 s)`` (plus KL for rec)."""
-    label = f"q={point.setting:g}" if result.setting_name == "quality" else str(point.setting)
+    """One summary line: ``  q=20: 0.512 bpp, 30.12 dB, MS-SSIM 0.9610 (3 s)`` (plus KL for rec; failures)."""
+    label = _label(result, point)
+    if not point.images:
+        first = point.failures[0]
+        return f"  {label}: failed on every image ({first.image}: {first.error}) ({seconds:.0f} s)"
     ms = "n/a" if point.ms_ssim is None else f"{point.ms_ssim:.4f}"
     line = f"  {label}: {point.bpp:.3f} bpp, {point.psnr:.2f} dB, MS-SSIM {ms}"
     if point.kl_bpp is not None:
         line += f", KL {point.kl_bpp:.3f} bpp"
+    if point.failures:
+        first = point.failures[0]
+        line += (f"; failed on {len(point.failures)} of {len(point.images) + len(point.failures)} images, "
+                 f"left out of the curve ({first.image}: {first.error})")
     return line + f" ({seconds:.0f} s)"
+
+
+def _label(result: CodecResult, point: RatePoint) -> str:
+    return f"q={point.setting:g}" if result.setting_name == "quality" else str(point.setting)
+
+
+def summary_table(results: Sequence[CodecResult]) -> str:
+    """A plain-text table of every rate point: codec, setting, bpp, PSNR, MS-SSIM (means over the images)."""
+    rows = [("codec", "setting", "bpp", "PSNR", "MS-SSIM")]
+    for r in results:
+        for p in r.points:
+            if not p.complete:
+                rows.append((r.codec, _label(r, p), f"failed on {len(p.failures)} of "
+                             f"{len(p.images) + len(p.failures)} images", "", ""))
+                continue
+            rows.append((r.codec, _label(r, p), f"{p.bpp:.4f}", f"{p.psnr:.2f}",
+                         "n/a" if p.ms_ssim is None else f"{p.ms_ssim:.4f}"))
+    w0 = max(len(row[0]) for row in rows) + 2
+    w1 = max(len(row[1]) for row in rows) + 2
+    lines = []
+    for row in rows:
+        if row[3] == "" and row[2].startswith("failed"):
+            lines.append(f"{row[0]:<{w0}}{row[1]:<{w1}}{row[2]}")
+        else:
+            lines.append(f"{row[0]:<{w0}}{row[1]:<{w1}}{row[2]:>8}{row[3]:>8}{row[4]:>9}")
+    return "\n".join(lines)
+
+
+def bd_summary(results: Sequence[CodecResult], anchor: str = "jpeg",
+               anchor_directory: str | os.PathLike | None = None) -> list[str]:
+    """BD-rates (PSNR and MS-SSIM dB, :func:`rec.evaluation.bdtable.bd_cell`) of every curve against ``anchor``.
+
+    The anchor is the curve of codec ``anchor`` of ``results`` when there is one (measured on
+    the same images), else the published anchor ``<anchor>.json`` of
+    :func:`rec.evaluation.results.load_anchor` (``anchor_directory``, default
+    :func:`~rec.evaluation.results.anchor_dir`: Kodak). Returns the lines to print; one line
+    saying why when no anchor is found.
+    """
+    from rec.evaluation.bdtable import METRIC_LABELS, bd_cell
+    from rec.evaluation.results import load_anchor
+
+    curves = [(r.codec, r.curve()) for r in results if r.complete_points]
+    measured = dict(curves)
+    if anchor in measured:
+        reference, what = measured[anchor], f"{anchor} as measured here"
+    else:
+        try:
+            reference = load_anchor(anchor, anchor_directory)
+        except RecError as e:
+            return [f"no BD-rates: {anchor!r} is neither a codec of this run nor a published anchor ({e})"]
+        datasets = {str(r.meta.get("dataset", "")) for r in results}
+        note = "" if all("kodak" in d.lower() for d in datasets) else "; these images may not be Kodak"
+        what = f"the published anchor {anchor!r} ({reference.name}, measured on Kodak{note})"
+    others = [(codec, c) for codec, c in curves if c is not reference]
+    if not others:
+        return []
+    width = max(len(codec) for codec, _ in others) + 2
+    lines = [f"BD-rate against {what}; negative: fewer bits for the same quality"]
+    for codec, c in others:
+        cells = [f"{METRIC_LABELS[m]} {bd_cell(reference, c, m).text()}" for m in ("psnr", "ms-ssim-db")]
+        lines.append(f"  {codec:<{width}}" + ", ".join(cells))
+    return lines
 
 
 def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[str], *,
              models: Sequence[Any] | None = None, samplers: str | None = None,
              qualities: Sequence[float] | None = None, limit: int | None = None, seed: int = 0,
              meta: dict | None = None, progress: bool | None = None, on_point: OnPoint | None = None,
-             log: Log | None = None) -> list[CodecResult]:
+             log: Log | None = None, points_dir: str | os.PathLike | None = None,
+             resume: bool = True) -> list[CodecResult]:
     """Evaluate ``codecs`` on a directory of images (or loaded images); see the module docstring.
 
     Args:
@@ -660,13 +940,18 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         progress: a tqdm bar on stderr (None: only on a terminal).
         on_point: called after each rate point with (codec result, point, seconds).
         log: where messages go (default: stderr, through tqdm).
+        points_dir: where each measurement is appended as it is made
+            (``<codec>.points.jsonl``, :class:`PointStore`); None: nowhere.
+        resume: take the measurements ``points_dir`` already holds for the same settings
+            instead of measuring them again.
 
     Returns:
         One :class:`CodecResult` per codec that ran; unavailable classical codecs and an
         ``mbt2018`` without models are skipped with a message.
 
     Raises:
-        RecError: unknown codec, bad arguments, no images, a coding failure.
+        RecError: unknown codec, bad arguments, no images. An image that fails to code is
+        recorded as a :class:`Failure` of its point instead.
     """
     log = log or _default_log
     names = list(dict.fromkeys(codecs))
@@ -697,9 +982,10 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         _warn_small(loaded, log, n)
         if n == "rec":
             results.extend(evaluate_rec(loaded, models, samplers, seed, meta=base, progress=progress,
-                                        on_point=on_point, log=log))
+                                        on_point=on_point, log=log, points_dir=points_dir, resume=resume))
         elif n == "mbt2018":
-            r = evaluate_mbt2018(loaded, models, meta=base, progress=progress, on_point=on_point, log=log)
+            r = evaluate_mbt2018(loaded, models, meta=base, progress=progress, on_point=on_point, log=log,
+                                 points_dir=points_dir, resume=resume)
             if r is not None:
                 results.append(r)
         else:
@@ -708,7 +994,8 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
             if reason is not None:
                 log(f"skip {n}: {reason}")
                 continue
-            results.append(evaluate_classical(c, loaded, qualities, meta=base, progress=progress, on_point=on_point))
+            results.append(evaluate_classical(c, loaded, qualities, meta=base, progress=progress, on_point=on_point,
+                                              points_dir=points_dir, resume=resume, log=log))
     return results
 
 

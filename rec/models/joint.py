@@ -76,11 +76,7 @@ __all__ = [
     "wavefront_schedule",
     "raster_schedule",
     "SCHEDULES",
-    "LAMBDAS",
 ]
-
-#: CompressAI's λ for its quality levels 1 … 8 (MSE models).
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What every coded sampler shares: the message type, the sampler interface,
-byte/bit I/O, raster grouping, side-information coding and outlier quantization.
+raster grouping, side-information coding and outlier quantization (byte and
+bit I/O: :mod:`rec.bitio`).
 
 Message layout (all samplers)::
 
@@ -45,18 +46,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from rec.bitio import ByteReader, bit_length, unzigzag, zigzag
 from rec.distributions import DiagonalGaussian, LOG2E
 from rec.errors import FormatError, RecError
 
 __all__ = [
     "SampleMessage",
     "Sampler",
-    "ByteReader",
-    "ByteWriter",
-    "pack_bits",
-    "unpack_bits",
     "make_groups",
     "GroupLayout",
+    "size_contexts",
     "quantize_outliers",
     "outlier_dither",
     "dequantize_outliers",
@@ -208,148 +207,6 @@ def standardized_coefficients(posterior: DiagonalGaussian, prior: DiagonalGaussi
 
 
 # ---------------------------------------------------------------------------
-# Byte and bit I/O
-# ---------------------------------------------------------------------------
-
-
-class ByteWriter:
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def byte(self, v: int) -> None:
-        self._parts.append(bytes([v]))
-
-    def varint(self, v: int) -> None:
-        v = int(v)
-        if v < 0:
-            raise RecError("varint must be non-negative")
-        out = bytearray()
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            if v:
-                out.append(b | 0x80)
-            else:
-                out.append(b)
-                break
-        self._parts.append(bytes(out))
-
-    def blob(self, data: bytes) -> None:
-        """A varint length followed by the bytes."""
-        self.varint(len(data))
-        self._parts.append(bytes(data))
-
-    def raw(self, data: bytes) -> None:
-        self._parts.append(bytes(data))
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._parts)
-
-
-class ByteReader:
-    """Bounds-checked reader: every overrun or malformed field is a FormatError."""
-
-    def __init__(self, data) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise FormatError(f"message must be bytes, got {type(data).__name__}")
-        self.data = bytes(data)
-        self.pos = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise FormatError("message truncated")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def varint(self, limit: int) -> int:
-        """A LEB128 varint in ``[0, limit]`` (canonical encoding only)."""
-        v = shift = 0
-        for _ in range(10):
-            b = self.byte()
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b == 0 and shift > 7:
-                    raise FormatError("non-canonical varint")
-                if v > limit:
-                    raise FormatError(f"field value {v} exceeds its limit {limit}")
-                return v
-        raise FormatError("varint too long")
-
-    def blob(self, limit: int) -> bytes:
-        n = self.varint(limit)
-        return self.take(n)
-
-    def take(self, n: int) -> bytes:
-        if n > len(self.data) - self.pos:
-            raise FormatError("message truncated")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def rest(self) -> bytes:
-        out = self.data[self.pos:]
-        self.pos = len(self.data)
-        return out
-
-
-@njit(cache=True)
-def _pack_kernel(values, widths, out):
-    pos = 0
-    for i in range(values.shape[0]):
-        w = widths[i]
-        v = values[i]
-        for b in range(w - 1, -1, -1):
-            if (v >> np.uint64(b)) & np.uint64(1):
-                out[pos >> 3] |= np.uint8(0x80 >> (pos & 7))
-            pos += 1
-
-
-@njit(cache=True)
-def _unpack_kernel(data, widths, out):
-    pos = 0
-    for i in range(widths.shape[0]):
-        w = widths[i]
-        v = np.uint64(0)
-        for _ in range(w):
-            bit = (data[pos >> 3] >> (7 - (pos & 7))) & 1
-            v = (v << np.uint64(1)) | np.uint64(bit)
-            pos += 1
-        out[i] = v
-
-
-def pack_bits(values, widths) -> bytes:
-    """Concatenate ``values[i]`` in ``widths[i]`` bits (MSB first), zero-padded."""
-    values = np.ascontiguousarray(values, dtype=np.uint64).reshape(-1)
-    widths = np.broadcast_to(np.asarray(widths, dtype=np.int64), values.shape).copy()
-    if np.any((widths < 0) | (widths > 64)):
-        raise RecError("bit widths must lie in [0, 64]")
-    small = widths < 64
-    if np.any(values[small] >> widths[small].astype(np.uint64)):
-        raise RecError("a value does not fit its bit width")
-    total = int(widths.sum())
-    out = np.zeros((total + 7) // 8, np.uint8)
-    _pack_kernel(values, widths, out)
-    return out.tobytes()
-
-
-def unpack_bits(data: bytes, widths) -> np.ndarray:
-    """Inverse of :func:`pack_bits`; ``data`` must be exactly the padded field
-    (FormatError on a length mismatch or non-zero padding)."""
-    widths = np.ascontiguousarray(widths, dtype=np.int64).reshape(-1)
-    total = int(widths.sum())
-    if len(data) != (total + 7) // 8:
-        raise FormatError(f"raw field has {len(data)} bytes, expected {(total + 7) // 8}")
-    arr = np.frombuffer(data, np.uint8)
-    if total % 8 and arr.size and (arr[-1] & ((1 << (8 - total % 8)) - 1)):
-        raise FormatError("non-zero padding bits")
-    out = np.empty(widths.shape[0], np.uint64)
-    _unpack_kernel(arr, widths, out)
-    return out
-
-
-# ---------------------------------------------------------------------------
 # Raster grouping (thesis Alg. 3, lines "for i <- 1..dim(Q')")
 # ---------------------------------------------------------------------------
 
@@ -421,6 +278,14 @@ def make_groups(kl_bits: np.ndarray, budget: float, max_group: int, outlier_kl: 
 _DIRECT_SIZES = 64
 
 
+def size_contexts(levels: np.ndarray, outlier_level: int) -> np.ndarray:
+    """Context of a group's size from its level: 0 level 0 (no index), 1 the
+    top level ``outlier_level - 1`` (full group), 2 anything else. Levels are
+    coded first, so the decoder knows every context before it decodes sizes."""
+    top = outlier_level - 1
+    return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
+
+
 @dataclass(frozen=True, eq=False)
 class GroupLayout:
     """Groups in raster order, each with a size and a small integer level.
@@ -454,20 +319,13 @@ class GroupLayout:
     def group_of_dim(self) -> np.ndarray:
         return np.repeat(np.arange(self.sizes.size, dtype=np.int64), self.sizes)
 
-    def _contexts(self, levels: np.ndarray) -> np.ndarray:
-        """Context of a group's size: 0 level 0 (no index), 1 the top level
-        (full group), 2 anything else. Levels are decoded first, so the
-        decoder knows every context before it decodes sizes."""
-        top = self.outlier_level - 1
-        return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
-
     def encode(self, enc) -> None:
         from rec.coding import AdaptiveModel, UniformModel
 
         enc.encode(self.levels.astype(np.int64), AdaptiveModel(self.outlier_level + 1))
         keep = ~self.is_outlier
         sizes = self.sizes[keep].astype(np.int64)
-        ctx = self._contexts(self.levels[keep])
+        ctx = size_contexts(self.levels[keep], self.outlier_level)
         G = self.max_group
         if G <= _DIRECT_SIZES:
             for c in range(3):
@@ -476,7 +334,7 @@ class GroupLayout:
         # symbol 0: size == G; k >= 1: bit length k, then its k - 1 low bits raw
         blen = np.zeros(sizes.size, np.int64)
         small = sizes < G
-        blen[small] = _bit_length(sizes[small])
+        blen[small] = bit_length(sizes[small])
         for c in range(3):
             enc.encode(blen[ctx == c], AdaptiveModel(int(G).bit_length() + 1))
         for e in np.unique(blen):
@@ -491,8 +349,7 @@ class GroupLayout:
         G = max_group
         levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
         outl = levels == outlier_level
-        probe = cls(np.ones(n_groups, np.int64), levels, max_group, outlier_level)
-        ctx = probe._contexts(levels[~outl])
+        ctx = size_contexts(levels[~outl], outlier_level)
         m = ctx.size
         inner = np.ones(m, np.int64)
         if G <= _DIRECT_SIZES:
@@ -514,18 +371,6 @@ class GroupLayout:
         if sizes.sum() != n_dims or np.any(sizes > max_group):
             raise FormatError(f"group sizes add up to {int(sizes.sum())}, the prior has {n_dims} dimensions")
         return cls(sizes, levels, max_group, outlier_level)
-
-
-def _bit_length(x: np.ndarray) -> np.ndarray:
-    """Exact bit length of positive int64 values (< 2**62)."""
-    x = np.asarray(x, dtype=np.int64)
-    out = np.zeros(x.shape, np.int64)
-    v = x.copy()
-    for shift in (32, 16, 8, 4, 2, 1):
-        big = v >= (1 << shift)
-        out[big] += shift
-        v[big] >>= shift
-    return out + (v > 0)
 
 
 # ---------------------------------------------------------------------------
@@ -590,8 +435,8 @@ def encode_outliers(e: np.ndarray, v: np.ndarray) -> bytes:
     if e.size == 0:
         return b""  # no outliers: an empty section
     enc = RangeEncoder()
-    zz = np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
-    L = _bit_length(zz)
+    zz = zigzag(v).astype(np.int64)
+    L = bit_length(zz)
     enc.encode(e + _E_OFFSET, AdaptiveModel(_E_SIZE))
     enc.encode(L - e + _LE_OFFSET, AdaptiveModel(_LE_SIZE))
     _encode_mantissas(enc, zz, L, UniformModel)
@@ -644,7 +489,7 @@ def decode_outliers(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
             acc = (acc << take) | dec.decode(acc.size, UniformModel(1 << take)).astype(np.int64)
         zz[sel] = acc + (1 << (length - 1))
     dec.finish()
-    v = np.where(zz & 1, -(zz >> 1) - 1, zz >> 1)
+    v = unzigzag(zz)
     if np.any(np.abs(v) > _MAX_ABS_V):
         raise FormatError("outlier value out of range")
     return e, v

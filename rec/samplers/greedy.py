@@ -40,12 +40,12 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
+from rec.bitio import ByteWriter, pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (
     STREAM_GREEDY,
     STREAM_OUTLIER,
-    ByteWriter,
     GroupLayout,
     SampleMessage,
     Sampler,
@@ -55,11 +55,9 @@ from rec.samplers.base import (
     outlier_dither,
     kl_bits_per_dim,
     make_groups,
-    pack_bits,
     quantize_outliers,
     range_decoder,
     standardized_coefficients,
-    unpack_bits,
 )
 
 __all__ = ["GreedySampler"]

@@ -42,7 +42,7 @@ Side information (group levels = widths or the outlier mark, group sizes) is
 written by one of five codes, the shortest wins (one byte names it):
 0-2 batch range coding with adaptive models (sizes per level class, directly,
 as differences, or Elias-gamma), 3-4 a context-adaptive binary range coder
-(:mod:`rec.samplers._ctxcoder`: the level in the context of the previous
+(:mod:`rec.coding.context_coder`: the level in the context of the previous
 group's, the size in the context of the previous full group's size and of
 the group one row above). Indices are raw ``w_g``-bit fields.
 
@@ -60,17 +60,16 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
+from rec.bitio import ByteWriter, bit_length, pack_bits, unpack_bits, unzigzag, zigzag
+from rec.coding.context_coder import decode_layout_ctx, encode_layout_ctx
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers._ctxcoder import decode_layout_ctx, encode_layout_ctx
 from rec.samplers.base import (
     STREAM_IMPORTANCE,
     STREAM_OUTLIER,
     STREAM_SELECT,
-    ByteWriter,
     GroupLayout,
     SampleMessage,
-    _bit_length,
     Sampler,
     decode_outliers,
     dequantize_outliers,
@@ -78,11 +77,10 @@ from rec.samplers.base import (
     outlier_dither,
     kl_bits_per_dim,
     make_groups,
-    pack_bits,
     quantize_outliers,
     range_decoder,
+    size_contexts,
     standardized_coefficients,
-    unpack_bits,
 )
 
 __all__ = ["ImportanceSampler"]
@@ -96,34 +94,19 @@ _MAX_GROUP = 1 << 16
 # ``Phi^-1((u + 1/2) 2**-32)`` computed by rec.random's exact transform.
 _U32 = np.uint64(0xFFFFFFFF)
 _HALF32 = np.uint64(0x80000000)
-_T_BITS = 14  # scoring table: 2**14 + 1 knots Phi^-1(k / 2**14), 128 KiB
+_T_BITS = 14  # scoring: 2**14 + 1 knots Phi^-1(k / 2**14), every _T_STRIDE-th knot of rr.approx_table()
+_T_STRIDE = 1 << (rr.APPROX_TABLE_BITS - _T_BITS)
 _T_SHIFT = np.uint64(32 - _T_BITS)
 _T_MASK = np.uint64((1 << (32 - _T_BITS)) - 1)
 _T_SCALE = 2.0 ** -(32 - _T_BITS)
 _T_LO = 1 << (_T_BITS - 8)  # p < 2**-8 or p > 1 - 2**-8: formula instead of the table
 _T_HI = (1 << _T_BITS) - _T_LO
-_table_cache: list = []
 
 
 @njit(inline="always", cache=True)
 def _normal_u32(u):
     """The exact candidate normal of a 32-bit uniform ``u`` (both sides)."""
-    return rr._normal_from_raw((u << np.uint64(32)) | _HALF32)
-
-
-@njit(cache=True)
-def _make_table(bits):
-    n = 1 << bits
-    t = np.zeros(n + 1)
-    for k in range(1, n):
-        t[k] = rr._ndtri_float(k / n)
-    return t
-
-
-def _scoring_table() -> np.ndarray:
-    if not _table_cache:
-        _table_cache.append(_make_table(_T_BITS))
-    return _table_cache[0]
+    return rr.normal_from_raw((u << np.uint64(32)) | _HALF32)
 
 
 @njit(inline="always", cache=True)
@@ -131,13 +114,15 @@ def _approx_u32(u, table):
     """Encoder-only scoring value of :func:`_normal_u32`: linear interpolation
     in a 2**14-knot table (error < 1e-5, < 1e-7 for |e| < 1.5), the inverse
     CDF with the platform's log in the tails (p < 2**-8). Not bit-exact; the
-    chosen index is rebuilt with :func:`_normal_u32` on both sides."""
+    chosen index is rebuilt with :func:`_normal_u32` on both sides. ``table``
+    is :func:`rec.random.approx_table` (2**16 knots), read at every
+    ``_T_STRIDE``-th knot."""
     k = np.int64(u >> _T_SHIFT)
     if k < _T_LO or k >= _T_HI:
-        return rr._ndtri_float((np.float64(u) + 0.5) * 2.3283064365386963e-10)
+        return rr.ndtri_float((np.float64(u) + 0.5) * 2.3283064365386963e-10)
     f = (np.float64(u & _T_MASK) + 0.5) * _T_SCALE
-    t0 = table[k]
-    return t0 + f * (table[k + 1] - t0)
+    t0 = table[k * _T_STRIDE]
+    return t0 + f * (table[(k + 1) * _T_STRIDE] - t0)
 
 
 @njit(cache=True)
@@ -236,21 +221,13 @@ _ESC = 47  # code 1: zigzag differences >= _ESC escape to an Elias-gamma value
 _GAMMA_ALPHABET = 40
 
 
-def _zigzag(x: np.ndarray) -> np.ndarray:
-    return np.where(x >= 0, 2 * x, -2 * x - 1).astype(np.int64)
-
-
-def _unzigzag(z: np.ndarray) -> np.ndarray:
-    return np.where(z & 1, -(z >> 1) - 1, z >> 1).astype(np.int64)
-
-
 def _encode_gamma(enc, vals: np.ndarray) -> None:
     """Non-negative ints: bit length of v + 1 (adaptive), then the bits below
     its leading one (uniform)."""
     from rec.coding import AdaptiveModel, UniformModel
 
     v1 = np.asarray(vals, np.int64) + 1
-    L = _bit_length(v1)
+    L = bit_length(v1)
     enc.encode(L - 1, AdaptiveModel(_GAMMA_ALPHABET))
     for e in np.unique(L):
         if e > 1:
@@ -271,12 +248,6 @@ def _decode_gamma(dec, n: int) -> np.ndarray:
     return v1 - 1
 
 
-def _size_contexts(levels: np.ndarray, outlier_level: int) -> np.ndarray:
-    """0: level 0 (no index), 1: the top level (full group), 2: other."""
-    top = outlier_level - 1
-    return np.where(levels == 0, 0, np.where(levels == top, 1, 2))
-
-
 def _row_length(shape) -> int:
     """Dimensions per image row (the last axis) for the code-3 context; 0 for 1-D."""
     return int(shape[-1]) if len(shape) >= 2 else 0
@@ -289,7 +260,7 @@ def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
     context, adaptive over 48 symbols with an Elias-gamma escape;
     2 = the same differences, Elias-gamma coded (few groups: less to learn);
     3 = levels and sizes with per-symbol contexts (previous group, the group
-    one row above): :mod:`rec.samplers._ctxcoder`; 4 = the same without the
+    one row above): :mod:`rec.coding.context_coder`; 4 = the same without the
     neighbour contexts of sizes."""
     from rec.coding import AdaptiveModel, RangeEncoder
 
@@ -303,12 +274,12 @@ def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
     enc.encode(layout.levels.astype(np.int64), AdaptiveModel(layout.outlier_level + 1))
     keep = ~layout.is_outlier
     sizes = layout.sizes[keep].astype(np.int64)
-    ctx = _size_contexts(layout.levels[keep], layout.outlier_level)
+    ctx = size_contexts(layout.levels[keep], layout.outlier_level)
     for c in range(3):
         s = sizes[ctx == c]
         if s.size == 0:
             continue
-        zz = _zigzag(np.diff(s, prepend=0))
+        zz = zigzag(np.diff(s, prepend=0)).astype(np.int64)
         if code == 1:
             enc.encode(np.minimum(zz, _ESC), AdaptiveModel(_ESC + 1))
             big = zz >= _ESC
@@ -343,7 +314,7 @@ def _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims) -> 
         return GroupLayout.decode(dec, n_groups, max_group, outlier_level, n_dims)
     levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
     outl = levels == outlier_level
-    ctx = _size_contexts(levels[~outl], outlier_level)
+    ctx = size_contexts(levels[~outl], outlier_level)
     inner = np.ones(ctx.size, np.int64)
     for c in range(3):
         sel = ctx == c
@@ -359,7 +330,7 @@ def _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims) -> 
             zz = _decode_gamma(dec, n)
         if np.any(zz > 4 * max_group):
             raise FormatError("group size difference out of range")
-        inner[sel] = np.cumsum(_unzigzag(zz))
+        inner[sel] = np.cumsum(unzigzag(zz).astype(np.int64))
     sizes = np.ones(n_groups, np.int64)
     sizes[~outl] = inner
     if np.any(sizes < 1) or np.any(sizes > max_group) or sizes.sum() != n_dims:
@@ -495,7 +466,7 @@ class ImportanceSampler(Sampler):
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
         chosen = np.zeros(sizes.size, np.int64)
-        _select_kernel(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, _scoring_table(), chosen)
+        _select_kernel(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, rr.approx_table(), chosen)
 
         # outliers: exact samples of q, quantized
         odims = starts[outl]

@@ -46,13 +46,13 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
+from rec.bitio import ByteWriter
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (
     STREAM_OUTLIER,
     STREAM_REJECTION,
     STREAM_SELECT,
-    ByteWriter,
     SampleMessage,
     Sampler,
     decode_outliers,

@@ -238,7 +238,8 @@ def test_cli_eval_zoo_model_decoded_from_header(image_dir, empty_zoo, tmp_path, 
           "--samplers", FAST, "--qualities", "20,60", "--limit", "1", "--quiet", "--out", str(out)])
     text = capsys.readouterr().out
     assert "wrote" in text and "mbt2018: skipped" in text
-    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "rec-gamma-pln.json", "rec-gamma-pln.per_image.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "jpeg.points.jsonl", "rec-gamma-pln.json",
+                                                     "rec-gamma-pln.per_image.csv", "rec-gamma-pln.points.jsonl"]
     rec_curve, jpeg_curve = load_curve(out / "rec-gamma-pln.json"), load_curve(out / "jpeg.json")
     assert len(rec_curve) == 1 and rec_curve.meta["models"] == ["tiny"] and rec_curve.meta["images"] == 1
     assert rec_curve.meta["command"].startswith("rec eval ") and "--models tiny" in rec_curve.meta["command"]

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from rec.coding.context_coder import decode_layout_ctx, encode_layout_ctx
 from rec.errors import FormatError, RecError
 from rec.samplers import ImportanceSampler
-from rec.samplers._ctxcoder import decode_layout_ctx, encode_layout_ctx
 from rec.samplers.base import GroupLayout
 from rec.samplers.importance import _SIZE_CODES, _decode_layout, _encode_layout
 from rec.samplers.synthetic import synthetic_latent

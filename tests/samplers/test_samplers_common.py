@@ -5,11 +5,12 @@ import time
 import numpy as np
 import pytest
 
+from rec.bitio import pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers import SAMPLERS, GreedySampler, ImportanceSampler, RejectionSampler, make
-from rec.samplers.base import (decode_outliers, dequantize_outliers, encode_outliers, make_groups, pack_bits,
-                               quantize_outliers, unpack_bits)
+from rec.samplers.base import (decode_outliers, dequantize_outliers, encode_outliers, make_groups,
+                               quantize_outliers)
 from rec.samplers.synthetic import synthetic_latent
 
 # small budgets keep the suite fast

@@ -1,6 +1,7 @@
 """Context-adaptive binary range coder for group layouts (levels and sizes).
 
-The batch coder of :mod:`rec.coding` codes many symbols with one model; the
+Used by :mod:`rec.samplers.importance` (side-information codes 3 and 4). The
+batch coder of :mod:`rec.coding.range_coder` codes many symbols with one model; the
 group sizes of real latents are predicted much better by the sizes of their
 neighbours (the previous group, the group one image row above), which needs a
 coder that switches context per symbol. This is the LZMA range coder (binary,
