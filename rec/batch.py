@@ -51,7 +51,7 @@ class BatchItem:
 
 
 def _encode_one(source: str, output: str, model, samplers, seed: int, threads: int, verify: bool = True,
-                parent: int | None = None) -> BatchItem:
+                parent: int | None = None, beta: float | None = None) -> BatchItem:
     import torch
 
     from rec.codec import compress
@@ -60,7 +60,7 @@ def _encode_one(source: str, output: str, model, samplers, seed: int, threads: i
     torch.set_num_threads(threads)
     try:
         try:
-            data = compress(source, model=model, samplers=samplers, seed=seed, verify=verify)
+            data = compress(source, model=model, samplers=samplers, seed=seed, verify=verify, beta=beta)
         except FormatError as e:
             if not verify:
                 raise
@@ -98,6 +98,7 @@ def _stop(pool: ProcessPoolExecutor, outputs: list[Path]) -> None:
 
 
 def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, *, model=None, samplers=None, seed: int = 0,
+                     beta: float | None = None,
                      jobs: int = 1, max_memory_gb: float = 8.0, verify: bool = True) -> list[BatchItem]:
     """Encode every image of ``source`` into ``destination/<stem>.rec``; see the module docstring.
 
@@ -142,7 +143,7 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
     if jobs == 1:
         try:
             for i, (p, o, _) in enumerate(tasks):
-                results[i] = _encode_one(str(p), str(o), model, samplers, seed, max(1, os.cpu_count() or 1), verify)
+                results[i] = _encode_one(str(p), str(o), model, samplers, seed, max(1, os.cpu_count() or 1), verify, beta=beta)
         except KeyboardInterrupt as e:  # write_atomic has removed its temporary file
             e.detail = _interrupted_detail(results, len(tasks), dst)
             raise
@@ -159,7 +160,7 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
                 for f in done:
                     k, _ = running.pop(f)
                     results[k] = f.result()
-            running[pool.submit(_encode_one, str(p), str(o), model, samplers, seed, 1, verify, os.getpid())] = (i, need)
+            running[pool.submit(_encode_one, str(p), str(o), model, samplers, seed, 1, verify, os.getpid(), beta)] = (i, need)
         for f in running:
             results[running[f][0]] = f.result()
     except BaseException as e:

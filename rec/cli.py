@@ -52,7 +52,7 @@ def _encode(args) -> None:
     if Path(args.input).is_dir():
         from rec.batch import encode_directory
 
-        items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed,
+        items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed, beta=args.beta,
                                  jobs=args.jobs, max_memory_gb=args.max_memory, verify=not args.no_verify)
         for item in items:
             print(json.dumps(item.__dict__) if args.json else

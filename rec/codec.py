@@ -39,9 +39,9 @@ from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image, to_rgb_array
 from rec.models.joint import JointPrior
-from rec.models.pln import PLN, Normal, model_input
+from rec.models.pln import PLN, model_input
 from rec.random import raw
-from rec.samplers import Sampler, make
+from rec.samplers import Sampler, make, parse_sampler
 
 __all__ = [
     "CODEC_ID",
@@ -64,7 +64,6 @@ REFERENCE_CODEC_ID = "mbt2018"  # the quantized reference (rec.reference), decod
 #: The thesis's IS-GS pair (greedy on level 1) stays selectable ("importance:greedy"), but
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
 DEFAULT_SAMPLERS = "importance(bits=16,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"
-ALIASES = {"is": "importance", "gs": "greedy", "rs": "rejection"}
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
 
 
@@ -157,27 +156,7 @@ def parse_samplers(spec: str | tuple | list | None) -> tuple[Sampler, Sampler]:
     parts = re.findall(r"[^:()]+(?:\([^)]*\))?", spec.replace(" ", ""))
     if len(parts) != 2 or ":".join(parts) != spec.replace(" ", ""):
         raise RecError(f"sampler pair {spec!r} must look like 'importance:greedy' (level 2 : level 1)")
-    return tuple(_parse_one(p) for p in parts)
-
-
-def _parse_one(text: str) -> Sampler:
-    m = re.fullmatch(r"([a-z_]+)(?:\((.*)\))?", text)
-    if not m:
-        raise RecError(f"bad sampler {text!r}")
-    name = ALIASES.get(m.group(1), m.group(1))
-    params = {}
-    for item in filter(None, (m.group(2) or "").split(",")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise RecError(f"bad sampler parameter {item!r} in {text!r}: expected key=value")
-        try:
-            params[key] = int(value)
-        except ValueError:
-            try:
-                params[key] = float(value)
-            except ValueError:
-                params[key] = value
-    return make(name, **params)
+    return tuple(parse_sampler(p) for p in parts)
 
 
 def model_hash(model: PLN) -> bytes:
@@ -210,10 +189,6 @@ def resolve_model(model: str | PLN | JointPrior | None) -> PLN | JointPrior:
     if isinstance(model, JointPrior):
         return model.eval()
     raise RecError(f"model must be a zoo name, a PLN or a JointPrior, got {type(model).__name__}")
-
-
-def _gaussian(n: Normal) -> DiagonalGaussian:
-    return DiagonalGaussian(n.mean[0].double().numpy(), n.std[0].double().numpy())
 
 
 def _tensor(z: np.ndarray) -> torch.Tensor:
@@ -303,7 +278,8 @@ def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int
     levels, sections, specs = [], [], []
     z2 = None
     if analysis.q2 is not None:
-        q2, p2 = _gaussian(analysis.q2), _gaussian(net.level2_prior(analysis.q2.mean.shape))
+        q2 = DiagonalGaussian.from_batch(analysis.q2)
+        p2 = DiagonalGaussian.from_batch(net.level2_prior(analysis.q2.mean.shape))
         msg2 = s2.encode(q2, p2, _level_seed(seed, 2))
         z2 = _tensor(msg2.sample)
         levels.append(_level_report("z2", s2, msg2))
@@ -311,7 +287,7 @@ def _compress_rec(net: PLN, rgb: np.ndarray, s2: Sampler, s1: Sampler, seed: int
         specs.append(_spec(s2))
     prior1 = net.level1_prior(z2, analysis.level1.mean.shape, beta)
     q1 = net.level1_posterior(analysis.level1, prior1)
-    msg1 = s1.encode(_gaussian(q1), _gaussian(prior1), _level_seed(seed, 1))
+    msg1 = s1.encode(DiagonalGaussian.from_batch(q1), DiagonalGaussian.from_batch(prior1), _level_seed(seed, 1))
     levels.append(_level_report("z1", s1, msg1))
     sections.append(Section(SectionType.PAYLOAD_LEVEL, 1, msg1.to_bytes()))
     specs.append(_spec(s1))
@@ -415,9 +391,10 @@ def decompress(data: bytes, model: str | PLN | JointPrior | None = None) -> np.n
     if two_levels:
         shape2 = (1, net.config.G, ph // 64, pw // 64)
         z2 = _tensor(samplers[0].decode(container.section(SectionType.PAYLOAD_LEVEL, 2).payload,
-                                        _gaussian(net.level2_prior(shape2)), _level_seed(h.seed, 2)))
+                                        DiagonalGaussian.from_batch(net.level2_prior(shape2)), _level_seed(h.seed, 2)))
     prior1 = net.level1_prior(z2, shape1, beta)
-    z1 = _tensor(samplers[-1].decode(container.section(SectionType.PAYLOAD_LEVEL, 1).payload, _gaussian(prior1), _level_seed(h.seed, 1)))
+    z1 = _tensor(samplers[-1].decode(container.section(SectionType.PAYLOAD_LEVEL, 1).payload, DiagonalGaussian.from_batch(prior1),
+                                     _level_seed(h.seed, 1)))
     return tensor_image(net.synthesize(z1, beta), h.height, h.width)
 
 

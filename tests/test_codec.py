@@ -165,7 +165,6 @@ def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_allocated(
     import dataclasses
     import time
 
-    from rec.container import Container
 
     c = read_header(compress(image, model=model, samplers=FAST, verify=False))
     crafted = dataclasses.replace(c, header=dataclasses.replace(c.header, width=size[0], height=size[1])).to_bytes()

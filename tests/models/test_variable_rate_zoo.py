@@ -3,7 +3,6 @@
 import math
 from importlib.resources import files
 
-import numpy as np
 import pytest
 import torch
 
