@@ -124,13 +124,11 @@ def _models(args) -> None:
                            "gamma_inf": getattr(e.config, "gamma_inf", None), "lambda": getattr(e.config, "lmbda", None),
                            "steps": e.steps, "sha256": e.sha256, "description": e.description} for e in entries], indent=2))
         return
+    from rec.codecs import codec_for_kind
+
     for e in entries:
         mark = "*" if e.name == DEFAULT_MODEL else " "
-        if e.kind == "mbt2018":
-            rate = f"λ={e.config.lmbda:<18g}"
-        else:
-            beta = f"{e.config.beta_min:g}-{e.config.beta_max:g}" if e.config.variable_rate else f"{e.config.beta:g}"
-            rate = f"β={beta:<9}" + (f"γ∞={e.config.gamma_inf:<7g}" if e.kind == "gamma-pln" else " " * 10)
+        rate = codec_for_kind(e.kind).rate_label(e.config)  # 28 characters: β and γ∞, or λ
         print(f"{mark} {e.name:<18}{e.kind:<10} {rate}{e.steps:>7} steps  {e.description}")
 
 

@@ -82,7 +82,6 @@ __all__ = [
 ]
 
 CODEC_ID = "mbt2018"
-_FACTOR = 64
 _ORDERS = ("wavefront", "raster")
 _MAX_ESCAPE = 1 << 31
 
@@ -394,12 +393,6 @@ def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, supp
     return torch.from_numpy(c).float().view(step.mean.shape)
 
 
-def _latent_shapes(model: JointPrior, height: int, width: int) -> tuple[tuple, tuple]:
-    hp, wp = -(-height // _FACTOR) * _FACTOR, -(-width // _FACTOR) * _FACTOR
-    c = model.config
-    return (1, c.M, hp // 16, wp // 16), (1, c.G, hp // 64, wp // 64)
-
-
 # --------------------------------------------------------------------------
 # the codec
 # --------------------------------------------------------------------------
@@ -421,7 +414,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     """
     params = params or CodecParams()
     model = _coding_model(model)
-    x = model_input(image, _FACTOR, channels_last=False)  # the reference's layers run contiguous (_coding_model)
+    x = model_input(image, model.config.factor, channels_last=False)  # the reference's layers run contiguous (_coding_model)
     height, width = image.shape[:2]
     table_s = params.scale_table()
     support = params.support
@@ -499,7 +492,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
     params = CodecParams.from_specs(header.samplers)
     model = _coding_model(model)
-    y_shape, z_shape = _latent_shapes(model, header.height, header.width)
+    y_shape, z_shape = model.latent_shapes(header.height, header.width)
     y_escapes = _Escapes(_side_info(container, 1))
     z_escapes = _Escapes(_side_info(container, 2))
     table_s = params.scale_table()

@@ -85,7 +85,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    from rec.models.zoo import export_model, list_models
+    from rec.models.zoo import list_models
+    from rec.training.checkpoint import export_model
 
     for name, overrides, steps, init, description in PLAN:
         if args.only and name not in args.only:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rec.errors import RecError
-from rec.evaluation.metrics import ms_ssim_db
+from rec.metrics import ms_ssim_db
 from rec.evaluation.results import RDCurve, load_curve
 
 __all__ = ["SPAN_KL_BPP", "BoundPoint", "bound_points", "ideal_curve", "load_rec_curves", "within_span"]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rec.errors import RecError
-from rec.evaluation.metrics import psnr
+from rec.metrics import psnr
 
 __all__ = ["TrialOutcome", "ImageStudy", "FragilitySummary", "PointStudy", "wavefront_steps", "study_image",
            "study_point"]

@@ -88,13 +88,12 @@ import numpy as np
 
 from rec.errors import RecError
 from rec.evaluation.classical import ClassicalCodec, all_codecs, get_codec
-from rec.evaluation.metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr
+from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr
 from rec.evaluation.results import RDCurve, save_curve
 from rec.evaluation.machine import machine
 
 __all__ = [
     "IMAGE_SUFFIXES",
-    "LEARNED_CODECS",
     "EvalImage",
     "ImageResult",
     "Failure",
@@ -120,8 +119,19 @@ __all__ = [
 
 #: Lossless formats read from an image directory.
 IMAGE_SUFFIXES = (".png", ".bmp", ".ppm", ".tif", ".tiff")
-#: The learned codecs besides the classical ones.
-LEARNED_CODECS = ("rec", "mbt2018")
+
+
+def _learned() -> tuple[str, ...]:
+    """The learned codecs besides the classical ones: the registry's (rec.codecs), in its order."""
+    from rec.codecs import codecs
+
+    return tuple(c.codec_id for c in codecs())
+
+
+def __getattr__(name):
+    if name == "LEARNED_CODECS":  # the registry's codec ids; read on first use (it imports torch)
+        return _learned()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Log = Callable[[str], None]
 OnPoint = Callable[["CodecResult", "RatePoint", float], None]
@@ -479,7 +489,7 @@ class PointStore:
 
 def codec_names() -> list[str]:
     """Every codec name :func:`evaluate` knows: the classical ones, then ``rec`` and ``mbt2018``."""
-    return [c.name for c in all_codecs()] + list(LEARNED_CODECS)
+    return [c.name for c in all_codecs()] + list(_learned())
 
 
 def load_images(directory: str | os.PathLike, limit: int | None = None) -> list[EvalImage]:
@@ -535,10 +545,12 @@ def _zoo_kinds() -> dict[str, str]:
 
 def zoo_models(codec: str) -> list[str]:
     """Names of the zoo models a learned codec can use: PLN models for ``rec``, mbt2018 ones for ``mbt2018``."""
-    if codec not in LEARNED_CODECS:
-        raise RecError(f"zoo models are for {' and '.join(LEARNED_CODECS)}, not {codec!r}")
-    want_mbt = codec == "mbt2018"
-    return [name for name, kind in _zoo_kinds().items() if (kind == "mbt2018") == want_mbt]
+    from rec.codecs import get_codec
+
+    if codec not in _learned():
+        raise RecError(f"zoo models are for {' and '.join(_learned())}, not {codec!r}")
+    kinds = get_codec(codec).kinds
+    return [name for name, kind in _zoo_kinds().items() if kind in kinds]
 
 
 def load_mbt2018(name: str):
@@ -552,26 +564,21 @@ def load_mbt2018(name: str):
     """
     from rec.models.zoo import load_model
 
-    if _zoo_kinds().get(name) != "mbt2018":
+    if name not in zoo_models("mbt2018"):
         raise RecError(f"no mbt2018 model {name!r} in the zoo; mbt2018 models: {', '.join(zoo_models('mbt2018')) or 'none'}")
     return load_model(name)
 
 
 def _model_kind(model: Any) -> str:
-    """``"rec"`` or ``"mbt2018"``: which learned codec a model (object or zoo name) belongs to."""
-    from rec.models.joint import JointPrior
-    from rec.models.pln import PLN
+    """The id of the learned codec a model (object or zoo name) belongs to (the registry's answer)."""
+    from rec.codecs import codec_for, codec_for_kind
 
-    if isinstance(model, PLN):
-        return "rec"
-    if isinstance(model, JointPrior):
-        return "mbt2018"
     if isinstance(model, str):
         kinds = _zoo_kinds()
         if model not in kinds:
             raise RecError(f"unknown model {model!r}; zoo models: {', '.join(kinds) or 'none'}")
-        return "mbt2018" if kinds[model] == "mbt2018" else "rec"
-    raise RecError(f"a model must be a zoo name, a PLN or a JointPrior, got {type(model).__name__}")
+        return codec_for_kind(kinds[model]).codec_id
+    return codec_for(model).codec_id
 
 
 def _models_for(codec: str, models: Sequence[Any] | None, log: Log) -> list[Any]:
@@ -840,6 +847,14 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
     return result
 
 
+#: The evaluator of each learned codec of the registry: (images, models, samplers, seed, **options) → results.
+_EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
+    "rec": evaluate_rec,
+    "mbt2018": lambda images, models, samplers, seed, **options: [
+        r for r in [evaluate_mbt2018(images, models, **options)] if r is not None],
+}
+
+
 def format_point(result: CodecResult, point: RatePoint, seconds: float) -> str:
     """One summary line: ``  q=20: 0.512 bpp, 30.12 dB, MS-SSIM 0.9610 (3 s)`` (plus KL for rec; failures)."""
     label = _label(result, point)
@@ -961,7 +976,8 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
     for n in names:
         if n not in known:
             raise RecError(f"unknown codec {n!r}; known: {', '.join(known)}")
-    classical = [n for n in names if n not in LEARNED_CODECS]
+    learned = _learned()
+    classical = [n for n in names if n not in learned]
     if qualities is not None and len(classical) != 1:
         raise RecError("--qualities needs exactly one classical codec")
     if models is not None:
@@ -980,14 +996,9 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
     results: list[CodecResult] = []
     for n in names:
         _warn_small(loaded, log, n)
-        if n == "rec":
-            results.extend(evaluate_rec(loaded, models, samplers, seed, meta=base, progress=progress,
-                                        on_point=on_point, log=log, points_dir=points_dir, resume=resume))
-        elif n == "mbt2018":
-            r = evaluate_mbt2018(loaded, models, meta=base, progress=progress, on_point=on_point, log=log,
-                                 points_dir=points_dir, resume=resume)
-            if r is not None:
-                results.append(r)
+        if n in learned:
+            results.extend(_EVALUATORS[n](loaded, models, samplers, seed, meta=base, progress=progress,
+                                          on_point=on_point, log=log, points_dir=points_dir, resume=resume))
         else:
             c = get_codec(n)
             reason = c.unavailable_reason()

@@ -279,6 +279,13 @@ class JointPrior(nn.Module):
         self.z_density = FactorizedDensity(c.G, likelihood_bound=c.likelihood_bound)
         self.y_density = DiscretizedGaussian(c.scale_bound, c.likelihood_bound)
 
+    def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """Shapes of the coded latents of a height × width image: y (1, M, H'/16, W'/16) and
+        z (1, G, H'/64, W'/64), H' × W' the image padded to ``config.factor`` (64)."""
+        c = self.config
+        ph, pw = -(-height // c.factor) * c.factor, -(-width // c.factor) * c.factor
+        return (1, c.M, ph // 16, pw // 16), (1, c.G, ph // 64, pw // 64)
+
     # -- pieces ------------------------------------------------------------------------
     def analyze(self, x: torch.Tensor) -> torch.Tensor:
         """y = g_a(x − ½) for a padded image in [0, 1]."""

@@ -303,6 +303,14 @@ class PLN(nn.Module):
         mu2, log_std2 = g.chunk(2, dim=1)
         return Analysis(level1, Normal(mu2, _std(log_std2)), beta)
 
+    def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, int, int, int], ...]:
+        """Shapes of the coded latents of a height × width image, level 1 first: z1 (1, M, H'/16, W'/16)
+        and, unless one-level, z2 (1, G, H'/64, W'/64), H' × W' the image padded to ``config.factor``."""
+        c = self.config
+        ph, pw = -(-height // c.factor) * c.factor, -(-width // c.factor) * c.factor
+        z1 = (1, c.M, ph // 16, pw // 16)
+        return (z1,) if c.kind == "vae" else (z1, (1, c.G, ph // 64, pw // 64))
+
     def level2_prior(self, shape: torch.Size | tuple) -> Normal:
         """p(z2) = N(0, I)."""
         return Normal(torch.zeros(shape), torch.ones(shape))

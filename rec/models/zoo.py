@@ -8,6 +8,9 @@ pickle). Masked kernels (the mbt2018 context model) are stored without the
 taps the mask zeroes, 13 of a 5×5 kernel's 25. Codec files record the same
 hash in their header, so a file made by another model is refused rather than
 decoded into noise.
+
+Models from a training run (checkpoints, shard folders) and the export of a run into the
+zoo are :mod:`rec.training.checkpoint`'s: the zoo reads no checkpoint.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from rec.errors import RecError
 from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
 from rec.models.pln import PLN, ModelConfig
 
-__all__ = ["load_model_file", "ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "export_model", "load_weights_into", "stored_state",
-           "DEFAULT_MODEL"]
+__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
+           "build", "file_sha256", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gamma-pln-mid"
 
@@ -152,7 +155,7 @@ def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
     return _load_model(name)
 
 
-def _safetensors(path: Path) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a .safetensors file; RecError if it is not one."""
     try:
         return load_file(str(path))
@@ -169,7 +172,7 @@ def _load_model(name: str) -> PLN | JointPrior:
     if digest != entry.sha256:
         raise RecError(f"weights of model {name!r} do not match the zoo: sha256 {digest[:16]}…, expected {entry.sha256[:16]}…")
     model = build(entry.config)
-    _load_state(model, _safetensors(entry.path))
+    load_state(model, read_safetensors(entry.path))
     model.weights_sha256 = entry.sha256
     model.name = name
     if isinstance(model, JointPrior):  # the reference codec computes in the contiguous layout (rec.reference)
@@ -193,7 +196,7 @@ def stored_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().half().contiguous() for k, v in state.items()}
 
 
-def _load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict: bool = True) -> list[str]:
+def load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict: bool = True) -> list[str]:
     """Load ``state`` (packed masked kernels accepted) into ``model``.
 
     Strict: every tensor must be there with its shape. Otherwise only the tensors whose
@@ -215,99 +218,3 @@ def _load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict:
     fits = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict({k: v.float() for k, v in fits.items()}, strict=False)
     return sorted(set(own) - set(fits))
-
-
-def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
-    """Initialize ``model`` from a zoo name, a .safetensors file, a shard folder or a training checkpoint.
-
-    With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
-    model with another hyperprior); ``only`` keeps just the tensors whose names start with
-    one of its prefixes (implies not strict). Returns the names left at their initialization.
-    """
-    path = Path(source)
-    if path.is_dir() and (path / "index.json").exists():  # weights handed back as shards (rec.training.shards)
-        from rec.training.shards import read_shards
-
-        state = read_shards(path)
-    elif path.suffix == ".safetensors" and path.exists():
-        state = _safetensors(path)
-    elif path.suffix == ".pt" and path.exists():
-        state = _checkpoint(path)["model"]
-    else:
-        state = load_model(source).state_dict()
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise RecError(f"{source} does not hold a state dict of tensors")
-    if only:
-        state = {k: v for k, v in state.items() if k.startswith(tuple(only))}
-        strict = False
-    return _load_state(model, state, strict)
-
-
-def _checkpoint(path: Path) -> dict:
-    """A training checkpoint (rec.training.loop.load_checkpoint); RecError for anything that is not one."""
-    from rec.training.loop import load_checkpoint
-
-    try:
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict) or "model" not in ckpt:
-            raise KeyError("model")
-        return ckpt
-    except RecError:
-        raise
-    except Exception as e:  # UnpicklingError (weights_only refuses a malicious pickle), KeyError, JSON errors …
-        raise RecError(f"{path} is not a rec training checkpoint: {type(e).__name__}: {e}") from None
-
-
-def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
-                 step_offset: int = 0) -> ZooEntry:
-    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json.
-
-    ``step_offset`` counts steps trained before the checkpoint's run (a run continued from
-    shipped weights); wall hours add to those already recorded for the model then.
-    """
-    ckpt = _checkpoint(Path(checkpoint))
-    model = build(ckpt["config"].model)
-    _load_state(model, ckpt["model"])
-    path = zoo_dir() / f"{name}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(stored_state(model), str(path))
-    index = {e.name: e for e in list_models()}
-    if step_offset and name in index:
-        wall_hours += index[name].wall_hours
-    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]) + step_offset, round(wall_hours, 2), data, file_sha256(path),
-                     description, parent)
-    index[name] = entry
-    (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
-    _load_model.cache_clear()
-    return entry
-
-
-def load_model_file(path: str | Path) -> PLN | JointPrior:
-    """A model from a training checkpoint (``.pt``, its shipped weights: the EMA when kept) or a
-    shard folder beside a ``config.json`` (a device run's output), in eval mode, float32.
-
-    Its name is the file's stem (the run folder's name for ``last.pt``); files it writes are
-    bound to its weights by their hash like a zoo model's.
-
-    Raises:
-        RecError: not a checkpoint or shard folder, or weights that do not fit its config.
-    """
-    path = Path(path)
-    if path.is_dir():
-        from rec.training.config import RunConfig
-        from rec.training.shards import read_shards
-
-        try:
-            config = RunConfig.from_dict(json.loads((path / "config.json").read_text())).model
-        except (OSError, ValueError) as e:
-            raise RecError(f"a shard folder needs the run's config.json beside its index.json: {e}") from None
-        state = read_shards(path)
-    else:
-        ckpt = _checkpoint(path)
-        config, state = ckpt["config"].model, ckpt["model"]
-    model = build(config)
-    _load_state(model, state)
-    model.name = path.parent.name if path.name == "last.pt" else path.stem
-    if isinstance(model, JointPrior):
-        return model.eval()
-    return model.eval().to(memory_format=torch.channels_last)

@@ -36,9 +36,11 @@ import torch
 import torch.distributed as dist
 from pytorch_msssim import ms_ssim
 
+from rec.codecs import codec_for_kind
 from rec.errors import RecError
-from rec.models.joint import JointConfig, JointPrior
-from rec.models.pln import PLN, active_channels, pad_to_multiple
+from rec.models.pln import active_channels, pad_to_multiple
+from rec.models.zoo import build
+from rec.training.checkpoint import load_checkpoint, load_weights_into, save_checkpoint
 from rec.training.config import RunConfig
 from rec.training.data import PatchDataset, load_images
 
@@ -119,31 +121,6 @@ class ValidationResult:
     active_channels: int | None = None  # level-1 channels carrying 90 % of the level-1 KL (PLNs)
 
 
-def save_checkpoint(path: Path, model: PLN, optimizer, step: int, config: RunConfig, ema: torch.nn.Module | None = None) -> None:
-    """Write atomically (temporary file, then rename). ``model`` holds the weights to ship:
-    the EMA when there is one (``ema``), the raw training weights under "raw" then."""
-    tmp = path.with_suffix(".tmp")
-    state = {"model": _cpu_state(ema or model), "optimizer": optimizer.state_dict(), "step": step,
-             "config": json.dumps(config.to_dict())}
-    if ema is not None:
-        state["raw"] = _cpu_state(model)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise RecError(f"cannot load checkpoint {path}: {e}") from None
-    ckpt["config"] = RunConfig.from_dict(json.loads(ckpt["config"]))
-    return ckpt
-
-
 class Trainer:
     """Trains one model into ``out`` (checkpoint ``last.pt``, ``log.jsonl``, ``config.json``)."""
 
@@ -156,13 +133,9 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("gloo")
         torch.manual_seed(config.train.seed)  # the initialization, too, is a function of the config
-        self.joint = isinstance(config.model, JointConfig)  # the quantized mbt2018 reference
-        self.model = JointPrior(config.model) if self.joint else PLN(config.model)
-        # log γ gets its own, faster learning rate: at α0 it would need ~10^4 steps to reach γ∞
-        others = [p for n, p in self.model.named_parameters() if n != "log_gamma"]
-        groups = [{"params": others, "lr_scale": 1.0}]
-        if not self.joint:
-            groups.append({"params": [self.model.log_gamma], "lr_scale": config.train.gamma_lr_scale})
+        self.codec = codec_for_kind(config.model.kind)  # the objective of the model's codec (rec.codecs)
+        self.model = build(config.model)
+        groups = self.codec.parameter_groups(self.model, config.train.gamma_lr_scale)
         self.optimizer = torch.optim.Adam(groups, lr=config.train.lr)
         self.step = 0
         t = config.train
@@ -183,8 +156,6 @@ class Trainer:
                 self.ema.load_state_dict(ckpt["model"])
             self.step = ckpt["step"]
         elif t.init:
-            from rec.models.zoo import load_weights_into
-
             only = tuple(filter(None, (p.strip() for p in t.init_only.split(","))))
             fresh = load_weights_into(self.model, t.init, strict=t.init_strict, only=only)
             if fresh and self.is_main:
@@ -225,13 +196,7 @@ class Trainer:
                 raise RecError(f"training diverged: {self.bad_steps} steps in a row with a non-finite gradient "
                                f"(step {self.step + 1}); lower train.lr or resume from an earlier checkpoint")
         self.step += 1
-        if self.joint:  # loss, bpp, bpp_y, bpp_z, bits_y, bits_z, mse, psnr
-            return {"step": self.step, **losses.scalars(), "lr": lr, "grad_norm": float(grad_norm)}
-        return {
-            "step": self.step, "loss": losses.loss.item(), "distortion": losses.distortion.item(),
-            "bpp": losses.bpp.item(), "kl1_bits": losses.kl1_bits.item(), "kl2_bits": losses.kl2_bits.item(),
-            "gamma": losses.gamma.item(), "lr": lr, "grad_norm": float(grad_norm),
-        }
+        return {"step": self.step, **self.codec.log_scalars(losses), "lr": lr, "grad_norm": float(grad_norm)}
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -257,10 +222,7 @@ class Trainer:
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            if self.joint:  # additive uniform noise when sampling; no warm-up
-                losses = net(x, noise=sample)
-            else:
-                losses = net(x, warmup_factor(self.step, t.warmup), sample=sample, beta=beta)
+            losses = self.codec.losses(net, x, warmup=warmup_factor(self.step, t.warmup), sample=sample, beta=beta)
         self.optimizer.zero_grad(set_to_none=True)
         losses.loss.backward()
         return losses
@@ -271,29 +233,28 @@ class Trainer:
         loss, KL, bpp, PSNR, MS-SSIM, at rate ``beta`` for a variable-rate model."""
         model = self.ema or self.model
         model.eval()
-        rows, kl1_channels = [], 0.0
+        rows, kl1_channels, per_channel = [], 0.0, False
         for im in images:
             x = torch.from_numpy(im.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, self.config.model.factor)
-            # mbt2018: inference quantization (ŷ rounded around the predicted means, sequentially)
-            if self.joint:
-                losses = model(xp, noise=False)
-            else:
-                losses = model(xp, sample=False, beta=None if beta is None else torch.tensor([beta], dtype=torch.float64))
+            # inference: the posterior means (REC), ŷ rounded around the predicted means, sequentially (mbt2018)
+            losses = self.codec.losses(model, xp, warmup=1.0, sample=False,
+                                       beta=None if beta is None else torch.tensor([beta], dtype=torch.float64))
             x_hat = losses.x_hat[..., :h, :w].clamp(0, 1)
             mse = torch.mean((x - x_hat) ** 2).item()
             msssim = ms_ssim(x, x_hat, data_range=1.0).item() if min(h, w) > 160 else float("nan")
-            # level 1 / level 2: y / z for mbt2018 (as its container sections)
-            b1, b2 = (losses.bits_y, losses.bits_z) if self.joint else (losses.kl1_bits, losses.kl2_bits)
-            if not self.joint:
-                kl1_channels = kl1_channels + losses.kl1_channels.double().cpu().numpy()
+            b1, b2 = self.codec.level_bits(losses)  # level 1 / level 2: y / z for mbt2018 (as its container sections)
+            channels = self.codec.level1_channels(losses)
+            if channels is not None:
+                per_channel = True
+                kl1_channels = kl1_channels + channels.double().cpu().numpy()
             rows.append((losses.loss.item(), b1.item(), b2.item(), (b1 + b2).item() / (h * w), -10 * math.log10(mse), msssim))
         rows = np.array(rows)
         m = rows.mean(axis=0)
         finite = np.isfinite(rows[:, 5])
         m[5] = rows[finite, 5].mean() if finite.any() else float("nan")  # MS-SSIM needs sides > 160 px
-        active = None if self.joint else active_channels(kl1_channels)
+        active = active_channels(kl1_channels) if per_channel else None
         return ValidationResult(*map(float, m), beta=beta, active_channels=active)
 
     def _truncate_log(self) -> None:

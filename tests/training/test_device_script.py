@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from rec.errors import RecError
 from rec.models.pln import PLN
-from rec.models.zoo import load_weights_into
-from rec.training.loop import load_checkpoint
+from rec.training.checkpoint import load_weights_into
+from rec.training.checkpoint import load_checkpoint
 from rec.training.shards import read_shards, write_shards
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,162 @@
+"""What every codec shares: the :class:`Codec` interface, the :class:`Report` of an encode, the model hash.
+
+A codec turns an RGB image into the bytes of a rec container (rec/container.py) with one
+kind of model, and back (docs/design.md §1, §4). Its header codec id names it; the model
+kinds it codes with (``model.config.kind``) tie it to the zoo. The registry
+(:mod:`rec.codecs.registry`) finds the codec of a file or of a model, so that the front door
+(:func:`rec.compress`, :func:`rec.decompress`), the CLI, ``rec eval`` and training never ask
+which kind of model they hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rec.container import Container, Header
+from rec.errors import FormatError, RecError
+from rec.image import check_size
+from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
+
+__all__ = ["Codec", "LevelReport", "Report", "Compressed", "model_hash", "distortion", "check_header_size"]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """One codec: image ⇄ bytes with the models of its kinds.
+
+    Attributes:
+        codec_id: the header's codec id (and the codec's name in ``rec eval``).
+        kinds: the model kinds (``model.config.kind``) it codes with.
+        label: a human name, for reports.
+    """
+
+    codec_id: str
+    kinds: tuple[str, ...]
+    label: str
+
+    def prepare(self, model: Any) -> Any:
+        """The model in the mode and memory layout the codec computes with (eval mode)."""
+
+    def compress(self, rgb: np.ndarray, model: Any, **options) -> "Compressed":
+        """Encode an RGB uint8 array (H, W, 3) into the bytes of a file with :class:`Report`;
+        ``options`` are the front door's (samplers, seed, beta, ideal, started); a codec
+        refuses those it cannot honour."""
+
+    def decompress(self, data: bytes, container: Container, model: Any) -> np.ndarray:
+        """Decode a file of this codec (its parsed container given) into an RGB uint8 array."""
+
+    def rate_label(self, config: Any) -> str:
+        """The rate setting of a model config for ``rec models`` (28 characters wide)."""
+
+    # training: the objective of the codec's models (rec.training.loop asks these)
+    def losses(self, net: Any, x: Any, *, warmup: float, sample: bool, beta: Any) -> Any:
+        """The model's training losses of a batch (``sample``: the training noise; else inference)."""
+
+    def log_scalars(self, losses: Any) -> dict[str, float]:
+        """The figures of a training step's log record, in their order."""
+
+    def level_bits(self, losses: Any) -> tuple[Any, Any]:
+        """Bits of level 1 and level 2 (as the container's sections) of validation losses."""
+
+    def level1_channels(self, losses: Any) -> Any:
+        """Level-1 bits per channel (to count the active channels), or None."""
+
+    def parameter_groups(self, model: Any, gamma_lr_scale: float) -> list[dict]:
+        """The optimizer's parameter groups, each with its ``lr_scale``."""
+
+
+@dataclass(frozen=True)
+class LevelReport:
+    """Rate of one latent level: the KL (a quantized codec: its estimate −Σ log2 P) and the bits actually written."""
+
+    name: str
+    sampler: str
+    dimensions: int
+    kl_bits: float
+    index_bits: int
+    side_bits: int
+    outlier_bits: int
+
+    @property
+    def bits(self) -> int:
+        return self.index_bits + self.side_bits + self.outlier_bits
+
+
+@dataclass
+class Report:
+    """What an encode produced, in the stable schema of ``rec encode --json``.
+
+    ``kl_bits`` is the total KL I; ``bound_bits`` the thesis's theoretical size
+    I + 2·log2(I + 1); ``container_bits`` the header, section framing and CRC.
+    ``psnr`` / ``ms_ssim`` are of the image decoded from the bytes,
+    ``ideal_psnr`` / ``ideal_ms_ssim`` of the reconstruction from an exact
+    posterior sample (no coding); they are None unless requested.
+    """
+
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+    model: str
+    samplers: str
+    seed: int
+    levels: list[LevelReport]
+    kl_bits: float
+    bound_bits: float
+    container_bits: int
+    encode_seconds: float
+    decode_seconds: float | None = None
+    psnr: float | None = None
+    ms_ssim: float | None = None
+    ideal_psnr: float | None = None
+    ideal_ms_ssim: float | None = None
+    beta: float | None = None  # the rate parameter of a variable-rate model
+
+    @property
+    def kl_bpp(self) -> float:
+        return self.kl_bits / (self.width * self.height)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kl_bpp"] = self.kl_bpp
+        for level, lr in zip(d["levels"], self.levels):
+            level["bits"] = lr.bits
+        return d
+
+
+class Compressed(bytes):
+    """The bytes of a .rec file, carrying the encoder's :class:`Report` as ``.report`` and,
+    when the encoder verified them, the image decoded from them as ``.decoded``."""
+
+    report: Report
+    decoded: np.ndarray | None = None
+
+
+def model_hash(model) -> bytes:
+    """The first 16 bytes of the weights' SHA-256 (the zoo's file hash for shipped models)."""
+    digest = getattr(model, "weights_sha256", None)
+    if digest is None:
+        h = hashlib.sha256()
+        for name, tensor in model.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().float().contiguous().numpy().tobytes())
+        digest = model.weights_sha256 = h.hexdigest()
+    return bytes.fromhex(digest)[:16]
+
+
+def distortion(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None]:
+    """PSNR, and MS-SSIM where the image is large enough for its five scales (else None)."""
+    small = min(original.shape[:2]) < MS_SSIM_MIN_SIDE
+    return psnr(original, decoded), None if small else ms_ssim(original, decoded)
+
+
+def check_header_size(header: Header) -> None:
+    """FormatError unless the header's width × height is one rec.image.check_size accepts."""
+    try:
+        check_size(header.width, header.height)
+    except RecError as e:
+        raise FormatError(f"the file claims an image rec cannot decode: {e}") from None

@@ -1,0 +1,143 @@
+"""What a training run writes, read back: checkpoints, shard folders, and their weights as zoo models.
+
+A checkpoint (``last.pt``) holds the weights to ship (the EMA when kept), the raw training
+weights under "raw" then, Adam's state, the step and the run's config as JSON; it is read
+with ``torch.load(weights_only=True)``, which refuses a malicious pickle. A device run hands
+its weights back as shards (:mod:`rec.training.shards`) beside its ``config.json``.
+
+This module sits between the models (and the zoo of shipped weights, :mod:`rec.models.zoo`)
+and everything that trains, codes or evaluates: the zoo reads no checkpoint, so neither the
+zoo nor the codecs import the training loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from rec.errors import RecError
+from rec.models.joint import JointPrior
+from rec.models.pln import PLN
+from rec.models.zoo import (ZooEntry, build, file_sha256, list_models, load_model, load_state, read_safetensors, stored_state,
+                            zoo_dir)
+from rec.training.config import RunConfig
+from rec.training.shards import read_shards
+
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "load_weights_into", "load_model_file", "export_model"]
+
+
+def save_checkpoint(path: Path, model: PLN, optimizer, step: int, config: RunConfig, ema: torch.nn.Module | None = None) -> None:
+    """Write atomically (temporary file, then rename). ``model`` holds the weights to ship:
+    the EMA when there is one (``ema``), the raw training weights under "raw" then."""
+    tmp = path.with_suffix(".tmp")
+    state = {"model": _cpu_state(ema or model), "optimizer": optimizer.state_dict(), "step": step,
+             "config": json.dumps(config.to_dict())}
+    if ema is not None:
+        state["raw"] = _cpu_state(model)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as e:
+        raise RecError(f"cannot load checkpoint {path}: {e}") from None
+    ckpt["config"] = RunConfig.from_dict(json.loads(ckpt["config"]))
+    return ckpt
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A training checkpoint (:func:`load_checkpoint`); RecError for anything that is not one."""
+    try:
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or "model" not in ckpt:
+            raise KeyError("model")
+        return ckpt
+    except RecError:
+        raise
+    except Exception as e:  # UnpicklingError (weights_only refuses a malicious pickle), KeyError, JSON errors …
+        raise RecError(f"{path} is not a rec training checkpoint: {type(e).__name__}: {e}") from None
+
+
+def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
+    """Initialize ``model`` from a zoo name, a .safetensors file, a shard folder or a training checkpoint.
+
+    With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
+    model with another hyperprior); ``only`` keeps just the tensors whose names start with
+    one of its prefixes (implies not strict). Returns the names left at their initialization.
+    """
+    path = Path(source)
+    if path.is_dir() and (path / "index.json").exists():  # weights handed back as shards (rec.training.shards)
+        state = read_shards(path)
+    elif path.suffix == ".safetensors" and path.exists():
+        state = read_safetensors(path)
+    elif path.suffix == ".pt" and path.exists():
+        state = read_checkpoint(path)["model"]
+    else:
+        state = load_model(source).state_dict()
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise RecError(f"{source} does not hold a state dict of tensors")
+    if only:
+        state = {k: v for k, v in state.items() if k.startswith(tuple(only))}
+        strict = False
+    return load_state(model, state, strict)
+
+
+def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
+                 step_offset: int = 0) -> ZooEntry:
+    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json.
+
+    ``step_offset`` counts steps trained before the checkpoint's run (a run continued from
+    shipped weights); wall hours add to those already recorded for the model then.
+    """
+    ckpt = read_checkpoint(Path(checkpoint))
+    model = build(ckpt["config"].model)
+    load_state(model, ckpt["model"])
+    path = zoo_dir() / f"{name}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(stored_state(model), str(path))
+    index = {e.name: e for e in list_models()}
+    if step_offset and name in index:
+        wall_hours += index[name].wall_hours
+    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]) + step_offset, round(wall_hours, 2), data, file_sha256(path),
+                     description, parent)
+    index[name] = entry
+    (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
+    load_model.cache_clear()
+    return entry
+
+
+def load_model_file(path: str | Path) -> PLN | JointPrior:
+    """A model from a training checkpoint (``.pt``, its shipped weights: the EMA when kept) or a
+    shard folder beside a ``config.json`` (a device run's output), in eval mode, float32
+    (the front door, :func:`rec.codec.resolve_model`, prepares it for its codec).
+
+    Its name is the file's stem (the run folder's name for ``last.pt``); files it writes are
+    bound to its weights by their hash like a zoo model's.
+
+    Raises:
+        RecError: not a checkpoint or shard folder, or weights that do not fit its config.
+    """
+    path = Path(path)
+    if path.is_dir():
+        try:
+            config = RunConfig.from_dict(json.loads((path / "config.json").read_text())).model
+        except (OSError, ValueError) as e:
+            raise RecError(f"a shard folder needs the run's config.json beside its index.json: {e}") from None
+        state = read_shards(path)
+    else:
+        ckpt = read_checkpoint(path)
+        config, state = ckpt["config"].model, ckpt["model"]
+    model = build(config)
+    load_state(model, state)
+    model.name = path.parent.name if path.name == "last.pt" else path.stem
+    return model.eval()  # rec.codec.resolve_model lays it out for its codec
