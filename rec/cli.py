@@ -5,8 +5,10 @@
     rec decode IN OUT
     rec info FILE
     rec models [--json]
+    rec samplers
     rec demo [--out DIR]
     rec eval DIR --codec NAME [--codec NAME ...] [--models a,b] [--samplers L2:L1] --out DIR
+    rec bench IMAGES... [--models a,b] [--samplers "P1;P2"] [--betas B1,B2] [--threads N] [--warmup K] [--repeats R] --out DIR
     rec train [CONFIG] --out RUN [--set section.key=value ...]
 """
 
@@ -83,7 +85,9 @@ def _decode(args) -> None:
     from rec.image import check_output_path, save_png
 
     check_output_path(args.output, args.input)
-    save_png(args.output, decompress(_read_bytes(args.input), model=args.model))
+    rgb = decompress(_read_bytes(args.input), model=args.model)
+    save_png(args.output, rgb)
+    print(f"wrote {args.output} ({rgb.shape[1]}×{rgb.shape[0]})")
 
 
 def _info(args) -> None:
@@ -149,6 +153,63 @@ def _demo(args) -> None:
     print(f"wrote {out / 'kodim23.rec'} and {out / 'kodim23.decoded.png'}")
 
 
+def _samplers(args) -> None:
+    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.samplers import describe_samplers
+
+    print("Coded samplers, one per latent level: --sampler LEVEL2:LEVEL1, each NAME or NAME(key=value,...),")
+    print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {DEFAULT_SAMPLERS}")
+    print()
+    print(describe_samplers())
+
+
+def _config_keys() -> str:
+    """The keys ``rec train --set`` takes, from the config dataclasses, with their defaults."""
+    import dataclasses
+    import textwrap
+
+    from rec.models.joint import JointConfig
+    from rec.models.pln import ModelConfig
+    from rec.training.config import TrainConfig
+
+    def keys(section: str, cls) -> str:
+        items = [f"{section}.{f.name}={getattr(cls(), f.name)!r}" for f in dataclasses.fields(cls)]
+        return textwrap.fill("  ".join(items), width=100, initial_indent="  ", subsequent_indent="  ",
+                             break_on_hyphens=False)
+
+    return ("keys of --set SECTION.KEY=VALUE (with their defaults):\n"
+            f"[model], kind pln / gamma-pln / vae:\n{keys('model', ModelConfig)}\n"
+            f"[model], kind mbt2018:\n{keys('model', JointConfig)}\n"
+            f"[train]:\n{keys('train', TrainConfig)}")
+
+
+def _encode_help(parser: argparse.ArgumentParser) -> None:
+    """The help that needs the codec (loaded only when the help is shown): the default samplers, their parameters."""
+    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.samplers import describe_samplers
+
+    for action in parser._actions:
+        if action.dest == "sampler":
+            action.help = (f"LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) "
+                           f"(default: {DEFAULT_SAMPLERS})")
+    parser.epilog = "samplers and their parameters:\n\n" + describe_samplers()
+
+
+def _train_help(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = _config_keys()
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose help may be completed when it is shown (``lazy_help(parser)``):
+    help that needs torch or numba costs nothing to the commands that do not print it."""
+
+    def format_help(self) -> str:
+        hook = getattr(self, "lazy_help", None)
+        if hook is not None:
+            hook(self)
+        return super().format_help()
+
+
 def _train(args) -> None:
     from rec.training import Trainer, load_config
 
@@ -157,7 +218,7 @@ def _train(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rec", description="Image compression without quantization (relative entropy coding).")
+    parser = _Parser(prog="rec", description="Image compression without quantization (relative entropy coding).")
     from rec import __version__
 
     parser.add_argument("--version", action="version", version=f"rec {__version__}")
@@ -165,12 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     from rec.evaluation.cli_eval import add_parser as add_eval_parser
 
     add_eval_parser(sub)
+    from rec.evaluation.cli_bench import add_parser as add_bench_parser
 
-    p = sub.add_parser("encode", help="compress an image into a .rec file")
+    add_bench_parser(sub)
+
+    p = sub.add_parser("encode", help="compress an image into a .rec file", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.lazy_help = _encode_help
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--model", default=None, help="zoo model (see `rec models`), training checkpoint (.pt) or shard folder")
-    p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) (default: rec.codec.DEFAULT_SAMPLERS)")
+    p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) "
+                                                   "(default: the pair of `rec samplers`)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
     p.add_argument("--beta", type=float, default=None,
                    help="rate of a variable-rate model: larger β, fewer bits (within the model's range, see `rec models`)")
@@ -198,14 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_models)
 
+    p = sub.add_parser("samplers", help="list the coded samplers and their parameters (for --sampler)")
+    p.set_defaults(func=_samplers)
+
     p = sub.add_parser("demo", help="compress the bundled sample photo with the default model")
     p.add_argument("--out", default="rec-demo", help="output directory")
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("train", help="train a PLN / γ-PLN (resumes from OUT/last.pt)")
+    p = sub.add_parser("train", help="train a PLN / γ-PLN (resumes from OUT/last.pt)", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.lazy_help = _train_help
     p.add_argument("config", nargs="?", help="TOML config file")
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, config)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (repeatable; the keys are listed below)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
     return parser

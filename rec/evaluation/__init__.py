@@ -10,6 +10,10 @@ module                      job
 :mod:`.runner`              the measuring loop: codecs × rate points × images →
                             :class:`CodecResult` → JSON + per-image CSV
 :mod:`.cli_eval`            the ``rec eval`` command on top of the runner
+:mod:`.names`               names of sampler pairs in curve and file names (``rec eval``, ``rec bench``)
+:mod:`.bench`               coding time against rate: sampler pairs × models × images, encode
+                            split into networks and coding, bits per level against KL and bound
+:mod:`.cli_bench`           the ``rec bench`` command on top of :mod:`.bench`
 :mod:`.bdtable`             BD-rate tables: curves × anchors × metrics, n/a with reasons
 :mod:`.bound`               thesis analysis a: theoretical (bound, ideal) against actual
                             points of REC curves; the ideal curve

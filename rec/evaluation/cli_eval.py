@@ -34,6 +34,9 @@ jpegxl: a quality sweep over its grid, or --qualities), rec (one rate point per
 PLN model of --models, default every PLN model of the zoo; one curve per family:
 rec-gamma-pln, rec-pln, rec-vae) and mbt2018 (every mbt2018 model of the zoo;
 skipped with a message when there is none).
+A rec curve is named after everything that defines it: rec-<family>, then the samplers
+unless they are the default pair (e.g. -is-bits10_gs-bits8-shards4), then -seed<S> unless
+the seed is 0; so runs with other samplers or seeds may share one --out.
 Output per curve in --out: <codec>.json (CompressAI results JSON: bpp, psnr-rgb,
 ms-ssim-rgb, encoding_time, decoding_time; rec-* add kl_bpp, bound_bpp, ideal_psnr,
 ideal_ms_ssim), <codec>.per_image.csv and <codec>.points.jsonl (every measurement as
@@ -57,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--codec", action="append", required=True, metavar="NAME", dest="codecs",
                    help="codec to evaluate (repeatable): a classical codec, rec or mbt2018")
     p.add_argument("--models", metavar="A,B,C", help="comma-separated zoo models for rec / mbt2018 (one rate point each)")
-    p.add_argument("--samplers", metavar="L2:L1", help="rec's samplers, e.g. importance:greedy (default: rec.codec.DEFAULT_SAMPLERS)")
+    p.add_argument("--samplers", metavar="L2:L1", help="rec's samplers, e.g. importance:greedy (default: the pair of `rec samplers`)")
     p.add_argument("--qualities", metavar="Q,Q,...", help="quality grid replacing the codec's (one classical codec only)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--seed", type=int, default=0, help="rec's seed of the shared randomness (default 0)")
@@ -68,7 +71,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="measure everything again instead of reading back the points in --out")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
     p.set_defaults(func=run)
+    p.lazy_help = _lazy_help  # read by rec.cli's parser class when the help is shown
     return p
+
+
+def _lazy_help(parser: argparse.ArgumentParser) -> None:
+    from rec.codecs.rec import DEFAULT_SAMPLERS
+
+    for action in parser._actions:
+        if action.dest == "samplers":
+            action.help = f"rec's samplers, e.g. importance:greedy (default: {DEFAULT_SAMPLERS})"
 
 
 def _command(args) -> str:

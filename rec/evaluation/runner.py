@@ -737,7 +737,10 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
 
     One curve per model family (``config.kind``): codec ``rec-gamma-pln``, ``rec-pln``,
     ``rec-vae``, in that order, since only models of one family form a rate-distortion
-    curve. Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
+    curve. A run with other samplers than the default, or a seed other than 0, adds them
+    to the codec name (the files' stem) and to the curve's name
+    (:func:`rec.evaluation.names.run_suffix`): ``rec-gamma-pln-is-bits10-maxgroup8_gs-bits8-shards4-seed7``,
+    ``REC γ-PLN, IS(bits=10,max_group=8):GS(bits=8,shards=4), seed 7``. Encoding is :func:`rec.codec.compress` (its ``encode_seconds``: the ideal
     reconstruction is computed after it and not counted); decoding is
     :func:`rec.codec.decompress` of the bytes, with the model found from the
     header for zoo models. Points are sorted by rate. ``points_dir``, ``resume``: the
@@ -777,14 +780,17 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
                            bound_bpp=report.bound_bits / im.pixels, ideal_psnr=report.ideal_psnr,
                            ideal_ms_ssim=report.ideal_ms_ssim)
 
+    from rec.evaluation.names import run_suffix
+
+    stem, suffix = run_suffix(samplers, seed)  # the samplers unless the default, the seed unless 0
     results = []
     for kind, title in _FAMILY_NAMES.items():
         mine = [n for n, net in zip(names, nets) if net.config.kind == kind]
         if not mine:
             continue
         result = CodecResult(
-            codec=f"rec-{kind}",
-            name=title,
+            codec=f"rec-{kind}{stem}",
+            name=f"{title}{suffix}",
             description=f"rec (relative entropy coding), {kind} models {', '.join(mine)}, samplers {spec}, seed {seed}",
             setting_name="model",
             meta=dict(meta or {}, samplers=spec, seed=seed),

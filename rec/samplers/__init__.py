@@ -27,7 +27,9 @@ listed in :mod:`rec.samplers.base`.
 
 from __future__ import annotations
 
+import inspect
 import re
+from dataclasses import dataclass
 
 from rec.errors import RecError
 from rec.samplers.base import SampleMessage, Sampler
@@ -45,6 +47,10 @@ __all__ = [
     "ALIASES",
     "make",
     "parse_sampler",
+    "SamplerParameter",
+    "sampler_parameters",
+    "describe_samplers",
+    "non_default_params",
 ]
 
 SAMPLERS: dict[str, type[Sampler]] = {
@@ -54,16 +60,110 @@ SAMPLERS: dict[str, type[Sampler]] = {
 }
 
 
+@dataclass(frozen=True)
+class SamplerParameter:
+    """One constructor parameter of a sampler class: its name, default and meaning (from the
+    ``Args:`` section of the class docstring)."""
+
+    name: str
+    default: object
+    meaning: str
+
+
+def _docstring_args(cls: type) -> dict[str, str]:
+    """``name -> meaning`` of the ``Args:`` section of ``cls``'s docstring (continuation lines joined)."""
+    doc = inspect.getdoc(cls) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Args:")
+    except StopIteration:
+        return out
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    current = None
+    for line in lines[start + 1:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if depth <= indent:  # the section ends at the next paragraph of the docstring's own indentation
+            break
+        m = re.match(r"\s*([A-Za-z_]\w*):\s*(.*)", line)
+        if m and (current is None or depth <= out[current][1]):
+            current = m.group(1)
+            out[current] = (m.group(2).strip(), depth)
+        elif current is not None:
+            text, d = out[current]
+            out[current] = (f"{text} {line.strip()}".strip(), d)
+    return {k: v[0] for k, v in out.items()}
+
+
+def sampler_parameters(name: str) -> list[SamplerParameter]:
+    """The parameters of sampler ``name`` (an alias allowed), in the order of its constructor,
+    read from the class itself: defaults from the signature, meanings from its docstring."""
+    cls = SAMPLERS.get(ALIASES.get(name, name))
+    if cls is None:
+        raise RecError(f"unknown sampler {name!r}; known: {', '.join(sorted(SAMPLERS))}")
+    meanings = _docstring_args(cls)
+    return [SamplerParameter(p.name, p.default, meanings.get(p.name, ""))
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def describe_samplers(width: int = 100) -> str:
+    """Every sampler with its aliases and parameters (default and meaning), as text for help output."""
+    import textwrap
+
+    aliases = {v: k for k, v in ALIASES.items()}
+    blocks = []
+    for name, cls in SAMPLERS.items():
+        summary = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
+        lines = [f"{name} ({aliases[name]}): {summary}" if name in aliases else f"{name}: {summary}"]
+        for p in sampler_parameters(name):
+            head = f"  {p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else f"  {p.name}"
+            lines += textwrap.wrap(p.meaning or "-", width=width, initial_indent=f"{head:<22}",
+                                   subsequent_indent=" " * 22) if len(head) < 22 else \
+                [head] + textwrap.wrap(p.meaning or "-", width=width, initial_indent=" " * 22, subsequent_indent=" " * 22)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def non_default_params(sampler: Sampler) -> dict:
+    """The parameters of ``sampler`` that its class would not set by itself: those that change
+    its ``params`` when left out (so a derived default, greedy's ``group_kl``, is not listed)."""
+    params = sampler.params
+    out = {}
+    for key, value in params.items():
+        try:
+            same = type(sampler)(**{k: v for k, v in params.items() if k != key}).params.get(key) == value
+        except (RecError, TypeError, ValueError):
+            same = False
+        if not same:
+            out[key] = value
+    return out
+
+
 def make(name: str, **params) -> Sampler:
-    """Build a sampler by name: ``make(s.name, **s.params)`` rebuilds ``s``."""
+    """Build a sampler by name: ``make(s.name, **s.params)`` rebuilds ``s``.
+
+    Raises:
+        RecError: an unknown sampler, or a parameter it does not take (the message names
+            the valid ones), or a value out of its range.
+    """
     try:
         cls = SAMPLERS[name]
     except KeyError:
-        raise RecError(f"unknown sampler {name!r}; known: {sorted(SAMPLERS)}") from None
+        raise RecError(f"unknown sampler {name!r}; known: {', '.join(sorted(SAMPLERS))} "
+                       f"(aliases: {', '.join(f'{k}={v}' for k, v in ALIASES.items())})") from None
+    valid = [p.name for p in sampler_parameters(name)]
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise RecError(f"sampler {name!r} has no parameter{'s' if len(unknown) > 1 else ''} "
+                       f"{', '.join(repr(k) for k in unknown)}; its parameters: {', '.join(valid)} "
+                       f"(see `rec samplers`)")
     try:
         return cls(**params)
     except TypeError as exc:
-        raise RecError(f"bad parameters for sampler {name!r}: {exc}") from None
+        raise RecError(f"bad parameters for sampler {name!r}: {exc}; its parameters: {', '.join(valid)}") from None
 
 
 #: Short names :func:`parse_sampler` accepts.

@@ -92,8 +92,9 @@ def draw_betas(seed: int, step: int, size: int, beta_min: float, beta_max: float
     return torch.from_numpy(np.exp(rng.uniform(math.log(beta_min), math.log(beta_max), size)))
 
 
-#: β at which a variable-rate model is validated: its range's ends and its middle (in log β).
-def validation_betas(config) -> list[float]:
+def validation_betas(config) -> list[float | None]:
+    """β at which a model is validated: a variable-rate model's range ends and its middle (in log β);
+    [None] (its one rate) for a fixed-rate model."""
     if not getattr(config, "variable_rate", False):
         return [None]
     lo, hi = math.log(config.beta_min), math.log(config.beta_max)

@@ -23,6 +23,7 @@ from rec.models.pln import PLN, ModelConfig
 from tests.conftest import smooth_image
 
 FAST = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
+FAST_STEM = "is-bits10-maxgroup8_gs-bits8-shards4"  # what a run with FAST adds to its files' names
 COMPRESSAI_KEYS = {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
 
 
@@ -152,7 +153,8 @@ def test_rec_with_model_objects(images, tmp_path):
 
     json_path, csv_path = res.write(tmp_path)
     raw = json.loads(json_path.read_text())
-    assert json_path.name == "rec-gamma-pln.json" and COMPRESSAI_KEYS <= set(raw["results"])
+    assert json_path.name == f"rec-gamma-pln-{FAST_STEM}-seed7.json" and COMPRESSAI_KEYS <= set(raw["results"])
+    assert raw["name"] == "REC γ-PLN, IS(bits=10,max_group=8):GS(bits=8,shards=4), seed 7"
     for key in ("kl_bpp", "bound_bpp", "ideal_psnr", "ideal_ms_ssim"):
         assert len(raw["results"][key]) == 2
     assert raw["meta"]["models"] == [p.setting for p in res.points] and raw["meta"]["samplers"] == FAST
@@ -165,13 +167,14 @@ def test_rec_with_model_objects(images, tmp_path):
 def test_rec_one_curve_per_model_family(images, tmp_path):
     models = [tiny_model(0, "pln"), tiny_model(1), tiny_model(2, "pln")]
     results = evaluate_rec(images[:1], models, samplers=FAST, progress=False)
-    assert [r.codec for r in results] == ["rec-gamma-pln", "rec-pln"]
-    assert [r.name for r in results] == ["REC γ-PLN", "REC PLN"]
+    assert [r.codec for r in results] == [f"rec-gamma-pln-{FAST_STEM}", f"rec-pln-{FAST_STEM}"]
+    assert [r.name for r in results] == ["REC γ-PLN, IS(bits=10,max_group=8):GS(bits=8,shards=4)",
+                                         "REC PLN, IS(bits=10,max_group=8):GS(bits=8,shards=4)"]
     assert results[0].meta["models"] == ["tiny-1"]
     assert sorted(results[1].meta["models"]) == ["tiny-pln-0", "tiny-pln-2"]
     paths = write_results(results, tmp_path)
-    assert sorted(p.name for p in paths) == ["rec-gamma-pln.json", "rec-gamma-pln.per_image.csv",
-                                             "rec-pln.json", "rec-pln.per_image.csv"]
+    assert sorted(p.name for p in paths) == [f"rec-gamma-pln-{FAST_STEM}.json", f"rec-gamma-pln-{FAST_STEM}.per_image.csv",
+                                             f"rec-pln-{FAST_STEM}.json", f"rec-pln-{FAST_STEM}.per_image.csv"]
 
 
 def test_small_images_have_no_ms_ssim(tmp_path):
@@ -238,9 +241,10 @@ def test_cli_eval_zoo_model_decoded_from_header(image_dir, empty_zoo, tmp_path, 
           "--samplers", FAST, "--qualities", "20,60", "--limit", "1", "--quiet", "--out", str(out)])
     text = capsys.readouterr().out
     assert "wrote" in text and "mbt2018: skipped" in text
-    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "jpeg.points.jsonl", "rec-gamma-pln.json",
-                                                     "rec-gamma-pln.per_image.csv", "rec-gamma-pln.points.jsonl"]
-    rec_curve, jpeg_curve = load_curve(out / "rec-gamma-pln.json"), load_curve(out / "jpeg.json")
+    rec = f"rec-gamma-pln-{FAST_STEM}"
+    assert sorted(p.name for p in out.iterdir()) == ["jpeg.json", "jpeg.per_image.csv", "jpeg.points.jsonl", f"{rec}.json",
+                                                     f"{rec}.per_image.csv", f"{rec}.points.jsonl"]
+    rec_curve, jpeg_curve = load_curve(out / f"{rec}.json"), load_curve(out / "jpeg.json")
     assert len(rec_curve) == 1 and rec_curve.meta["models"] == ["tiny"] and rec_curve.meta["images"] == 1
     assert rec_curve.meta["command"].startswith("rec eval ") and "--models tiny" in rec_curve.meta["command"]
     assert rec_curve.extra["bound_bpp"][0] >= rec_curve.extra["kl_bpp"][0] > 0 and rec_curve.bpp[0] > 0
