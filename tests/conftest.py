@@ -14,3 +14,16 @@ def image_dir(tmp_path):
     for i in range(6):
         Image.fromarray(smooth_image(rng, 80, 96)).save(d / f"img{i}.png")
     return d
+
+
+@pytest.fixture
+def empty_zoo(tmp_path, monkeypatch):
+    """A temporary, empty model zoo in place of the package's (rec.models.zoo.zoo_dir)."""
+    import rec.models.zoo as zoo
+
+    d = tmp_path / "zoo"
+    d.mkdir()
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
+    zoo.load_model.cache_clear()
+    yield d
+    zoo.load_model.cache_clear()

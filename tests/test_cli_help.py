@@ -14,7 +14,6 @@ from rec.errors import RecError
 from rec.samplers import SAMPLERS, describe_samplers, make, parse_sampler, sampler_parameters
 from rec.training.config import TrainConfig
 from tests.conftest import smooth_image
-from tests.evaluation.conftest import empty_zoo  # noqa: F401 - a fixture
 
 
 def _help(*argv) -> str:

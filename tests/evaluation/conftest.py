@@ -28,16 +28,3 @@ def msssim_image() -> np.ndarray:
 def make_image():
     """The generator itself: make_image(seed, height, width) -> uint8 RGB."""
     return photo_like
-
-
-@pytest.fixture
-def empty_zoo(tmp_path, monkeypatch):
-    """A temporary, empty model zoo in place of the package's (rec.models.zoo.zoo_dir)."""
-    import rec.models.zoo as zoo
-
-    d = tmp_path / "zoo"
-    d.mkdir()
-    monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
-    zoo.load_model.cache_clear()
-    yield d
-    zoo.load_model.cache_clear()

@@ -1,7 +1,6 @@
 """rec eval names its files and curves after everything that defines them (samplers, seed)."""
 
 import numpy as np
-import pytest
 
 from rec.codecs.rec import DEFAULT_SAMPLERS
 from rec.evaluation.names import is_default_pair, pair_label, pair_slug, run_suffix
