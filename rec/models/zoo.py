@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 
 from rec.errors import RecError
+from rec.models.brummer import BrummerConfig, ManyPriors
 from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
 from rec.models.pln import PLN, ModelConfig
 
@@ -74,7 +75,10 @@ class ZooEntry:
 
 
 def config_class(kind: str | None) -> type:
-    """The config dataclass of a model kind: JointConfig for the mbt2018 reference, else ModelConfig."""
+    """The config dataclass of a model kind: JointConfig for the mbt2018 reference, BrummerConfig for
+    the competition of priors (brummer2021), else ModelConfig."""
+    if kind == "brummer2021":
+        return BrummerConfig
     return JointConfig if kind == "mbt2018" else ModelConfig
 
 
@@ -82,7 +86,9 @@ def model_config(d: dict) -> ModelConfig | JointConfig:
     return config_class(d.get("kind"))(**d)
 
 
-def build(config: ModelConfig | JointConfig) -> PLN | JointPrior:
+def build(config: ModelConfig | JointConfig | BrummerConfig) -> PLN | JointPrior | ManyPriors:
+    if isinstance(config, BrummerConfig):
+        return ManyPriors(config)
     return JointPrior(config) if isinstance(config, JointConfig) else PLN(config)
 
 

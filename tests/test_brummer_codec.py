@@ -1,0 +1,157 @@
+"""rec.codecs.brummer2021: static-table coding of the competition of priors, bit-exact and within 1 % of the table's −log2 p.
+
+The codec module registers itself when imported; rec.codecs does not import it yet (the
+registry's list is pinned by tests/test_codecs.py), so this module imports it in a fixture
+and takes it out of the registry again afterwards, whatever the order of the test files.
+"""
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rec.container import Container, Header, SamplerSpec
+from rec.errors import FormatError, RecError
+from tests.conftest import smooth_image
+from tests.models.test_brummer import batch, tiny
+
+NAME = "rec.codecs.brummer2021"
+
+
+@pytest.fixture(scope="module")
+def codec():
+    from rec.codecs import registry
+
+    registered = "brummer2021" in registry._BY_ID
+    module = importlib.import_module(NAME)
+    yield module
+    if not registered:
+        registry._BY_ID.pop("brummer2021", None)
+        sys.modules.pop(NAME, None)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny(gain=1000.0, support=8).eval()  # several winning priors, escapes
+
+
+def _image(h, w, seed=1):
+    return smooth_image(np.random.default_rng(seed), h, w)
+
+
+@pytest.mark.parametrize("n_priors,kind", [(4, "skewed"), (64, "uniform"), (64, "skewed"), (300, "uniform")])
+def test_the_index_side_information_round_trips_and_the_smaller_coding_is_kept(codec, n_priors, kind):
+    rng = np.random.default_rng(n_priors)
+    n = 777
+    if kind == "uniform":
+        indices = rng.integers(0, n_priors, n)
+    else:
+        indices = np.minimum(rng.geometric(0.6, n) - 1, n_priors - 1)
+    payload, method = codec.encode_indices(indices, n_priors)
+    decoded, method2 = codec.decode_indices(payload, n, n_priors)
+    assert np.array_equal(decoded, indices) and method2 == method
+    assert method in codec.INDEX_METHODS and payload[0] == codec.INDEX_METHODS.index(method)
+    # constant indices and a single prior
+    p, _ = codec.encode_indices(np.zeros(50, np.int64), n_priors)
+    assert np.array_equal(codec.decode_indices(p, 50, n_priors)[0], np.zeros(50))
+    assert codec.encode_indices(np.zeros(9, np.int64), 1) == (b"", "none")
+    with pytest.raises(FormatError):
+        codec.decode_indices(payload, n + 1, n_priors)
+    with pytest.raises(FormatError):
+        codec.decode_indices(bytes([7]) + payload[1:], n, n_priors)
+
+
+def test_the_kept_coding_is_the_smaller_one(codec):
+    import lzma
+
+    rng = np.random.default_rng(0)
+    skewed = np.minimum(rng.geometric(0.5, 1536) - 1, 63)
+    periodic = np.tile(np.arange(64), 24)  # a pattern LZMA finds and a histogram does not
+    for indices, expected in ((skewed, "categorical"), (periodic, "lzma")):
+        payload, method = codec.encode_indices(indices, 64)
+        lz = 1 + len(lzma.compress(indices.astype(np.uint8).tobytes(), format=lzma.FORMAT_RAW, filters=codec._LZMA_FILTERS))
+        assert method == expected
+        assert len(payload) <= lz
+
+
+@pytest.mark.parametrize("height,width", [(5, 7), (37, 53), (65, 130), (17, 200)])
+def test_a_tiny_model_round_trips_bytes_exactly(codec, net, height, width):
+    image = _image(height, width)
+    r = codec.encode(net, image)
+    decoded, q, indices, method = codec.decode(net, r.data)
+    assert decoded.shape == (height, width, 3) and decoded.dtype == np.uint8
+    assert np.array_equal(decoded, r.image)  # decode(encode(x)) is the encoder's reconstruction
+    assert torch.equal(q, r.q) and np.array_equal(indices, r.indices) and method == r.index_method
+    # the encoder's choice is the cheapest prior of every location
+    table = codec.coding_table(net)
+    symbols, _ = table.table.to_symbols(r.q.reshape(8, -1).numpy().astype(np.int64))
+    costs = table.costs[:, np.arange(8)[:, None], symbols].sum(axis=1)
+    assert np.array_equal(indices.ravel(), costs.argmin(axis=0))
+
+
+def test_several_priors_and_escapes_are_exercised(codec, net):
+    r = codec.encode(net, _image(96, 80))
+    assert len(np.unique(r.indices)) >= 2 and r.bits_escapes > 0 and r.bits_index > 0
+    assert np.array_equal(codec.decode(net, r.data)[0], r.image)
+
+
+def test_bytes_written_are_within_one_percent_of_the_tables_estimate_plus_side_information(codec):
+    net = tiny(gain=30.0).eval()
+    r = codec.encode(net, _image(256, 256, seed=3), reconstruct=False)
+    assert r.estimated_bits > 5000
+    assert abs(r.bits_y - r.estimated_bits) <= 0.01 * r.estimated_bits
+    side = r.bits_index + r.bits_escapes
+    assert 8 * len(r.data) == r.bits_y + side + r.overhead_bits
+    assert abs(r.bits_y + side - (r.estimated_bits + side)) <= 0.01 * (r.estimated_bits + side)
+
+
+def test_a_corrupted_or_foreign_file_gives_a_format_error(codec, net):
+    r = codec.encode(net, _image(40, 48), reconstruct=False)
+    data = bytearray(r.data)
+    for pos in (len(data) // 2, len(data) - 10, 30):
+        bad = bytearray(data)
+        bad[pos] ^= 0x5A
+        with pytest.raises(FormatError):
+            codec.decode(net, bytes(bad))
+    with pytest.raises(FormatError):
+        codec.decode(net, bytes(data[:-7]))
+    with pytest.raises(FormatError, match="another model"):
+        codec.decode(tiny(gain=999.0, support=8).eval(), r.data)
+    # the same bytes under a header that pins another table
+    c = Container.from_bytes(r.data)
+    h = c.header
+    other = Header(h.width, h.height, h.codec_id, h.model_id, h.model_hash, 0, (SamplerSpec("static-table", {"digest": 1}),))
+    with pytest.raises(FormatError, match="another static table"):
+        codec.decode(net, Container(other, c.sections).to_bytes())
+    # the sections of a larger image under a smaller header
+    small = Header(16, 16, h.codec_id, h.model_id, h.model_hash, 0, h.samplers)
+    with pytest.raises(FormatError):
+        codec.decode(net, Container(small, c.sections).to_bytes())
+
+
+def test_the_front_door_and_the_trainer_hooks(codec, net):
+    import rec
+    from rec.codecs import codec_for, codec_for_kind
+
+    assert codec_for(net).codec_id == "brummer2021" and codec_for_kind("brummer2021") is codec_for(net)
+    image = _image(70, 90)
+    data = rec.compress(image, model=net)
+    assert np.array_equal(rec.decompress(data, model=net), data.decoded)
+    report = data.report.to_dict()
+    assert report["bytes"] == len(data) and report["samplers"].startswith("static-table, indices: ")
+    (level,) = report["levels"]
+    assert level["side_bits"] > 0 and level["bits"] == level["index_bits"] + level["side_bits"] + level["outlier_bits"]
+    with pytest.raises(RecError, match="fixed rate"):
+        rec.compress(image, model=net, beta=1.0)
+    c = codec_for(net)
+    assert len(c.rate_label(net.config)) == 28
+    groups = c.parameter_groups(net, 50.0)
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters())) and groups[1]["lr_scale"] == 10.0
+    train = tiny(gain=1000.0).train()
+    losses = c.losses(train, batch(6), warmup=1.0, sample=True, beta=None)
+    losses.loss.backward()
+    assert set(c.log_scalars(losses)) >= {"loss", "bpp", "mse", "psnr"} and c.level1_channels(losses) is None
+    b1, b2 = c.level_bits(losses)
+    assert float(b1.detach()) > 0 and float(b2.detach()) >= 0
