@@ -108,7 +108,9 @@ def _check_entry(key: str, entry: ZooEntry) -> ZooEntry:
         raise RecError(f"zoo index entry {key!r} names its model {entry.name!r}: the name must be the key, "
                        "letters, digits, '.', '_' and '-'")
     for width in ("N", "M", "F", "G"):
-        v = getattr(entry.config, width, None)
+        if not hasattr(entry.config, width):  # e.g. brummer2021 has no level-2 widths
+            continue
+        v = getattr(entry.config, width)
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_WIDTH:
             raise RecError(f"zoo index entry {key!r}: width {width} = {v!r} is not an integer in 1 .. {MAX_WIDTH}")
     if not isinstance(entry.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
