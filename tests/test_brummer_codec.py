@@ -155,3 +155,15 @@ def test_the_front_door_and_the_trainer_hooks(codec, net):
     assert set(c.log_scalars(losses)) >= {"loss", "bpp", "mse", "psnr"} and c.level1_channels(losses) is None
     b1, b2 = c.level_bits(losses)
     assert float(b1.detach()) > 0 and float(b2.detach()) >= 0
+
+
+def test_rec_eval_codes_a_zoo_model_through_the_front_door(empty_zoo):
+    from rec.evaluation.runner import EvalImage, evaluate
+    from tests.evaluation.test_runner import _install
+
+    _install(empty_zoo, "tiny-brummer", tiny(gain=30.0).eval())
+    images = [EvalImage(f"im{i}.png", _image(48, 80, seed=i)) for i in range(2)]
+    (result,) = evaluate(images, ["brummer2021"], models=["tiny-brummer"], progress=False, log=lambda m: None)
+    (point,) = result.points
+    assert result.codec == "brummer2021" and point.setting == "tiny-brummer" and len(point.images) == 2
+    assert point.bpp > 0 and np.isfinite(point.psnr)

@@ -853,11 +853,53 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
     return result
 
 
+def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Sequence[Any] | None = None, *,
+                       meta: dict | None = None, progress: bool | None = None, on_point: OnPoint | None = None,
+                       log: Log | None = None, points_dir: str | os.PathLike | None = None,
+                       resume: bool = True) -> CodecResult | None:
+    """One rate point per model of a quantized codec of the registry, coded through the front door
+    (:func:`rec.codec.compress` / :func:`rec.codec.decompress`); None if the zoo has no such model."""
+    from rec.codec import compress, decompress, resolve_model
+    from rec.codecs import get_codec, model_hash
+
+    log = log or _default_log
+    codec = get_codec(codec_id)
+    chosen = _models_for(codec_id, models, log)
+    if not chosen:
+        log(f"{codec_id}: skipped: the zoo has no model of kind {', '.join(codec.kinds)}")
+        return None
+    nets = [resolve_model(m) for m in chosen]
+    names = [_model_name(m, i) for i, m in enumerate(chosen)]
+    if len(set(names)) != len(names):
+        raise RecError(f"{codec_id}: models need distinct names, got {names}")
+    hashes = {n: model_hash(net) for n, net in zip(names, nets)}
+    result = CodecResult(codec=codec_id, name=codec.label, description=f"{codec.label}; models: {', '.join(names)}",
+                         setting_name="model", meta=dict(meta or {}))
+
+    def code(net, name: str, im: EvalImage) -> ImageResult:
+        t0 = time.perf_counter()
+        data = compress(im.rgb, model=net, verify=False)
+        t1 = time.perf_counter()
+        decoded = decompress(data, model=net)
+        t2 = time.perf_counter()
+        p, m, mdb = _distortion(im.rgb, decoded)
+        return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
+                           p, m, mdb, t1 - t0, t2 - t1)
+
+    store = _store(points_dir, result.codec, {"codec": result.codec}, resume)
+    _run(result, nets, names, images, code, progress, on_point, store, [f"{n} {hashes[n].hex()}" for n in names], log)
+    result.points.sort(key=_by_rate)
+    result.meta["models"] = [p.setting for p in result.complete_points]
+    return result
+
+
 #: The evaluator of each learned codec of the registry: (images, models, samplers, seed, **options) → results.
 _EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
     "rec": evaluate_rec,
     "mbt2018": lambda images, models, samplers, seed, **options: [
         r for r in [evaluate_mbt2018(images, models, **options)] if r is not None],
+    "brummer2021": lambda images, models, samplers, seed, **options: [
+        r for r in [evaluate_quantized("brummer2021", images, models, **options)] if r is not None],
 }
 
 
