@@ -69,6 +69,7 @@ from rec.models.joint import JointPrior, Step
 from rec.models.pln import model_input
 
 __all__ = [
+    "single_thread",
     "CODEC_ID",
     "CodecParams",
     "EncodeResult",
@@ -245,7 +246,7 @@ def _inference():
 
 
 @contextlib.contextmanager
-def _single_thread():
+def single_thread():
     """Run what both sides must compute identically on one intra-op thread.
 
     torch's CPU kernels may split work differently for different thread counts,
@@ -429,7 +430,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
             coded.append((q, step.scale))
             return q
 
-        with _single_thread():  # the part the decoder repeats
+        with single_thread():  # the part the decoder repeats
             table = model.z_density.coding_table(params.tail_mass)
             qz, _ = model.quantize_z(z, table.medians)
             qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
@@ -498,7 +499,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     table_s = params.scale_table()
     try:
         with _inference():
-            with _single_thread():  # as the encoder computed it
+            with single_thread():  # as the encoder computed it
                 table = model.z_density.coding_table(params.tail_mass)
                 qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
                 z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape)

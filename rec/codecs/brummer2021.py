@@ -34,7 +34,6 @@ codec (rec.evaluation.runner._EVALUATORS); see issue 20.
 
 from __future__ import annotations
 
-import contextlib
 import lzma
 import time
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.brummer import ManyPriors, StaticTable
 from rec.models.pln import model_input
+from rec.reference import single_thread
 
 __all__ = [
     "CODEC_ID",
@@ -127,21 +127,11 @@ class _Coding:
 _CACHE: dict[bytes, _Coding] = {}
 
 
-@contextlib.contextmanager
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def coding_table(net: ManyPriors) -> _Coding:
     """The static table of ``net`` (built once per weights hash, on one thread, as both sides do)."""
     key = model_hash(net) + net.config.support.to_bytes(4, "little")
     if key not in _CACHE:
-        with _single_thread():
+        with single_thread():  # the table both sides must compute identically
             table = net.static_table()
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))

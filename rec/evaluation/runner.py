@@ -811,54 +811,33 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
     """One rate point per mbt2018 model, coded with :mod:`rec.reference`; None if there is none.
 
     ``models``: zoo names or :class:`JointPrior` objects; default every mbt2018 model
-    of the zoo. Points are sorted by rate.
+    of the zoo. Points are sorted by rate; ``extra["lambda"]`` is each point's λ.
     """
-    from rec.codec import model_hash
-    from rec.reference import compress, decompress
+    from rec import reference
 
-    log = log or _default_log
-    chosen = _models_for("mbt2018", models, log)
-    if not chosen:
-        log("mbt2018: skipped: the zoo has no mbt2018 model (none of kind 'mbt2018' in rec/zoo/index.json)")
-        return None
-    nets = [load_mbt2018(m) if isinstance(m, str) else m.eval() for m in chosen]
-    names = [_model_name(m, i) for i, m in enumerate(chosen)]
-    if len(set(names)) != len(names):
-        raise RecError(f"mbt2018: models need distinct names, got {names}")
-    hashes = {n: model_hash(net) for n, net in zip(names, nets)}
-    result = CodecResult(
-        codec="mbt2018",
-        name="mbt2018 (rec.reference)",
-        description=f"Minnen et al. 2018 joint prior, rec.reference range coder (constriction); models: {', '.join(names)}",
-        setting_name="model",
-        meta=dict(meta or {}),
-    )
-
-    def code(net, name: str, im: EvalImage) -> ImageResult:
-        t0 = time.perf_counter()
-        data = compress(net, im.rgb, model_id=name, model_hash=hashes[name])
-        t1 = time.perf_counter()
-        decoded = decompress(net, data, model_hash=hashes[name])
-        t2 = time.perf_counter()
-        p, m, mdb = _distortion(im.rgb, decoded)
-        return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
-                           p, m, mdb, t1 - t0, t2 - t1)
-
-    store = _store(points_dir, result.codec, {"codec": result.codec}, resume)
-    _run(result, nets, names, images, code, progress, on_point, store, [f"{n} {hashes[n].hex()}" for n in names], log)
-    lmbda = {n: float(net.config.lmbda) for n, net in zip(names, nets)}
-    result.points.sort(key=_by_rate)
-    result.meta["models"] = [p.setting for p in result.complete_points]
-    result.extra["lambda"] = [lmbda[p.setting] for p in result.complete_points]
-    return result
+    return evaluate_quantized(
+        "mbt2018", images, models, meta=meta, progress=progress, on_point=on_point, log=log, points_dir=points_dir,
+        resume=resume, name="mbt2018 (rec.reference)",
+        description="Minnen et al. 2018 joint prior, rec.reference range coder (constriction)",
+        encode=lambda net, name, digest, rgb: reference.compress(net, rgb, model_id=name, model_hash=digest),
+        decode=lambda net, digest, data: reference.decompress(net, data, model_hash=digest),
+        per_model={"lambda": lambda net: float(net.config.lmbda)})
 
 
 def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Sequence[Any] | None = None, *,
                        meta: dict | None = None, progress: bool | None = None, on_point: OnPoint | None = None,
-                       log: Log | None = None, points_dir: str | os.PathLike | None = None,
-                       resume: bool = True) -> CodecResult | None:
-    """One rate point per model of a quantized codec of the registry, coded through the front door
-    (:func:`rec.codec.compress` / :func:`rec.codec.decompress`); None if the zoo has no such model."""
+                       log: Log | None = None, points_dir: str | os.PathLike | None = None, resume: bool = True,
+                       name: str | None = None, description: str | None = None,
+                       encode: Callable[[Any, str, bytes, np.ndarray], bytes] | None = None,
+                       decode: Callable[[Any, bytes, bytes], np.ndarray] | None = None,
+                       per_model: dict[str, Callable[[Any], float]] | None = None) -> CodecResult | None:
+    """One rate point per model of a quantized codec of the registry; None if the zoo has no such model.
+
+    Coded through the front door (:func:`rec.codec.compress` / :func:`rec.codec.decompress`)
+    unless ``encode(net, model_name, weights_hash, rgb)`` / ``decode(net, weights_hash, data)``
+    say otherwise; ``name`` and ``description`` default to the codec's label; ``per_model``
+    adds ``extra`` lists of a figure of each point's model (e.g. its λ).
+    """
     from rec.codec import compress, decompress, resolve_model
     from rec.codecs import get_codec, model_hash
 
@@ -866,21 +845,25 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
     codec = get_codec(codec_id)
     chosen = _models_for(codec_id, models, log)
     if not chosen:
-        log(f"{codec_id}: skipped: the zoo has no model of kind {', '.join(codec.kinds)}")
+        kinds = ", ".join(repr(k) for k in codec.kinds)
+        log(f"{codec_id}: skipped: the zoo has no {codec_id} model (none of kind {kinds} in rec/zoo/index.json)")
         return None
     nets = [resolve_model(m) for m in chosen]
     names = [_model_name(m, i) for i, m in enumerate(chosen)]
     if len(set(names)) != len(names):
         raise RecError(f"{codec_id}: models need distinct names, got {names}")
     hashes = {n: model_hash(net) for n, net in zip(names, nets)}
-    result = CodecResult(codec=codec_id, name=codec.label, description=f"{codec.label}; models: {', '.join(names)}",
+    encode = encode or (lambda net, _name, _digest, rgb: compress(rgb, model=net, verify=False))
+    decode = decode or (lambda net, _digest, data: decompress(data, model=net))
+    result = CodecResult(codec=codec_id, name=name or codec.label,
+                         description=f"{description or codec.label}; models: {', '.join(names)}",
                          setting_name="model", meta=dict(meta or {}))
 
     def code(net, name: str, im: EvalImage) -> ImageResult:
         t0 = time.perf_counter()
-        data = compress(im.rgb, model=net, verify=False)
+        data = encode(net, name, hashes[name], im.rgb)
         t1 = time.perf_counter()
-        decoded = decompress(data, model=net)
+        decoded = decode(net, hashes[name], data)
         t2 = time.perf_counter()
         p, m, mdb = _distortion(im.rgb, decoded)
         return ImageResult(im.name, name, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
@@ -890,6 +873,9 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
     _run(result, nets, names, images, code, progress, on_point, store, [f"{n} {hashes[n].hex()}" for n in names], log)
     result.points.sort(key=_by_rate)
     result.meta["models"] = [p.setting for p in result.complete_points]
+    by_name = dict(zip(names, nets))
+    for key, figure in (per_model or {}).items():
+        result.extra[key] = [figure(by_name[p.setting]) for p in result.complete_points]
     return result
 
 
