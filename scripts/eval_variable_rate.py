@@ -28,12 +28,11 @@ import torch
 
 from rec.codec import compress, resolve_model
 from rec.evaluation.bdtable import bd_cell
-from rec.evaluation.latents import active_channels, draw_latents, reconstruct
-from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
+from rec.evaluation.latents import ideal_point
+from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_curve, save_curve
 from rec.image import read_image
-from rec.models.pln import model_input
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,21 +42,9 @@ def default_betas(config, n: int) -> list[float]:
     return [round(math.exp(lo + (hi - lo) * i / (n - 1)), 4) for i in range(n)]
 
 
-@torch.no_grad()
-def ideal_point(model, images: list[np.ndarray], beta: float) -> dict:
-    g = torch.Generator().manual_seed(0)
-    kl, p, m, channels = [], [], [], 0.0
-    for rgb in images:
-        h, w = rgb.shape[:2]
-        a = model.analyze(model_input(rgb, model.config.factor), beta)
-        d = draw_latents(model, a, h * w, generator=g)
-        x = reconstruct(model, d.z1, h, w, beta)
-        kl.append(d.kl.kl_bpp)
-        p.append(psnr(rgb, x))
-        m.append(ms_ssim(rgb, x))
-        channels = channels + d.kl1_channels
-    return {"beta": beta, "kl_bpp": float(np.mean(kl)), "ideal_psnr": float(np.mean(p)), "ideal_ms_ssim": float(np.mean(m)),
-            "active_channels": active_channels(channels)}
+def ideal_row(model, images: list[np.ndarray], beta: float) -> dict:
+    r = ideal_point(model, images, beta)
+    return {"beta": beta, "kl_bpp": r.kl.kl_bpp, "ideal_psnr": r.psnr, "ideal_ms_ssim": r.ms_ssim, "active_channels": r.active_channels}
 
 
 def coded_point(model, images: list[np.ndarray], beta: float) -> dict:
@@ -91,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     points = []
     for beta in betas:
         t = time.time()
-        point = ideal_point(model, images, beta)
+        point = ideal_row(model, images, beta)
         if args.coded:
             point.update(coded_point(model, images, beta))
         points.append(point)

@@ -21,47 +21,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from rec.codecs import codec_for_kind
+
 from rec.evaluation.bdtable import bd_cell
 from rec.evaluation.bound import SPAN_KL_BPP
-from rec.evaluation.latents import active_channels, draw_latents, mean_kl, reconstruct
-from rec.evaluation.metrics import ms_ssim, ms_ssim_db, psnr
+from rec.evaluation.latents import ideal_point
+from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_anchor
 from rec.image import read_image
-from rec.models.pln import model_input
 from rec.models.zoo import list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@torch.no_grad()
-def evaluate(model, images: list[Path]) -> dict:
-    rows = []
-    channels = 0.0  # level 1's KL per channel, summed over the images
-    g = torch.Generator().manual_seed(0)
-    for path in images:
-        rgb = read_image(path)
-        h, w = rgb.shape[:2]
-        a = model.analyze(model_input(rgb, model.config.factor))
-        out = {}
-        for mode in ("mean", "sample"):
-            draw = draw_latents(model, a, h * w, mean=mode == "mean", generator=g)
-            rec = reconstruct(model, draw.z1, h, w)
-            out[mode] = (psnr(rgb, rec), ms_ssim(rgb, rec))
-            if mode == "sample":
-                out["kl"] = draw.kl
-                channels = channels + draw.kl1_channels
-        rows.append(out)
-    kl = mean_kl([r["kl"] for r in rows])  # level 2's share of the mean rate, as in level2_share.md
-    return {
-        "kl_bpp": kl.kl_bpp,
-        "level2_share": kl.level2_share,
-        "active": active_channels(channels),
-        "psnr_mean": float(np.mean([r["mean"][0] for r in rows])),
-        "msssim_mean": float(np.mean([r["mean"][1] for r in rows])),
-        "psnr_sample": float(np.mean([r["sample"][0] for r in rows])),
-        "msssim_sample": float(np.mean([r["sample"][1] for r in rows])),
-    }
 
 
 def plot_curve(log: Path, out: Path, title: str) -> int:
@@ -82,12 +53,20 @@ def plot_curve(log: Path, out: Path, title: str) -> int:
     axes[1].plot(steps[k - 1:], rate, label="train (KL)")
     robust_ylim(axes[1], rate)
     val = [r for r in records if "val" in r]
-    if val:
-        axes[1].plot([r["step"] for r in val], [r["val"]["bpp"] for r in val], "o-", label="validation")
-        axes[2].plot([r["step"] for r in val], [r["val"]["psnr"] for r in val], "o-")
+    # a variable-rate model validates at several β: one line per β
+    per_rate: dict = {}
+    for r in val:
+        for v in (r["val"] if isinstance(r["val"], list) else [r["val"]]):
+            per_rate.setdefault(v.get("beta"), []).append((r["step"], v["bpp"], v["psnr"]))
+    for beta, points in per_rate.items():
+        label = "validation" if beta is None else f"validation, β = {beta:g}"
+        axes[1].plot([q[0] for q in points], [q[1] for q in points], "o-", label=label)
+        axes[2].plot([q[0] for q in points], [q[2] for q in points], "o-", label=label)
     axes[1].set(title="rate (bpp)", xlabel="step")
     axes[1].legend()
     axes[2].set(title="validation PSNR, posterior mean (dB)", xlabel="step")
+    if len(per_rate) > 1:
+        axes[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
@@ -121,6 +100,14 @@ def ideal_bd_rates(jpeg: RDCurve, ideal: dict[str, list[tuple[float, float, floa
     return lines
 
 
+def rates(config, n: int = 6) -> list[float | None]:
+    """The rates a model is reported at: [None] (its one rate), or n log-spaced β over a variable-rate model's range."""
+    if not config.variable_rate:
+        return [None]
+    lo, hi = np.log(config.beta_min), np.log(config.beta_max)
+    return [round(float(np.exp(lo + (hi - lo) * i / (n - 1))), 4) for i in range(n)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="/work/runs")
@@ -128,11 +115,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="*")
     ap.add_argument("--out", default=str(ROOT / "results"))
     args = ap.parse_args()
+    torch.set_num_threads(2)
     out = Path(args.out)
     (out / "training").mkdir(parents=True, exist_ok=True)
-    images = sorted(Path(args.kodak).glob("*.png"))
+    images = [read_image(p) for p in sorted(Path(args.kodak).glob("*.png"))]
     jpeg = load_anchor("jpeg")
-    entries = [e for e in list_models() if e.kind != "mbt2018" and (not args.models or e.name in args.models)]
+    zoo = list_models()
+    entries = [e for e in zoo if codec_for_kind(e.kind).codec_id == "rec" and (not args.models or e.name in args.models)]
     lines = [
         "# Training and the ideal reconstruction on Kodak",
         "",
@@ -142,35 +131,48 @@ def main() -> None:
         "*mean*: reconstruction from the posterior means; *ideal*: from an exact posterior sample z2 ~ q(z2|x),",
         "z1 ~ q(z1|z2,x) (what a perfect coded sampler would give). KL bpp is the total KL of that sample's",
         "posteriors, the rate a perfect relative entropy coder would approach. JPEG PSNR at the same rate is",
-        "interpolated from ../shared/anchors/kodak/jpeg.json.",
+        "interpolated from ../shared/anchors/kodak/jpeg.json. A variable-rate model has one row per β.",
         "",
-        "Fine-tuned models list their parent; their steps and wall hours are those of the fine-tuning alone.",
+        "*steps*, *wall h*: the zoo's figures (a model continued from another one counts its ancestors' steps where its",
+        "entry says so; *from* names the model it started from). *active channels*: the fewest level-1 channels (of M) that carry 90 % of level 1's KL over the",
+        "images; the others stay at the prior (posterior collapse), so they are capacity the model does not use.",
+        "Shipped REC models must keep at least 80 of 128 at every rate they are used at (issue 15).",
         "",
-        "*active channels*: the fewest level-1 channels (of M) that carry 90 % of level 1's KL over the images;",
-        "the others stay at the prior (posterior collapse), so they are capacity the model does not use.",
-        "",
-        "| model | kind | β | γ∞ | fine-tuned from | steps | wall h | KL bpp | level-2 share | active channels | PSNR mean | PSNR ideal | MS-SSIM ideal (dB) | JPEG PSNR at that bpp |",
+        "| model | kind | β | γ∞ | from | steps | wall h | KL bpp | level-2 share | active channels | PSNR mean | PSNR ideal | MS-SSIM ideal (dB) | JPEG PSNR at that bpp |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ideal: dict[str, list[tuple[float, float, float]]] = {}
     for e in entries:
         model = load_model(e.name)
-        r = evaluate(model, images)
         run = e.extra.get("run", e.name) if e.extra else e.name
         log = Path(args.runs) / run / "log.jsonl"
         gamma_inf = f"{e.config.gamma_inf:g}" if e.kind == "gamma-pln" else "—"  # the others' likelihood has no γ
         if log.exists():
-            plot_curve(log, out / "training" / f"{e.name}.png", f"{e.name} ({e.kind}, β={e.config.beta:g}, γ∞={gamma_inf})")
-        lines.append(
-            f"| {e.name} | {e.kind} | {e.config.beta:g} | {gamma_inf} | {e.parent or '—'} | {e.steps} | {e.wall_hours:.1f} | {r['kl_bpp']:.3f} | "
-            f"{100 * r['level2_share']:.1f}% | {r['active']} / {e.config.M} | {r['psnr_mean']:.2f} | {r['psnr_sample']:.2f} | {ms_ssim_db(r['msssim_sample']):.2f} | "
-            f"{jpeg_psnr_at(jpeg, r['kl_bpp']):.2f} |")
-        print(lines[-1], flush=True)
-        ideal.setdefault(e.kind, []).append((r["kl_bpp"], r["psnr_sample"], r["msssim_sample"]))
+            plot_curve(log, out / "training" / f"{e.name}.png", f"{e.name} ({e.kind}, {codec_for_kind(e.kind).rate_label(e.config).strip()})")
+        for beta in rates(e.config):
+            r = ideal_point(model, images, beta)
+            lines.append(
+                f"| {e.name} | {e.kind} | {e.config.beta if beta is None else beta:g} | {gamma_inf} | {e.parent or '—'} | {e.steps} | "
+                f"{e.wall_hours:.1f} | {r.kl.kl_bpp:.3f} | {100 * r.kl.level2_share:.1f}% | {r.active_channels} / {e.config.M} | "
+                f"{r.psnr_mean:.2f} | {r.psnr:.2f} | {ms_ssim_db(r.ms_ssim):.2f} | {jpeg_psnr_at(jpeg, r.kl.kl_bpp):.2f} |")
+            print(lines[-1], flush=True)
+            ideal.setdefault(e.kind, []).append((r.kl.kl_bpp, r.psnr, r.ms_ssim))
     lines += ideal_bd_rates(jpeg, ideal)
+    lines += same_budget(zoo)
     lines += ["", "Training curves:", ""]
     lines += [f"![{e.name}](training/{e.name}.png)" for e in entries if (out / "training" / f"{e.name}.png").exists()]
     (out / "training.md").write_text("\n".join(lines) + "\n")
+
+
+def same_budget(zoo) -> list[str]:
+    """Steps and wall hours of every shipped model side by side, the references' included (issue 15: same budget)."""
+    lines = ["", "## Training budget of every shipped model", "",
+             "The quantized references get the same data, crops, recipe and at least as many steps as the REC base.", "",
+             "| model | kind | rate | steps | wall h | from |", "|---|---|---|---|---|---|"]
+    for e in sorted(zoo, key=lambda e: (codec_for_kind(e.kind).codec_id != "rec", e.name)):
+        lines.append(f"| {e.name} | {e.kind} | {codec_for_kind(e.kind).rate_label(e.config).strip()} | {e.steps} | "
+                     f"{e.wall_hours:.2f} | {e.parent or '—'} |")
+    return lines
 
 
 if __name__ == "__main__":

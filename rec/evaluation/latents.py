@@ -35,10 +35,12 @@ import numpy as np
 import torch
 
 from rec.errors import RecError
+from rec.evaluation.metrics import ms_ssim, psnr
 from rec.image import tensor_image
 from rec.models.pln import PLN, Analysis, active_channels, model_input
 
-__all__ = ["LevelKL", "PosteriorDraw", "draw_latents", "reconstruct", "image_kl", "mean_kl", "active_channels"]
+__all__ = ["LevelKL", "PosteriorDraw", "IdealPoint", "draw_latents", "reconstruct", "image_kl", "mean_kl", "ideal_point",
+           "active_channels"]
 
 _LN2 = math.log(2.0)
 
@@ -146,3 +148,47 @@ def mean_kl(kls: Sequence[LevelKL]) -> LevelKL:
     if not kls:
         raise RecError("mean_kl needs at least one image")
     return LevelKL(1.0, float(np.mean([k.kl1_bpp for k in kls])), float(np.mean([k.kl2_bpp for k in kls])))
+
+
+@dataclass(frozen=True)
+class IdealPoint:
+    """A model's ideal operating point on a set of images, at one rate.
+
+    Attributes:
+        beta: the rate parameter it was measured at (None: a fixed-rate model's one rate).
+        kl: the mean per-level KLs of an exact posterior sample (:func:`mean_kl`): the rate a
+            perfect relative entropy coder approaches.
+        active_channels: level-1 channels carrying 90 % of level 1's KL over the images.
+        psnr, ms_ssim: quality of the reconstruction from that exact sample (the "ideal").
+        psnr_mean, ms_ssim_mean: quality of the reconstruction from the posterior means.
+    """
+
+    beta: float | None
+    kl: LevelKL
+    active_channels: int
+    psnr: float
+    ms_ssim: float
+    psnr_mean: float
+    ms_ssim_mean: float
+
+
+@torch.no_grad()
+def ideal_point(model: PLN, images: Sequence[np.ndarray], beta: float | None = None, seed: int = 0) -> IdealPoint:
+    """Mean KL, active channels and ideal / posterior-mean quality of ``model`` on ``images`` at ``beta``.
+
+    The samples come from one generator seeded with ``seed``, consumed image by image
+    (the mean draw first, then the exact sample), so a call is reproducible.
+    """
+    g = torch.Generator().manual_seed(seed)
+    kls, channels, sample_q, mean_q = [], 0.0, [], []
+    for rgb in images:
+        h, w = rgb.shape[:2]
+        analysis = model.analyze(model_input(rgb, model.config.factor), beta)
+        for mean, quality in ((True, mean_q), (False, sample_q)):
+            draw = draw_latents(model, analysis, h * w, mean=mean, generator=g)
+            x = reconstruct(model, draw.z1, h, w, beta)
+            quality.append((psnr(rgb, x), ms_ssim(rgb, x)))
+        kls.append(draw.kl)
+        channels = channels + draw.kl1_channels
+    (p, m), (pm, mm) = np.mean(sample_q, axis=0), np.mean(mean_q, axis=0)
+    return IdealPoint(beta, mean_kl(kls), active_channels(channels), float(p), float(m), float(pm), float(mm))

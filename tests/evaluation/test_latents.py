@@ -7,7 +7,8 @@ import torch
 
 from rec.codec import compress
 from rec.errors import RecError
-from rec.evaluation.latents import LevelKL, active_channels, draw_latents, image_kl, mean_kl, reconstruct
+from rec.evaluation.latents import LevelKL, active_channels, draw_latents, ideal_point, image_kl, mean_kl, reconstruct
+from rec.evaluation.metrics import psnr
 from rec.models.pln import model_input
 from tests.conftest import smooth_image
 from tests.evaluation.test_runner import FAST, tiny_model
@@ -80,3 +81,22 @@ def test_bad_inputs():
     with pytest.raises(RecError, match="positive"):
         LevelKL(0, 1.0, 1.0)
     assert LevelKL(1, 0.0, 0.0).level2_share == 0.0  # no 0/0
+
+
+def test_ideal_point_is_the_mean_over_images_of_exact_samples():
+    model = tiny_model(3)
+    rng = np.random.default_rng(8)
+    images = [smooth_image(rng, 170, 200), smooth_image(rng, 192, 165)]  # MS-SSIM needs 161 px a side; odd sizes
+    point = ideal_point(model, images, seed=4)
+    g = torch.Generator().manual_seed(4)  # the mean draws consume no randomness: the same samples as image_kl's
+    kls = [image_kl(model, x, g) for x in images]
+    assert point.kl == mean_kl(kls) and point.beta is None
+    assert 0 < point.active_channels <= model.config.M
+    again = ideal_point(model, images, seed=4)
+    assert again == point
+    g = torch.Generator().manual_seed(4)
+    qualities = []
+    for x in images:
+        a = model.analyze(model_input(x, 64))
+        qualities.append(psnr(x, reconstruct(model, draw_latents(model, a, x.shape[0] * x.shape[1], generator=g).z1, *x.shape[:2])))
+    assert point.psnr == pytest.approx(np.mean(qualities), rel=1e-9)
