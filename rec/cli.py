@@ -1,6 +1,6 @@
 """The ``rec`` command: a thin layer that parses arguments and calls the Python API.
 
-    rec encode IN OUT [--model NAME] [--beta B] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
+    rec encode IN OUT [--model NAME] [--rate R] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
     rec encode DIR OUTDIR [-j N] [--max-memory GB] [--no-verify]
     rec decode IN OUT
     rec info FILE
@@ -26,8 +26,26 @@ from rec.errors import RecError
 __all__ = ["main"]
 
 
-def _print_report(report) -> None:
-    rate = "" if report.beta is None else f"  β {report.beta:g}"
+def _rate_parameter(codec_id: str) -> tuple[str, str]:
+    """Name and symbol of the rate parameter of a codec's variable-rate models: ("beta", "β") for REC,
+    ("lambda", "λ") for mbt2018."""
+    from rec.codecs import get_codec
+
+    codec = get_codec(codec_id)
+    return getattr(codec, "rate_name", "beta"), getattr(codec, "rate_symbol", "β")
+
+
+def _rate_fields(name: str, value: float | None) -> dict:
+    """The JSON fields of a file's rate: ``beta`` (REC's β, None otherwise, as always), the value under
+    its own name (``lambda`` for mbt2018) and ``rate_parameter``, that name."""
+    fields = {"beta": value if name == "beta" else None, "rate_parameter": name}
+    if name != "beta":
+        fields[name] = value
+    return fields
+
+
+def _print_report(report, symbol: str = "β") -> None:
+    rate = "" if report.beta is None else f"  {symbol} {report.beta:g}"
     print(f"{report.width}×{report.height}  {report.bytes} bytes  {report.bpp:.4f} bpp  model {report.model}{rate}  samplers {report.samplers}")
     print(f"{'level':<6}{'sampler':<12}{'dims':>9}{'KL bits':>12}{'index':>10}{'side':>9}{'outlier':>9}{'bits/KL':>9}")
     for lv in report.levels:
@@ -54,7 +72,7 @@ def _encode(args) -> None:
     if Path(args.input).is_dir():
         from rec.batch import encode_directory
 
-        items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed, beta=args.beta,
+        items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed, beta=args.rate,
                                  jobs=args.jobs, max_memory_gb=args.max_memory, verify=not args.no_verify)
         for item in items:
             print(json.dumps(item.__dict__) if args.json else
@@ -65,12 +83,15 @@ def _encode(args) -> None:
 
     check_output_path(args.output, args.input)  # before the work, not after it
     data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json,
-                    beta=args.beta)
+                    rate=args.rate)
     write_atomic(args.output, data)
+    from rec.codec import read_header
+
+    name, symbol = _rate_parameter(read_header(data).header.codec_id)
     if args.json:
-        print(json.dumps(data.report.to_dict()))
+        print(json.dumps({**data.report.to_dict(), **_rate_fields(name, data.report.beta)}))
     else:
-        _print_report(data.report)
+        _print_report(data.report, symbol)
 
 
 def _read_bytes(path) -> bytes:
@@ -97,19 +118,20 @@ def _info(args) -> None:
     data = _read_bytes(path)
     c = read_header(data)
     h = c.header
-    beta = read_rate(c)
+    rate = read_rate(c)
+    name, symbol = _rate_parameter(h.codec_id)
     levels = [{"level": level, "sampler": spec.name, "params": dict(spec.params)}
               for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers)]
     sections = [{"type": s.kind.name, "level": s.level, "bytes": len(s.payload)} for s in c.sections]
     if args.json:
         print(json.dumps({"file": str(path), "bytes": len(data), "width": h.width, "height": h.height,
                           "bpp": 8 * len(data) / (h.width * h.height), "codec": h.codec_id, "model": h.model_id,
-                          "model_hash": h.model_hash.hex(), "seed": h.seed, "beta": beta, "samplers": levels,
+                          "model_hash": h.model_hash.hex(), "seed": h.seed, **_rate_fields(name, rate), "samplers": levels,
                           "sections": sections, "container_overhead_bytes": c.overhead_bytes}))
         return
     print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
-    rate = "" if beta is None else f", rate β = {beta:g}"
-    print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}{rate}")
+    shown = "" if rate is None else f", rate {symbol} = {rate:g}"
+    print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}{shown}")
     for lv in levels:
         params = ", ".join(f"{k}={v}" for k, v in lv["params"].items())
         print(f"level {lv['level']}: {lv['sampler']}({params})")
@@ -123,9 +145,14 @@ def _models(args) -> None:
 
     entries = list_models()
     if args.json:
+        def rate_range(e, name: str) -> list[float] | None:  # of a variable-rate model whose rate parameter is ``name``
+            r = getattr(e.config, "rate_range", None)
+            return list(r) if r is not None and hasattr(e.config, name) else None
+
         print(json.dumps([{"name": e.name, "kind": e.kind, "beta": getattr(e.config, "beta", None),
-                           "beta_range": [e.config.beta_min, e.config.beta_max] if getattr(e.config, "variable_rate", False) else None,
+                           "beta_range": rate_range(e, "beta"),
                            "gamma_inf": getattr(e.config, "gamma_inf", None), "lambda": getattr(e.config, "lmbda", None),
+                           "lambda_range": rate_range(e, "lmbda"),
                            "steps": e.steps, "sha256": e.sha256, "description": e.description} for e in entries], indent=2))
         return
     from rec.codecs import codec_for_kind
@@ -238,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default=None, help="LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) "
                                                    "(default: the pair of `rec samplers`)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness")
-    p.add_argument("--beta", type=float, default=None,
-                   help="rate of a variable-rate model: larger β, fewer bits (within the model's range, see `rec models`)")
+    p.add_argument("--rate", "--beta", dest="rate", type=float, default=None, metavar="R",
+                   help="the rate parameter of a variable-rate model, within its range (see `rec models`): β of a "
+                        "γ-PLN (larger β, fewer bits), λ of an mbt2018 (larger λ, more bits); --beta is its older name")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers when INPUT is a directory")

@@ -60,7 +60,7 @@ def resolve_model(model):
 
 @torch.no_grad()
 def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = True, ideal: bool = False,
-             beta: float | None = None) -> Compressed:
+             beta: float | None = None, rate: float | None = None) -> Compressed:
     """Encode an image into the bytes of a .rec file.
 
     Args:
@@ -76,16 +76,23 @@ def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = Tru
             only if something else decodes it (``rec encode`` verifies every file it
             writes unless given ``--no-verify``).
         ideal: also report the reconstruction from an exact posterior sample (REC).
-        beta: the rate of a variable-rate model (larger β, fewer bits), within its range;
-            default the model's own β. Written in the file; a fixed-rate model refuses it.
+        rate: the rate parameter of a variable-rate model, within its range: β of a γ-PLN
+            (larger β, fewer bits), λ of an mbt2018 (larger λ, more bits); default the
+            model's own (``config.beta`` / ``config.lmbda``). Written in the file; a
+            fixed-rate model refuses it. The report's ``beta`` holds it.
+        beta: the same as ``rate`` (its older name); give one of the two.
 
     Returns:
         :class:`Compressed` bytes with the :class:`Report` as ``.report``.
     """
     started = time.perf_counter()
+    if beta is not None and rate is not None and beta != rate:
+        raise RecError(f"rate = {rate!r} and beta = {beta!r} name the same setting: give one of them")
+    rate = beta if rate is None else rate
     rgb = to_rgb_array(image)
     net = resolve_model(model)
-    data = codec_for(net).compress(rgb, net, samplers=samplers, seed=seed, beta=beta, ideal=ideal, started=started)
+    # the codecs take the rate parameter as ``beta`` (rec.codecs.base.Codec.compress)
+    data = codec_for(net).compress(rgb, net, samplers=samplers, seed=seed, beta=rate, ideal=ideal, started=started)
     if verify:
         t = time.perf_counter()
         data.decoded = decompress(data, model=net)

@@ -28,6 +28,13 @@ Entropy models (coder-independent tables from :mod:`rec.models.entropy`):
   central 1 − tail_mass of the factorized density, plus one escape symbol for each
   tail carrying exactly the tail's mass; the excess goes to SIDE_INFO 2 as varints.
 
+A variable-rate model (``JointConfig.lmbda_min < lmbda_max``) codes at a λ of its range: it
+travels as one f64 in the RATE section (level 0, as REC's β), and both sides run g_a / h_a
+(encoder), h_s and g_s at it; the context model and g_ep see it through ψ = h_s(ẑ, λ). The
+decoder refuses a file of a variable-rate model without RATE section or with a λ outside the
+model's range, and a RATE section in a fixed-rate model's file (rec.codecs.rec.checked_rate);
+a fixed-rate model's files are unchanged.
+
 Coding parameters other than the defaults of :class:`CodecParams` travel in the header
 as the "sampler" specs of levels 1 (y) and 2 (z) (no specs: the defaults, which the
 codec id implies), so a decoder needs only the bytes and the model (whose SHA-256 the
@@ -53,6 +60,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -169,6 +177,7 @@ class EncodeResult:
         estimated_bits_y, estimated_bits_z: −Σ log₂ of the model's likelihoods of ŷ, ẑ.
         overhead_bits: the rest of the file (header, section framing, CRC).
         escapes_y, escapes_z: number of escaped values.
+        lmbda: the λ it was coded at (variable-rate models; None for a fixed-rate one).
     """
 
     data: bytes
@@ -183,6 +192,7 @@ class EncodeResult:
     overhead_bits: int
     escapes_y: int
     escapes_z: int
+    lmbda: float | None = None
 
     @property
     def bits(self) -> int:
@@ -195,13 +205,14 @@ class EncodeResult:
 
 @dataclass
 class DecodeResult:
-    """The decoded image (uint8, (H, W, 3)), the latents and the header."""
+    """The decoded image (uint8, (H, W, 3)), the latents, the header and the file's λ (None: fixed rate)."""
 
     image: np.ndarray
     y_hat: torch.Tensor
     z_hat: torch.Tensor
     symbols: torch.Tensor
     header: Header
+    lmbda: float | None = None
 
 
 @dataclass
@@ -369,8 +380,10 @@ def _check_exhausted(decoder, level: str) -> None:
         raise FormatError(f"the {level} payload is longer than the header's image size needs")
 
 
-def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """ẑ = q + m and ψ = h_s(ẑ) from the integers of z, (G, h·w) int64: the one computation of both sides.
+def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, shape: tuple[int, ...],
+                      lmbda: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ẑ = q + m and ψ = h_s(ẑ, λ) from the integers of z, (G, h·w) int64: the one computation of both sides
+    (λ: the file's rate, None for a fixed-rate model).
 
     The encoder passes the integers it codes, the decoder those it decodes, so ψ is
     computed from a tensor of the same values, dtype, shape *and memory layout*. It
@@ -382,7 +395,7 @@ def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, 
     """
     q = torch.from_numpy(np.ascontiguousarray(qz, dtype=np.int64)).float().reshape(shape)
     z_hat = q + medians.view(1, -1, 1, 1)
-    return z_hat, model.hyper_synthesize(z_hat).float().contiguous()
+    return z_hat, model.hyper_synthesize(z_hat, lmbda).float().contiguous()
 
 
 def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: _Escapes) -> torch.Tensor:
@@ -400,7 +413,7 @@ def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, supp
 
 
 def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
-           params: CodecParams | None = None, reconstruct: bool = True) -> EncodeResult:
+           params: CodecParams | None = None, reconstruct: bool = True, lmbda: float | None = None) -> EncodeResult:
     """Compress an RGB uint8 image (H, W, 3) and report what was written.
 
     Args:
@@ -409,19 +422,23 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
         model_id, model_hash: recorded in the header for the decoder to check.
         params: entropy-coding parameters (default :class:`CodecParams`).
         reconstruct: also run g_s for ``image`` (else ``image`` is None; saves g_s's time).
+        lmbda: the rate of a variable-rate model, within its range (default: its ``config.lmbda``);
+            written in the file. A fixed-rate model refuses it.
 
     Raises:
-        RecError: on a bad image or model.
+        RecError: on a bad image or model, or a λ the model cannot take.
     """
     params = params or CodecParams()
     model = _coding_model(model)
+    model.rate_weights(lmbda)  # refuses a λ the model cannot take, before any work
+    lmbda = (model.config.lmbda if lmbda is None else float(lmbda)) if model.config.variable_rate else None
     x = model_input(image, model.config.factor, channels_last=False)  # the reference's layers run contiguous (_coding_model)
     height, width = image.shape[:2]
     table_s = params.scale_table()
     support = params.support
     with _inference():
-        y = model.analyze(x).float()
-        z = model.hyper_analyze(y).float()
+        y = model.analyze(x, lmbda).float()
+        z = model.hyper_analyze(y, lmbda).float()
         y_t = y.permute(0, 2, 3, 1)
         coded: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -434,7 +451,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
             table = model.z_density.coding_table(params.tail_mass)
             qz, _ = model.quantize_z(z, table.medians)
             qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
-            z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape))
+            z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape), lmbda)
             ar = model.autoregress(psi, decide, params.schedule)
         z_payload, z_escapes = _encode_z(qz, table)
         q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
@@ -448,7 +465,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
                        constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
         y_payload = encoder.get_compressed().astype("<u4").tobytes()
 
-        image_hat = tensor_image(model.synthesize(ar.y_hat), height, width) if reconstruct else None
+        image_hat = tensor_image(model.synthesize(ar.y_hat, lmbda), height, width) if reconstruct else None
         est_y = float(-torch.log2(model.y_density.likelihood(ar.y_hat, ar.mean, ar.scale).double()).sum())
         est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
 
@@ -458,13 +475,15 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
         sections.append(Section(SectionType.SIDE_INFO, 2, varints(z_escapes)))
     if y_escapes:
         sections.append(Section(SectionType.SIDE_INFO, 1, varints(y_escapes)))
+    if lmbda is not None:  # the rate of a variable-rate model, as REC's β (rec.codecs.rec)
+        sections.insert(0, Section(SectionType.RATE, 0, struct.pack("<d", lmbda)))
     header = Header(width, height, CODEC_ID, model_id, model_hash, 0, specs)
     container = Container(header, tuple(sections))
     data = container.to_bytes()
     bits_y = 8 * sum(len(s.payload) for s in sections if s.level == 1)
     bits_z = 8 * sum(len(s.payload) for s in sections if s.level == 2)
     return EncodeResult(data, ar.y_hat, z_hat, ar.symbols, image_hat, bits_y, bits_z,
-                        est_y, est_z, 8 * len(data) - bits_y - bits_z, len(y_escapes), len(z_escapes))
+                        est_y, est_z, 8 * len(data) - bits_y - bits_z, len(y_escapes), len(z_escapes), lmbda)
 
 
 def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
@@ -479,8 +498,11 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
             (for :func:`fragility_trial`; None in normal use).
 
     Raises:
-        FormatError: on corrupted, truncated or foreign bytes, or bytes of another model.
+        FormatError: on corrupted, truncated or foreign bytes, or bytes of another model; a
+            variable-rate model's file without its λ or with a λ outside the model's range.
     """
+    from rec.codecs.rec import checked_rate  # the RATE section, read as REC reads its β
+
     container = Container.from_bytes(data)
     header = container.header
     if header.codec_id != CODEC_ID:
@@ -493,6 +515,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
     params = CodecParams.from_specs(header.samplers)
     model = _coding_model(model)
+    lmbda = checked_rate(container, model)
     y_shape, z_shape = model.latent_shapes(header.height, header.width)
     y_escapes = _Escapes(_side_info(container, 1))
     z_escapes = _Escapes(_side_info(container, 2))
@@ -502,7 +525,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
             with single_thread():  # as the encoder computed it
                 table = model.z_density.coding_table(params.tail_mass)
                 qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
-                z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape)
+                z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape, lmbda)
                 if psi_transform is not None:
                     psi = psi_transform(psi)
                 decoder = constriction.stream.queue.RangeDecoder(
@@ -514,12 +537,12 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
             _check_exhausted(decoder, "y")
             z_escapes.check_done()
             y_escapes.check_done()
-            x_hat = model.synthesize(ar.y_hat)
+            x_hat = model.synthesize(ar.y_hat, lmbda)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction on garbage
         raise FormatError(f"undecodable payload: {e}") from None
     if tuple(ar.y_hat.shape) != y_shape:
         raise FormatError("latent shape mismatch")
-    return DecodeResult(tensor_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header)
+    return DecodeResult(tensor_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header, lmbda)
 
 
 def _side_info(container: Container, level: int) -> list[int]:
@@ -530,9 +553,9 @@ def _side_info(container: Container, level: int) -> list[int]:
 
 
 def compress(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
-             params: CodecParams | None = None) -> bytes:
+             params: CodecParams | None = None, lmbda: float | None = None) -> bytes:
     """Image (uint8 RGB, (H, W, 3)) → bytes; see :func:`encode`."""
-    return encode(model, image, model_id, model_hash, params, reconstruct=False).data
+    return encode(model, image, model_id, model_hash, params, reconstruct=False, lmbda=lmbda).data
 
 
 def decompress(model: JointPrior, data: bytes, model_hash: bytes | None = None) -> np.ndarray:

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE = "configs/gamma-pln-base.toml"
 BASES = {"mbt2018": "configs/mbt2018-base.toml"}
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
-CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml"}
+CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "configs/gamma-pln-vr2.toml",
+           "mbt2018-vr": "configs/mbt2018-vr.toml"}
 MIN_ACTIVE = 80  # level-1 channels (of 128) a REC model must keep active at every validated rate (issue 15)
 
 # γ' = max(γ, γ∞) and the learned γ settles near the mean absolute error (about 0.04 for these
@@ -38,6 +39,14 @@ PLAN = [
     # 1 200 steps (one cycle) per sitting on this 2-core AVX2 CPU (3-7 s a step in fp32)
     ("gamma-pln-vr", [], 1200, "gamma-pln-max",
      "variable-rate γ-PLN (β 0.05-5, `--beta`), residual level-1 posterior; level-1 transforms from gamma-pln-max"),
+    # the whole span (0.05-2 bpp of KL on Kodak): β ∈ [0.03, 80], one 6 000-step cosine cycle continuing run gamma-pln-vr
+    # at its 2 400-step state (its second cycle's end); 0.37 s a step in bf16 on a 2-core AMX CPU (Sapphire Rapids)
+    ("gamma-pln-vr2", [], 6000, "run:gamma-pln-vr",
+     "variable-rate γ-PLN (β 0.03-80, `--rate`), residual level-1 posterior; 8 400 steps of the recipe after gamma-pln-max"),
+    # the quantized reference on the same footing: variable-rate mbt2018 (λ per crop), the same recipe and as many
+    # steps of it (8 400) as gamma-pln-vr2, continuing mbt2018-mid
+    ("mbt2018-vr", [], 8400, "mbt2018-mid",
+     "variable-rate mbt2018 (λ 0.002-0.05, `--rate`); 8 400 steps of the γ-PLN's recipe after mbt2018-mid"),
     ("gamma-pln-mid", [], 8500, "", "γ-PLN, γ∞ = 0.06: the mid rate (0.30 bpp of KL on Kodak), base of the other rate points"),
     ("gamma-pln-low", ["model.gamma_inf=0.15"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.15 (0.19 bpp of KL on Kodak)"),
     ("gamma-pln-lowest", ["model.gamma_inf=0.6"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.6 (0.07 bpp of KL on Kodak)"),
@@ -108,8 +117,11 @@ def main() -> None:
         config = CONFIGS.get(name, BASES.get(kind, BASE))
         cmd = [sys.executable, "-m", "rec.cli", "train", config, "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
         cmd += [x for o in overrides for x in ("--set", o)]
-        if source and not (run / "last.pt").exists() and name not in CONFIGS:
-            cmd += ["--set", f"train.init={source}", "--set", "train.warmup=0"]
+        if source and not (run / "last.pt").exists():
+            if name not in CONFIGS:
+                cmd += ["--set", f"train.init={source}", "--set", "train.warmup=0"]
+            elif init.startswith("run:"):  # a config's own init names the shipped model; the run's state is fresher
+                cmd += ["--set", f"train.init={source}"]
         print("running", " ".join(cmd), flush=True)
         started = time.time()
         subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})

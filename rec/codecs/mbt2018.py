@@ -5,6 +5,10 @@ determinism of both sides — is :mod:`rec.reference`; this module adapts it to 
 :class:`~rec.codecs.base.Codec` interface: y and z take the places of z1 and z2 in the
 :class:`~rec.codecs.base.Report`. Its ``kl_bits`` is the model's own estimate −Σ log2 P of
 the quantized latents (what an ideal entropy coder would write), ``bound_bits`` the same figure.
+
+A variable-rate model's rate parameter is λ: the front door's ``beta`` / ``rate`` option sets it,
+the file carries it in its RATE section (:mod:`rec.reference`), and the report's ``beta`` holds it
+(:attr:`Mbt2018Codec.rate_name` tells the two apart). Training passes the per-crop λ as ``beta``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from rec import reference
 from rec.codecs.base import Compressed, LevelReport, Report, model_hash
 from rec.codecs.registry import register
 from rec.container import Container
-from rec.errors import RecError
 from rec.models.joint import JointPrior
 
 __all__ = ["CODEC_ID", "Mbt2018Codec"]
@@ -26,23 +29,23 @@ CODEC_ID = reference.CODEC_ID
 
 
 class Mbt2018Codec:
-    """The quantized mbt2018 reference: fixed rate, no samplers, no seed."""
+    """The quantized mbt2018 reference: no samplers, no seed; variable-rate models take λ."""
 
     codec_id = CODEC_ID
     kinds = ("mbt2018",)
     label = "mbt2018 (rec.reference)"
+    rate_name, rate_symbol = "lambda", "λ"  # the rate parameter of a variable-rate model
 
     def prepare(self, model: JointPrior) -> JointPrior:
         return model.eval()  # the reference codec computes in the contiguous layout (rec.reference)
 
     def compress(self, rgb: np.ndarray, net: JointPrior, *, samplers=None, seed: int = 0, beta: float | None = None,
                  ideal: bool = False, started: float | None = None) -> Compressed:
-        """y and z coded with the reference's range coder; ``samplers``, ``seed`` and ``ideal`` are unused."""
+        """y and z coded with the reference's range coder at rate λ = ``beta`` (a variable-rate model; default
+        its ``config.lmbda``; a fixed-rate model refuses one); ``samplers``, ``seed`` and ``ideal`` are unused."""
         started = time.perf_counter() if started is None else started
-        if beta is not None:
-            raise RecError("the mbt2018 reference has a fixed rate: it takes no β")
         height, width = rgb.shape[:2]
-        r = reference.encode(net, rgb, getattr(net, "name", ""), model_hash(net), reconstruct=False)
+        r = reference.encode(net, rgb, getattr(net, "name", ""), model_hash(net), reconstruct=False, lmbda=beta)
         data = Compressed(r.data)
         levels = [LevelReport("z", "quantized", int(r.z_hat.numel()), r.estimated_bits_z, r.bits_z, 0, 0),
                   LevelReport("y", "quantized", int(r.y_hat.numel()), r.estimated_bits_y, r.bits_y, 0, 0)]
@@ -50,18 +53,22 @@ class Mbt2018Codec:
         data.report = Report(
             width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height), model=getattr(net, "name", ""),
             samplers="quantized", seed=0, levels=levels, kl_bits=estimate, bound_bits=estimate, container_bits=r.overhead_bits,
-            encode_seconds=time.perf_counter() - started)
+            encode_seconds=time.perf_counter() - started, beta=r.lmbda)
         return data
 
     def decompress(self, data: bytes, container: Container, net: JointPrior) -> np.ndarray:
         return reference.decompress(net, bytes(data), model_hash(net))
 
     def rate_label(self, config) -> str:
-        return f"λ={config.lmbda:<18g}"
+        rate = f"{config.lmbda_min:g}-{config.lmbda_max:g}" if config.variable_rate else f"{config.lmbda:g}"
+        return f"λ={rate:<18}"
 
     # -- training (rec.training.loop) ---------------------------------------------------
     def losses(self, net, x, *, warmup: float, sample: bool, beta):
-        return net(x, noise=sample)  # additive uniform noise when sampling; no warm-up, no β
+        # additive uniform noise when sampling; no warm-up; ``beta``: the per-crop λ (B,) of a variable-rate model
+        if beta is None:
+            return net(x, noise=sample)  # the fixed-rate call, as it always was
+        return net(x, noise=sample, lmbda=beta)
 
     def log_scalars(self, losses) -> dict[str, float]:
         return losses.scalars()  # loss, bpp, bpp_y, bpp_z, bits_y, bits_z, mse, psnr

@@ -45,7 +45,7 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "parse_samplers", "read_rate"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "parse_samplers", "read_rate", "checked_rate"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -135,8 +135,10 @@ def read_rate(container: Container) -> float | None:
     return beta
 
 
-def _read_rate(container: Container, net: PLN) -> float | None:
-    """The file's β, checked against the model: present exactly for a variable-rate model, within its range."""
+def checked_rate(container: Container, net) -> float | None:
+    """The file's rate parameter (β), checked against the model: present exactly for a variable-rate model,
+    within its range. Any model with ``config.variable_rate`` and a :class:`~rec.models.rate.RateEmbedding` ``rate``
+    (the mbt2018 reference reads its λ with it too, rec.reference)."""
     beta = read_rate(container)
     if net.config.variable_rate != (beta is not None):
         raise FormatError("file has a rate section, but its model has a fixed rate" if beta is not None else
@@ -155,6 +157,7 @@ class RecCodec:
     codec_id = CODEC_ID
     kinds = ("gamma-pln", "pln", "vae")
     label = "REC"
+    rate_name, rate_symbol = "beta", "β"  # the rate parameter of a variable-rate model
 
     def prepare(self, model: PLN) -> PLN:
         # channels_last runs the PLN's convolutions about 1.5× faster on the CPU
@@ -213,7 +216,7 @@ class RecCodec:
         shapes = net.latent_shapes(h.height, h.width)
         if len(h.samplers) != len(shapes):
             raise FormatError(f"file lists {len(h.samplers)} sampler levels, the model has {len(shapes)}")
-        beta = _read_rate(container, net)
+        beta = checked_rate(container, net)
         try:
             samplers = [make(s.name, **s.as_dict()) for s in h.samplers]
         except RecError as e:

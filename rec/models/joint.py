@@ -41,6 +41,16 @@ with MSE over RGB values in [0, 1] (so 255²·MSE is the MSE in 8-bit units).
 CompressAI's quality levels 1-8 use λ = 0.0018, 0.0035, 0.0067, 0.0130,
 0.0250, 0.0483, 0.0932, 0.18.
 
+Variable rate (``lmbda_min < lmbda_max``), as the γ-PLN's (rec.models.pln, rec.models.rate):
+λ is drawn log-uniformly per crop in training, embedded as hat functions of log λ, and every
+GDN / IGDN of g_a, g_s and every activation of h_a, h_s is followed by a per-channel
+:class:`~rec.models.rate.Modulation`. The loss is then the batch mean of
+bpp_i + λ_i·255²·MSE_i. g_cm and g_ep are not modulated: they see λ through ψ = h_s(ẑ, λ),
+so the autoregressive pass below is the fixed-rate one. Every method that runs a transform
+takes ``lmbda`` (None: the default ``config.lmbda``; a fixed-rate model refuses any), and
+the codec writes λ into the file (rec.reference). At gain 1 and shift 0 a variable-rate
+model is its fixed-rate self, so it starts from fixed-rate weights loaded non-strictly.
+
 Autoregressive pass. The masked 5×5 kernel (type A) sees, of the 25 positions
 of its window, only the 12 before the centre in raster order: (i−2, j−2…j+2),
 (i−1, j−2…j+2), (i, j−2), (i, j−1). Position (i, j) therefore only needs
@@ -65,6 +75,7 @@ from torch import nn
 from rec.errors import RecError
 from rec.models.entropy import DiscretizedGaussian, FactorizedDensity
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
+from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
 __all__ = [
     "JointConfig",
@@ -89,11 +100,13 @@ class JointConfig:
         M: channels of the latent y (the bottleneck).
         F: channels of h_a / h_s (the PLN's level-2 width).
         G: channels of the hyper-latent z (the PLN's level-2 latent).
-        lmbda: rate-distortion weight λ of L = R + λ·255²·MSE.
+        lmbda: rate-distortion weight λ of L = R + λ·255²·MSE; the default rate of a variable-rate model.
         slope: negative slope of the LeakyReLUs (TensorFlow's default 0.2, as the paper's code).
         context_kernel: size of the masked convolution (Table 1: 5).
         scale_bound: lower bound on σ (CompressAI: 0.11).
         likelihood_bound: lower bound on likelihoods.
+        lmbda_min, lmbda_max: the λ range of a variable-rate model (both 0: fixed rate at ``lmbda``).
+        knots: knots of the rate embedding (variable rate only).
     """
 
     kind: str = "mbt2018"
@@ -106,6 +119,9 @@ class JointConfig:
     context_kernel: int = 5
     scale_bound: float = 0.11
     likelihood_bound: float = 1e-9
+    lmbda_min: float = 0.0
+    lmbda_max: float = 0.0
+    knots: int = 8
 
     def __post_init__(self):
         if self.kind != "mbt2018":
@@ -116,6 +132,19 @@ class JointConfig:
             raise RecError("the context kernel must be odd and at least 3")
         if not self.lmbda > 0:
             raise RecError("λ must be positive")
+        if self.variable_rate and not (0 < self.lmbda_min <= self.lmbda <= self.lmbda_max and self.lmbda_min < self.lmbda_max
+                                       and self.knots >= 2):
+            raise RecError(f"a variable-rate model needs 0 < lmbda_min ≤ lmbda ≤ lmbda_max (lmbda_min < lmbda_max) and "
+                           f"knots ≥ 2, got {self.lmbda_min}, {self.lmbda}, {self.lmbda_max}, {self.knots}")
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.lmbda_max > 0
+
+    @property
+    def rate_range(self) -> tuple[float, float] | None:
+        """(λ_min, λ_max) of a variable-rate model, the range training draws λ from; else None."""
+        return (self.lmbda_min, self.lmbda_max) if self.variable_rate else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,7 +160,7 @@ class JointLosses:
     """One evaluation of a batch; rates per pixel of the (padded) input.
 
     Attributes:
-        loss: bpp + λ·255²·mse.
+        loss: bpp + λ·255²·mse (variable rate: the batch mean of bpp_i + λ_i·255²·mse_i).
         bpp: bpp_y + bpp_z.
         bpp_y, bpp_z: −Σ log₂ p / (B·H·W) of the latents and hyper-latents.
         bits_y, bits_z: the same per image (−Σ log₂ p / B).
@@ -278,6 +307,32 @@ class JointPrior(nn.Module):
         )
         self.z_density = FactorizedDensity(c.G, likelihood_bound=c.likelihood_bound)
         self.y_density = DiscretizedGaussian(c.scale_bound, c.likelihood_bound)
+        if c.variable_rate:
+            self.rate = RateEmbedding(c.lmbda_min, c.lmbda_max, c.knots, name="lmbda", symbol="λ")
+            self.modulations = nn.ModuleDict({
+                name: nn.ModuleList(Modulation(width, c.knots) for width in modulated_widths(getattr(self, name)))
+                for name in self.MODULATED
+            })
+
+    #: The transforms a variable-rate model modulates (after each GDN / IGDN / activation).
+    MODULATED = ("g_a", "g_s", "h_a", "h_s")
+
+    # -- rate ------------------------------------------------------------------------------
+    def rate_weights(self, lmbda, batch: int = 1) -> torch.Tensor | None:
+        """The rate embedding (B, K) of λ (a number, or a tensor (B,)); None for a fixed-rate model.
+
+        λ None means the model's default rate (``config.lmbda``).
+
+        Raises:
+            RecError: λ given to a fixed-rate model, or outside a variable-rate model's range.
+        """
+        c = self.config
+        return rate_weights(self.rate if c.variable_rate else None, lmbda, c.lmbda, batch, symbol="λ")
+
+    def _run(self, name: str, h: torch.Tensor, lmbda) -> torch.Tensor:
+        """One transform at rate ``lmbda`` (modulated for a variable-rate model; exactly ``seq(h)`` otherwise)."""
+        weights = self.rate_weights(lmbda, h.shape[0])
+        return run_modulated(getattr(self, name), None if weights is None else self.modulations[name], h, weights)
 
     def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
         """Shapes of the coded latents of a height × width image: y (1, M, H'/16, W'/16) and
@@ -287,21 +342,22 @@ class JointPrior(nn.Module):
         return (1, c.M, ph // 16, pw // 16), (1, c.G, ph // 64, pw // 64)
 
     # -- pieces ------------------------------------------------------------------------
-    def analyze(self, x: torch.Tensor) -> torch.Tensor:
+    # ``lmbda``: the rate, a number or a tensor (B,) (variable-rate models; None: config.lmbda)
+    def analyze(self, x: torch.Tensor, lmbda=None) -> torch.Tensor:
         """y = g_a(x − ½) for a padded image in [0, 1]."""
-        return self.g_a(x - 0.5)
+        return self._run("g_a", x - 0.5, lmbda)
 
-    def hyper_analyze(self, y: torch.Tensor) -> torch.Tensor:
+    def hyper_analyze(self, y: torch.Tensor, lmbda=None) -> torch.Tensor:
         """z = h_a(y)."""
-        return self.h_a(y)
+        return self._run("h_a", y, lmbda)
 
-    def hyper_synthesize(self, z_hat: torch.Tensor) -> torch.Tensor:
+    def hyper_synthesize(self, z_hat: torch.Tensor, lmbda=None) -> torch.Tensor:
         """ψ = h_s(ẑ), 2M channels at the resolution of y."""
-        return self.h_s(z_hat)
+        return self._run("h_s", z_hat, lmbda)
 
-    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, y_hat: torch.Tensor, lmbda=None) -> torch.Tensor:
         """x̂ = g_s(ŷ) + ½ (values near [0, 1], not clamped)."""
-        return self.g_s(y_hat).float() + 0.5
+        return self._run("g_s", y_hat, lmbda).float() + 0.5
 
     def quantize_z(self, z: torch.Tensor, medians: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference quantization of z: integers q = round(z − m) and ẑ = q + m (m: the medians)."""
@@ -382,36 +438,55 @@ class JointPrior(nn.Module):
         return self.autoregress(psi, lambda s: torch.round(y_t[:, s.rows, s.cols] - s.mean), schedule)
 
     # -- training objective -------------------------------------------------------------
-    def forward(self, x: torch.Tensor, noise: bool | None = None) -> JointLosses:
+    def forward(self, x: torch.Tensor, noise: bool | None = None, lmbda: torch.Tensor | None = None) -> JointLosses:
         """Rate-distortion loss of a batch in [0, 1] whose size is a multiple of 64.
 
         ``noise`` (default: ``self.training``) selects the additive-uniform-noise
         proxy; without it the inference quantization is used (ẑ around the
         medians, ŷ around the predicted means by the sequential pass), so the
-        rate is the model's estimate of what the codec writes.
+        rate is the model's estimate of what the codec writes. A variable-rate
+        model takes one λ per image (``lmbda``, shape (B,); default ``config.lmbda``)
+        and its loss is the batch mean of bpp_i + λ_i·255²·mse_i.
         """
         noise = self.training if noise is None else noise
         b, _, h, w = x.shape
         pixels = b * h * w
+        if self.config.variable_rate:
+            lmbda = torch.full((b,), self.config.lmbda, dtype=torch.float64) if lmbda is None else lmbda.double()
+            if lmbda.shape != (b,):
+                raise RecError(f"λ must be one value per image, shape ({b},), got {tuple(lmbda.shape)}")
+        else:
+            self.rate_weights(lmbda)  # a fixed-rate model refuses a λ
         # float32 latents: under bf16 autocast, y + U(−½, ½) in bf16 would be quantized
         # to steps of 1/4 already for |y| ≥ 32
-        y = self.analyze(x).float()
-        z = self.hyper_analyze(y).float()
+        y = self.analyze(x, lmbda).float()
+        z = self.hyper_analyze(y, lmbda).float()
         if noise:
             z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
             y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-            psi = self.hyper_synthesize(z_hat)
+            psi = self.hyper_synthesize(z_hat, lmbda)
             mean, scale = self.gaussian_parameters(psi, self.context(y_hat))
         else:
             _, z_hat = self.quantize_z(z)
-            psi = self.hyper_synthesize(z_hat)
+            psi = self.hyper_synthesize(z_hat, lmbda)
             ar = self.quantize_y(y, psi)
             y_hat, mean, scale = ar.y_hat, ar.mean, ar.scale
-        bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).sum()
-        bits_z = -torch.log2(self.z_density.likelihood(z_hat)).sum()
-        x_hat = self.synthesize(y_hat)
-        mse = torch.mean((x.float() - x_hat) ** 2)
+        x_hat = self.synthesize(y_hat, lmbda)
+        if lmbda is None:  # fixed rate: the original objective, computed as it always was
+            bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).sum()
+            bits_z = -torch.log2(self.z_density.likelihood(z_hat)).sum()
+            mse = torch.mean((x.float() - x_hat) ** 2)
+            bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
+            bpp = bpp_y + bpp_z
+            loss = bpp + self.config.lmbda * 255.0**2 * mse
+            return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, mse, x_hat, y_hat)
+        # per image: bits_i, mse_i, and the loss at its own λ_i
+        image_bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).flatten(1).sum(1)
+        image_bits_z = -torch.log2(self.z_density.likelihood(z_hat)).flatten(1).sum(1)
+        image_mse = ((x.float() - x_hat) ** 2).flatten(1).mean(1)
+        bits_y, bits_z = image_bits_y.sum(), image_bits_z.sum()
         bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
         bpp = bpp_y + bpp_z
-        loss = bpp + self.config.lmbda * 255.0**2 * mse
-        return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, mse, x_hat, y_hat)
+        image_bpp = (image_bits_y + image_bits_z) / (h * w)
+        loss = (image_bpp + lmbda.to(x_hat.device, torch.float32) * 255.0**2 * image_mse).mean()
+        return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, image_mse.mean(), x_hat, y_hat)

@@ -53,7 +53,7 @@ from torch import nn
 from rec.errors import RecError
 from rec.image import check_size, image_tensor
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
-from rec.models.rate import Modulation, RateEmbedding
+from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
 __all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "active_channels"]
 
@@ -103,6 +103,11 @@ class ModelConfig:
     @property
     def variable_rate(self) -> bool:
         return self.beta_max > 0
+
+    @property
+    def rate_range(self) -> tuple[float, float] | None:
+        """(β_min, β_max) of a variable-rate model, the range training draws β from; else None."""
+        return (self.beta_min, self.beta_max) if self.variable_rate else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +239,7 @@ class PLN(nn.Module):
         if c.variable_rate:
             self.rate = RateEmbedding(c.beta_min, c.beta_max, c.knots)
             self.modulations = nn.ModuleDict({
-                name: nn.ModuleList(Modulation(width, c.knots) for width in _modulated_widths(seq))
+                name: nn.ModuleList(Modulation(width, c.knots) for width in modulated_widths(seq))
                 for name, seq in self._transforms().items()
             })
 
@@ -251,26 +256,11 @@ class PLN(nn.Module):
         Raises:
             RecError: β given to a fixed-rate model, or outside a variable-rate model's range.
         """
-        if not self.config.variable_rate:
-            if beta is not None:
-                raise RecError("this model has a fixed rate: it takes no β")
-            return None
-        if beta is None:
-            beta = self.config.beta
-        if not torch.is_tensor(beta):
-            beta = torch.full((batch,), self.rate.check(beta), dtype=torch.float64)
-        return self.rate(beta)
+        return rate_weights(self.rate if self.config.variable_rate else None, beta, self.config.beta, batch)
 
     def _run(self, name: str, h: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         """One transform, modulated after each GDN / activation when ``weights`` is given."""
-        if weights is None:
-            return getattr(self, name)(h)
-        mods = iter(self.modulations[name])
-        for layer in getattr(self, name):
-            h = layer(h)
-            if isinstance(layer, (GDN, nn.LeakyReLU)):
-                h = next(mods)(h, weights)
-        return h
+        return run_modulated(getattr(self, name), None if weights is None else self.modulations[name], h, weights)
 
     # -- the pieces the codec uses -------------------------------------------------
     def _analysis1(self, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
@@ -431,15 +421,3 @@ def active_channels(kl1_channels: np.ndarray, share: float = 0.9) -> int:
     if total <= 0:
         return 0
     return int(np.searchsorted(np.cumsum(ranked) / total, share - 1e-12) + 1)
-
-
-def _modulated_widths(seq: nn.Sequential) -> list[int]:
-    """Channels at each GDN / activation of a transform: the out_channels of the conv before it."""
-    widths, last = [], None
-    for layer in seq:
-        if isinstance(layer, (GDN, nn.LeakyReLU)):
-            widths.append(last)
-        else:
-            last = layer.out_channels
-    return widths
-

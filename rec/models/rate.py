@@ -19,6 +19,12 @@ A :class:`Modulation` scales and shifts each channel of a feature map by such
 piecewise-linear functions: ``h · exp(w·log_gain) + w·shift``. Initialized at
 gain 1, shift 0, a modulated network starts as the unmodulated one.
 
+The same machinery serves every variable-rate model, whatever its rate parameter
+is called: β of the γ-PLN (rec.models.pln), λ of mbt2018 (rec.models.joint).
+:func:`modulated_widths` and :func:`run_modulated` place a modulation after each
+GDN / activation of a transform, :func:`rate_weights` embeds a rate given as a
+number, a tensor or None (the model's default).
+
 Invariants: ``weights(β)`` sums to 1 for every β; it is a function of β and the
 range only (the decoder recomputes it from the β in the file header).
 """
@@ -31,25 +37,34 @@ import torch
 from torch import nn
 
 from rec.errors import RecError
+from rec.models.layers import GDN
 
-__all__ = ["RateEmbedding", "Modulation"]
+__all__ = ["RateEmbedding", "Modulation", "modulated_widths", "run_modulated", "rate_weights"]
+
+#: The layers a modulation follows: GDN / IGDN and the activations.
+MODULATED = (GDN, nn.LeakyReLU)
 
 
 class RateEmbedding(nn.Module):
-    """Hat-function weights (B, K) of β over bin-centred knots; see the module docstring."""
+    """Hat-function weights (B, K) of β over bin-centred knots; see the module docstring.
 
-    def __init__(self, beta_min: float, beta_max: float, knots: int = 8):
+    ``name`` / ``symbol`` name the rate parameter in messages ("beta" / "β", "lmbda" / "λ").
+    """
+
+    def __init__(self, beta_min: float, beta_max: float, knots: int = 8, *, name: str = "beta", symbol: str = "β"):
         super().__init__()
         if not 0 < beta_min < beta_max or knots < 2:
-            raise RecError(f"a variable-rate model needs 0 < beta_min < beta_max and ≥ 2 knots, got {beta_min}, {beta_max}, {knots}")
+            raise RecError(f"a variable-rate model needs 0 < {name}_min < {name}_max and ≥ 2 knots, "
+                           f"got {beta_min}, {beta_max}, {knots}")
         self.beta_min, self.beta_max, self.knots = float(beta_min), float(beta_max), int(knots)
+        self.name, self.symbol = name, symbol
         self.step = (math.log(beta_max) - math.log(beta_min)) / knots
         self.first = math.log(beta_min) + 0.5 * self.step
 
     def check(self, beta: float) -> float:
         beta = float(beta)
         if not self.beta_min <= beta <= self.beta_max:
-            raise RecError(f"β = {beta:g} is outside this model's range [{self.beta_min:g}, {self.beta_max:g}]")
+            raise RecError(f"{self.symbol} = {beta:g} is outside this model's range [{self.beta_min:g}, {self.beta_max:g}]")
         return beta
 
     def forward(self, beta: torch.Tensor) -> torch.Tensor:
@@ -76,3 +91,45 @@ class Modulation(nn.Module):
         gain = torch.exp(weights @ self.log_gain)[:, :, None, None]
         shift = (weights @ self.shift)[:, :, None, None]
         return h * gain.to(h.dtype) + shift.to(h.dtype)
+
+
+def modulated_widths(seq: nn.Sequential) -> list[int]:
+    """Channels at each GDN / activation of a transform: the out_channels of the conv before it."""
+    widths, last = [], None
+    for layer in seq:
+        if isinstance(layer, MODULATED):
+            widths.append(last)
+        else:
+            last = layer.out_channels
+    return widths
+
+
+def run_modulated(seq: nn.Sequential, modulations: nn.ModuleList | None, h: torch.Tensor,
+                  weights: torch.Tensor | None) -> torch.Tensor:
+    """A transform, modulated after each GDN / activation when ``weights`` is given (else just ``seq(h)``)."""
+    if weights is None:
+        return seq(h)
+    mods, weights = iter(modulations), weights.to(h.device)  # the embedding is computed where the rate lives (the CPU)
+    for layer in seq:
+        h = layer(h)
+        if isinstance(layer, MODULATED):
+            h = next(mods)(h, weights)
+    return h
+
+
+def rate_weights(embedding: RateEmbedding | None, rate, default: float, batch: int = 1, symbol: str = "β") -> torch.Tensor | None:
+    """The rate embedding (B, K) of ``rate`` (a number, or a tensor (B,)); None for a fixed-rate
+    model (``embedding`` None). ``rate`` None means the model's ``default``.
+
+    Raises:
+        RecError: a rate given to a fixed-rate model, or outside a variable-rate model's range.
+    """
+    if embedding is None:
+        if rate is not None:
+            raise RecError(f"this model has a fixed rate: it takes no {symbol}")
+        return None
+    if rate is None:
+        rate = default
+    if not torch.is_tensor(rate):
+        rate = torch.full((batch,), embedding.check(rate), dtype=torch.float64)
+    return embedding(rate)

@@ -1,8 +1,10 @@
 """The training loop: Adam, learning-rate schedule, KL warm-up, weight EMA, validation, exact resume.
 
 Everything a step does is a function of (seed, step) and the saved state:
-the batch (see :mod:`rec.training.data`), the β of each crop for a
-variable-rate model (log-uniform in [β_min, β_max]), the reparametrization
+the batch (see :mod:`rec.training.data`), the rate parameter of each crop for a
+variable-rate model (log-uniform in its ``config.rate_range``: β of a γ-PLN in
+[β_min, β_max], λ of an mbt2018 in [λ_min, λ_max]; passed to the codec's
+``losses`` as ``beta``), the reparametrization
 noise (the torch generator is reseeded every step), the learning rate and the
 warm-up factor min(t/W, 1). A checkpoint therefore only holds the weights,
 their EMA, Adam's moments and the step, and resuming reproduces the
@@ -93,11 +95,12 @@ def draw_betas(seed: int, step: int, size: int, beta_min: float, beta_max: float
 
 
 def validation_betas(config) -> list[float | None]:
-    """β at which a model is validated: a variable-rate model's range ends and its middle (in log β);
-    [None] (its one rate) for a fixed-rate model."""
-    if not getattr(config, "variable_rate", False):
+    """Rates (β, or λ of mbt2018) at which a model is validated: a variable-rate model's range ends and
+    its middle (in log rate); [None] (its one rate) for a fixed-rate model."""
+    rate_range = getattr(config, "rate_range", None)
+    if rate_range is None:
         return [None]
-    lo, hi = math.log(config.beta_min), math.log(config.beta_max)
+    lo, hi = math.log(rate_range[0]), math.log(rate_range[1])
     return [round(math.exp(lo + (hi - lo) * f), 6) for f in (0.0, 0.5, 1.0)]
 
 
@@ -118,7 +121,7 @@ class ValidationResult:
     bpp: float
     psnr: float
     ms_ssim: float
-    beta: float | None = None  # the rate it was measured at (variable-rate models)
+    beta: float | None = None  # the rate parameter it was measured at (variable-rate models: β, or λ of mbt2018)
     active_channels: int | None = None  # level-1 channels carrying 90 % of the level-1 KL (PLNs)
 
 
@@ -210,11 +213,11 @@ class Trainer:
             b_ema.copy_(b)
 
     def betas(self, size: int) -> torch.Tensor | None:
-        """This rank's β of the step's crops (variable-rate models), else None."""
-        m = self.config.model
-        if not getattr(m, "variable_rate", False):
+        """This rank's rate parameters of the step's crops (variable-rate models: β, or λ of mbt2018), else None."""
+        rate_range = getattr(self.config.model, "rate_range", None)
+        if rate_range is None:
             return None
-        return draw_betas(self.config.train.seed, self.step, size, m.beta_min, m.beta_max)[self.rank :: self.world]
+        return draw_betas(self.config.train.seed, self.step, size, *rate_range)[self.rank :: self.world]
 
     def backward(self, batch: torch.Tensor, sample: bool = True, beta: torch.Tensor | None = None):
         """Loss of this rank's rows and its gradient (averaged over ranks under DDP) in ``.grad``."""
