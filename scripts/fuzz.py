@@ -1,8 +1,9 @@
 """Regenerate results/fuzz.md: mutated and random inputs through rec's parser and decoder.
 
-    python scripts/fuzz.py [--count 100000] [--model NAME]
+    python scripts/fuzz.py [--count 100000] [--models NAME ...]
 
-Seeds are small images coded with the shipped model and several sampler pairs; see
+Per model (default: the default REC model and one model of every other codec), seeds are
+small images coded with it (REC: with several sampler pairs); see
 rec/fuzzing.py for the mutations. Only rec.FormatError may escape; no input may take
 longer than 2 s; the process's peak memory is reported.
 """
@@ -19,51 +20,72 @@ import numpy as np
 from rec.codec import compress
 from rec.fuzzing import fuzz, smooth_image
 from rec.evaluation.provenance import provenance
-from rec.models.zoo import DEFAULT_MODEL, load_model
+from rec.codecs import codec_for, codec_for_kind
+from rec.models.zoo import DEFAULT_MODEL, list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
+SIZES = [(16, 16), (33, 47), (64, 64), (70, 130)]
 PAIRS = ["importance:importance", "importance:greedy(bits=6,shards=4)", "rejection(bits=6):rejection(bits=6,table=adaptive)", None]
+
+
+def default_models() -> list[str]:
+    """The default model and the first shipped model of every other codec."""
+    chosen = [DEFAULT_MODEL]
+    seen = {codec_for_kind(e.kind).codec_id for e in list_models() if e.name == DEFAULT_MODEL}
+    for e in list_models():
+        codec = codec_for_kind(e.kind).codec_id
+        if codec not in seen:
+            seen.add(codec)
+            chosen.append(e.name)
+    return chosen
+
+
+def seed_files(model, rng: np.random.Generator) -> list[bytes]:
+    """Small generated images coded with ``model``: REC with several sampler pairs; a variable-rate
+    model at both ends of its range too (files with a RATE section)."""
+    is_rec = codec_for(model).codec_id == "rec"
+    span = model.config.rate_range
+    rates = [None] * len(SIZES) if span is None else [span[0], None, span[1], None]
+    return [bytes(compress(smooth_image(rng, h, w), model=model, samplers=s if is_rec else None, seed=i, rate=r, verify=False))
+            for i, ((h, w), s, r) in enumerate(zip(SIZES, PAIRS, rates))]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--count", type=int, default=100_000, help="inputs per model")
+    ap.add_argument("--models", nargs="*", help="default: the default model and one model of every other codec")
     ap.add_argument("--out", default=str(ROOT / "results" / "fuzz.md"))
     args = ap.parse_args()
-    model = load_model(args.model)
-    rng = np.random.default_rng(0)
-    sizes = [(16, 16), (33, 47), (64, 64), (70, 130)]
-    seeds = [bytes(compress(smooth_image(rng, h, w), model=model, samplers=s, seed=i, verify=False))
-             for i, ((h, w), s) in enumerate(zip(sizes, PAIRS))]
-    started = time.time()
-    report = fuzz(seeds, args.count, model, rng_seed=1)
-    elapsed = time.time() - started
-    lines = [
-        "# Fuzzing the decoder",
-        "",
-        provenance(__file__, None),
-        f"Model `{args.model}`.",
-        f"Seeds: {len(seeds)} files of small generated images ({', '.join(f'{w}×{h}' for h, w in sizes)}) coded with the sampler pairs "
-        f"{', '.join(p or 'default' for p in PAIRS)}. Mutations: rec/fuzzing.py (half of them resealed with a valid length and CRC).",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| inputs | {report.inputs} |",
-        f"| rejected with FormatError | {report.format_errors} |",
-        f"| decoded into an image | {report.decoded} |",
-        f"| other exceptions (bugs) | {len(report.escapes)} |",
-        f"| slowest input, CPU time | {report.slowest_cpu_seconds:.3f} s (limit 2 s) |",
-        f"| slowest input, wall clock | {report.slowest_seconds:.3f} s |",
-        f"| peak resident memory of the process | {report.peak_rss_mb:.0f} MB |",
-        f"| wall time | {elapsed:.0f} s |",
-    ]
-    if report.escapes:
-        lines += ["", "Escapes:", ""] + [f"- {e}" for e in report.escapes[:20]]
+    names = args.models or default_models()
+    lines = ["# Fuzzing the decoder", "", provenance(__file__, None),
+             f"Seeds per model: {len(SIZES)} files of small generated images ({', '.join(f'{w}×{h}' for h, w in SIZES)}); "
+             f"REC files coded with the sampler pairs {', '.join(p or 'default' for p in PAIRS)}; a variable-rate model's "
+             "at the ends of its range and its default rate. Mutations: rec/fuzzing.py (half of them resealed with a valid "
+             "length and CRC). Only FormatError may escape; no input may take 2 s. Round trips of real photos: "
+             "[roundtrip.md](roundtrip.md).", "",
+             "| figure | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+    reports, times = [], []
+    for i, name in enumerate(names):
+        model = load_model(name)
+        seeds = seed_files(model, np.random.default_rng(0))
+        started = time.time()
+        reports.append(fuzz(seeds, args.count, model, rng_seed=1 + i))
+        times.append(time.time() - started)
+        print(name, reports[-1], flush=True)
+    rows = [("inputs", lambda r: f"{r.inputs}"), ("rejected with FormatError", lambda r: f"{r.format_errors}"),
+            ("decoded into an image", lambda r: f"{r.decoded}"), ("other exceptions (bugs)", lambda r: f"{len(r.escapes)}"),
+            ("slowest input, CPU time (limit 2 s)", lambda r: f"{r.slowest_cpu_seconds:.3f} s"),
+            ("slowest input, wall clock", lambda r: f"{r.slowest_seconds:.3f} s"),
+            ("peak resident memory of the process so far", lambda r: f"{r.peak_rss_mb:.0f} MB")]
+    lines += [f"| {label} | " + " | ".join(cell(r) for r in reports) + " |" for label, cell in rows]
+    lines.append("| wall time | " + " | ".join(f"{t:.0f} s" for t in times) + " |")
+    for name, report in zip(names, reports):
+        if report.escapes:
+            lines += ["", f"Escapes of `{name}`:", ""] + [f"- {e}" for e in report.escapes[:20]]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if all(r.ok for r in reports) else 1)
 
 
 if __name__ == "__main__":
