@@ -7,7 +7,7 @@ Usage:
 
 Rows (defaults): ours, ``results/rec/rec-*.json`` and ``results/rec/mbt2018.json`` if
 present; our classical codecs, ``results/classical/*.json``; the published anchors of
-``../shared/anchors/kodak`` (CompressAI's ``_cuda`` twins of ``_cpu`` curves left
+``rec/evaluation/anchors/kodak`` (CompressAI's ``_cuda`` twins of ``_cpu`` curves left
 out). Columns: BD-rate (PCHIP, :mod:`rec.evaluation.bdrate`) against our JPEG and our
 HEIC 4:4:4, in PSNR and in MS-SSIM dB (:mod:`rec.evaluation.bdtable`). A curve with
 one point, without the metric or with too little quality overlap gets ``n/a (reason)``.

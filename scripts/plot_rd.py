@@ -7,7 +7,7 @@ Usage:
 
 Every RESULT.json (CompressAI results format, e.g. ``results/classical/*.json``
 or our codec's) is drawn solid with markers; the published anchors (file stems
-in ``shared/anchors/kodak``) dashed. A curve without a metric (paper curves
+in ``rec/evaluation/anchors/kodak``) dashed. A curve without a metric (paper curves
 often lack MS-SSIM) is left out of that panel. MS-SSIM dB is
 -10·log10(1 - mean MS-SSIM) unless the file stores ``ms-ssim-db-rgb``.
 One PNG with two panels is written to ``--out`` (matplotlib, Agg backend).

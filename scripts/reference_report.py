@@ -214,7 +214,7 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
         except RecError as e:
             bd = f"not computable ({e})"
         out += [f"Published curve: `{anchor.name}` ({anchor.description}), Minnen et al. 2018 as CompressAI "
-                f"lists it (../shared/anchors/kodak/paper-mbt2018.json). BD-rate (PSNR, pchip) of ours against it: "
+                f"lists it (rec/evaluation/anchors/kodak/paper-mbt2018.json). BD-rate (PSNR, pchip) of ours against it: "
                 f"{bd}. Ours are trained far shorter (steps above) than the paper's models."]
     # bytes of the study's encodes against the RD measurement
     same = sum(s.bytes == r.bytes for n in names for s, r in zip(studies[n].images, points[n].images))

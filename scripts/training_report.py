@@ -131,7 +131,7 @@ def main() -> None:
         "*mean*: reconstruction from the posterior means; *ideal*: from an exact posterior sample z2 ~ q(z2|x),",
         "z1 ~ q(z1|z2,x) (what a perfect coded sampler would give). KL bpp is the total KL of that sample's",
         "posteriors, the rate a perfect relative entropy coder would approach. JPEG PSNR at the same rate is",
-        "interpolated from ../shared/anchors/kodak/jpeg.json. A variable-rate model has one row per β.",
+        "interpolated from the published JPEG anchor (rec/evaluation/anchors/kodak/jpeg.json). A variable-rate model has one row per β.",
         "",
         "*steps*, *wall h*: the zoo's figures (a model continued from another one counts its ancestors' steps where its",
         "entry says so; *from* names the model it started from). *active channels*: the fewest level-1 channels (of M) that carry 90 % of level 1's KL over the",

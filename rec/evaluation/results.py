@@ -1,7 +1,7 @@
 """Rate-distortion curves in CompressAI's results JSON format.
 
 The format (CompressAI ``results/image/kodak/*.json``, also our anchors in
-``shared/anchors/kodak``) is one object per codec::
+``rec/evaluation/anchors/kodak``) is one object per codec::
 
     {
       "name": "JPEG",
@@ -233,14 +233,13 @@ def save_curve(curve: RDCurve, path: str | os.PathLike) -> None:
 def anchor_dir() -> Path:
     """Where the published Kodak anchors lie.
 
-    ``$REC_ANCHOR_DIR`` if set, else ``shared/anchors/kodak`` beside the
-    repository (``<repo>/../shared/anchors/kodak``), the layout of the
-    project's machines and CI.
+    ``$REC_ANCHOR_DIR`` if set, else the copy that ships with the package
+    (``rec/evaluation/anchors/kodak``, see its README), so an installed ``rec`` finds them.
     """
     env = os.environ.get("REC_ANCHOR_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "anchors" / "kodak"
+    return Path(__file__).resolve().parent / "anchors" / "kodak"
 
 
 def _dir(directory: str | os.PathLike | None) -> Path:

@@ -1,9 +1,11 @@
 import json
+from pathlib import Path
 
 import pytest
 
+import rec
 from rec.errors import RecError
-from rec.evaluation.results import RDCurve, list_anchors, load_anchor, load_curve, save_curve
+from rec.evaluation.results import RDCurve, anchor_dir, list_anchors, load_anchor, load_curve, save_curve
 
 COMPRESSAI_STYLE = {
     "name": "JPEG",
@@ -93,3 +95,14 @@ def test_anchor_directory(tmp_path):
         load_anchor("vtm", tmp_path)
     with pytest.raises(RecError):
         list_anchors(tmp_path / "nowhere")
+
+
+def test_the_published_anchors_ship_with_the_package(monkeypatch):
+    monkeypatch.delenv("REC_ANCHOR_DIR", raising=False)
+    assert anchor_dir().is_relative_to(Path(rec.__file__).parent)  # found in any installation, not beside a checkout
+    names = list_anchors()
+    assert {"jpeg", "vtm", "paper-mbt2018", "paper-bmshj2018-hyperprior"} <= set(names)
+    jpeg = load_anchor("jpeg")
+    assert len(jpeg.bpp) >= 5 and all(b > 0 for b in jpeg.bpp)
+    by_rate = [q for _, q in sorted(zip(jpeg.bpp, jpeg.psnr))]
+    assert by_rate == sorted(by_rate)  # quality rises with rate
