@@ -21,7 +21,7 @@ def _pln(kind="gamma-pln"):
 
 
 def test_the_registry_holds_rec_and_mbt2018_and_finds_codecs_by_id_kind_and_model():
-    assert [c.codec_id for c in codecs.codecs()] == ["rec", "mbt2018", "brummer2021"]
+    assert [c.codec_id for c in codecs.codecs()] == ["rec", "mbt2018", "brummer2021", "mentzer2018"]
     assert all(isinstance(c, codecs.Codec) for c in codecs.codecs())
     assert codecs.get_codec("mbt2018").kinds == ("mbt2018",)
     with pytest.raises(FormatError, match="unknown codec 'nope'"):

@@ -886,6 +886,8 @@ _EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
         r for r in [evaluate_mbt2018(images, models, **options)] if r is not None],
     "brummer2021": lambda images, models, samplers, seed, **options: [
         r for r in [evaluate_quantized("brummer2021", images, models, **options)] if r is not None],
+    "mentzer2018": lambda images, models, samplers, seed, **options: [
+        r for r in [evaluate_quantized("mentzer2018", images, models, **options)] if r is not None],
 }
 
 

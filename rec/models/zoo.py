@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 from rec.errors import RecError
 from rec.models.brummer import BrummerConfig, ManyPriors
 from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
+from rec.models.mentzer import ContextAutoencoder, MentzerConfig
 from rec.models.pln import PLN, ModelConfig
 
 __all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
@@ -76,9 +77,11 @@ class ZooEntry:
 
 def config_class(kind: str | None) -> type:
     """The config dataclass of a model kind: JointConfig for the mbt2018 reference, BrummerConfig for
-    the competition of priors (brummer2021), else ModelConfig."""
+    the competition of priors (brummer2021), MentzerConfig for the 3D context model (mentzer2018), else ModelConfig."""
     if kind == "brummer2021":
         return BrummerConfig
+    if kind == "mentzer2018":
+        return MentzerConfig
     return JointConfig if kind == "mbt2018" else ModelConfig
 
 
@@ -89,6 +92,8 @@ def model_config(d: dict) -> ModelConfig | JointConfig:
 def build(config: ModelConfig | JointConfig | BrummerConfig) -> PLN | JointPrior | ManyPriors:
     if isinstance(config, BrummerConfig):
         return ManyPriors(config)
+    if isinstance(config, MentzerConfig):
+        return ContextAutoencoder(config)
     return JointPrior(config) if isinstance(config, JointConfig) else PLN(config)
 
 

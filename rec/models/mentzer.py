@@ -1,0 +1,367 @@
+"""Conditional probability models for deep image compression (Mentzer et al. 2018, "mentzer2018").
+
+``../shared/papers/mentzer2018-conditional-probability-models.txt``, section 3 and Figs. 2-3::
+
+    x ─► normalize ─► E: conv5 s2 N/2, conv5 s2 N, residual body, conv5 s2 (M + 1) ─► z (M ch), y (1 ch)   (x/8)
+    importance map (Eq. 14): y ← M·sigmoid(y);  m[k] = clamp(y − k, 0, 1), k = 0 … M − 1
+         z ← z ⊙ ⌈m⌉          (forward ⌈m⌉; backward the identity, i.e. ∂m)
+    quantization (Eqs. 2-4): ẑ = the nearest of L learned centres c_1 … c_L;
+         backward through z̃ = Σ_j softmax(−σ(z − c_j)²)_j c_j  (σ = 1)
+    P(ẑ) ─► logits of every symbol over the L centres, raster order of (c, y, x)   (rec.models.context3d)
+    ẑ ─► D: deconv3 u2 N, residual body, deconv5 u2 N/2, deconv5 u2 3 ─► denormalize ─► x̂
+
+Every convolution but the last of E and of D is followed by batch norm and a ReLU (Fig. 2);
+a residual body is ``blocks`` blocks of ``units`` residual units (conv3-BN-ReLU-conv3-BN plus
+the input), a skip around each block, then one more unit without ReLU, plus the body's input.
+Fig. 2 (as the authors' code, github.com/fab-jul/imgcomp-cvpr, builds it) has N = 128 and 5
+blocks of 3 units; the default here is N = 64 and 3 blocks of 2 units (1.2 M weights, 2.5 MB
+in fp16): the paper's 9 M weights would not fit the zoo's 10 MB per model, and this width
+trains at about the speed of the other seed models on the project's 2-core CPU. P keeps the
+paper's width 24. Normalize uses the authors' channel mean and variance ("obtained from a
+subset of the training set", ImageNet). y is bounded to (0, M) by a sigmoid (as the authors'
+code does) so that the mask's gradient never dies; the depth d = #{k : ⌈m[k]⌉ = 1} = ⌈y⌉
+(1 … M) is then the number of coded channels of a location. Eq. 3 writes the distance as
+‖z − c_j‖; for a scalar, |z − c_j| makes the weights depend on z only through differences
+that are constant outside [min c, max c], so that no gradient reaches a value beyond the
+outer centres: the soft assignment uses the squared distance, as the authors' code does.
+The centres start evenly spaced over [−2, 2] (the authors' initial range).
+
+Costs, in bits (log2):
+
+    C(ẑ)  = Σ_i −log2 P_{i, I(ẑ_i)}              coding cost, every symbol (Eq. 13)
+    MC(ẑ) = Σ_i −⌈m_i⌉ log2 P_{i, I(ẑ_i)}        masked coding cost (Eqs. 18-19): exactly the symbols
+                                                  the codec codes (c < d), with ∂MC/∂m through ⌈·⌉
+    L_{E,D,Q} = d(x, x̂) + β · max(MC/pixels, R_t) (Eq. 20, with the paper's clipping max(t, βH) of
+                                                  section 4: no rate gradient below the target R_t [bpp])
+    L_P = CE = C / symbols                        (Eqs. 7, 21: P's own loss, bits per symbol)
+
+d is 100·(1 − MS-SSIM) (the paper's) or 255²·MSE. The two losses are trained concurrently
+(section 3.3) from one backward pass of their sum: MC is computed with P's weights as
+constants (its gradient reaches E and the centres through ẑ and the mask only), CE with ẑ
+as a constant (its gradient reaches P only). H(⌈m⌉) is not in the loss (the paper's
+Eq. 17 treats it as constant); :class:`MentzerLosses` reports an estimate of it (the
+empirical entropy of the depths), the codec codes the depth map (rec.codecs.mentzer2018).
+
+Footnote 4: ⌈m⌉ is recoverable from ẑ as the trailing zero symbols Q(0) of each column
+(:func:`depth_from_symbols` gives a depth ≤ d that masks ẑ to itself). The codec codes d
+instead, so that the symbols it codes are exactly those MC counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rec.errors import RecError
+from rec.models.context3d import ContextModel
+from rec.models.layers import MirrorConv2d, MirrorConvTranspose2d
+
+__all__ = ["DISTORTIONS", "MentzerConfig", "MentzerLosses", "ContextAutoencoder", "depth_from_symbols"]
+
+DISTORTIONS = ("ms-ssim", "mse")
+_MEAN = (121.85369873 / 255, 113.58860779 / 255, 100.63715363 / 255)  # Normalize / Denormalize of Fig. 2: the authors'
+_STD = (4746.37695312**0.5 / 255, 4454.13964844**0.5 / 255, 4812.234375**0.5 / 255)  # statistics of their ImageNet subset
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class MentzerConfig:
+    """Architecture and objective of a Mentzer 2018 model.
+
+    Attributes:
+        kind: always "mentzer2018".
+        N: channels of the residual bodies of E and D (the first conv of E and the last of D: N/2). Paper: 128.
+        M: latent channels (the paper's K), without the importance map's channel.
+        L: quantization centres (paper: 6).
+        context: channels of P's hidden layers (paper: 24).
+        blocks, units: residual blocks per body and residual units per block (paper: 5, 3).
+        importance_map: E's extra channel masks z (section 3.4); off: every channel is coded.
+        sigma: σ of the soft assignment (Eq. 3, with the squared distance; paper: 1).
+        distortion: "ms-ssim" (d = 100·(1 − MS-SSIM), the paper's) or "mse" (d = 255²·MSE).
+        beta: β of Eq. 20, per bpp of the masked coding cost.
+        target_bpp: R_t, the clipping of section 4: the rate term is β·max(MC/pixels, R_t)
+            (0: Eq. 20 as is).
+        context_lr_scale: P's learning rate relative to the autoencoder's (the paper: 1e-4 against
+            4e-3 at batch 30; here the autoencoder's scaled to the batch, P's kept).
+    """
+
+    kind: str = "mentzer2018"
+    N: int = 64
+    M: int = 32
+    L: int = 6
+    context: int = 24
+    blocks: int = 3
+    units: int = 2
+    importance_map: bool = True
+    sigma: float = 1.0
+    distortion: str = "ms-ssim"
+    beta: float = 10.0
+    target_bpp: float = 0.0
+    context_lr_scale: float = 0.2
+
+    def __post_init__(self):
+        if self.kind != "mentzer2018":
+            raise RecError(f"a MentzerConfig is of kind 'mentzer2018', got {self.kind!r}")
+        if not (2 <= self.N <= 1024 and self.N % 2 == 0):
+            raise RecError("N must be an even width in 2 .. 1024")
+        if not 1 <= self.M <= 255:
+            raise RecError("M (latent channels) must be in 1 .. 255")
+        if not 2 <= self.L <= 64:
+            raise RecError("L (centres) must be in 2 .. 64")
+        if not 1 <= self.context <= 256:
+            raise RecError("the context model's width must be in 1 .. 256")
+        if not (0 <= self.blocks <= 32 and 1 <= self.units <= 32):
+            raise RecError("blocks must be in 0 .. 32 and units in 1 .. 32")
+        if self.distortion not in DISTORTIONS:
+            raise RecError(f"distortion must be one of {DISTORTIONS}, got {self.distortion!r}")
+        if not (self.sigma > 0 and self.beta >= 0 and self.target_bpp >= 0 and self.context_lr_scale > 0):
+            raise RecError("σ and P's learning-rate scale must be positive, β and the target non-negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def factor(self) -> int:
+        """Downsampling of z: images are padded to a multiple of it."""
+        return 8
+
+
+@dataclass
+class MentzerLosses:
+    """One evaluation of a batch; rates per pixel of the (padded) input, bits per image.
+
+    Attributes:
+        loss: d + β·max(bpp_mc, R_t) + ce (ce trains P only; see the module docstring).
+        bpp: bpp_mc + bpp_map.
+        bpp_mc, bits_mc: the masked coding cost MC (Eq. 19): the coded symbols under P.
+        bits_ce: the coding cost C (Eq. 13) of every symbol, masked ones included.
+        bpp_map, bits_map: the depths' empirical entropy × locations (an estimate of the importance
+            map's cost; no gradient).
+        ce: P's loss, C per symbol (bits).
+        distortion: d of the config's distortion; mse (values in [0, 1]); ms_ssim (None unless d is MS-SSIM).
+        x_hat: the reconstruction (not clamped).
+        z_hat: ẑ as D sees it (the centres' values; straight-through gradients).
+        symbols: (B, M, h, w) the centre indices; depth: (B, h, w) the coded channels of each location.
+        channel_bits: (M,) MC per channel, summed over the batch.
+    """
+
+    loss: torch.Tensor
+    bpp: torch.Tensor
+    bpp_mc: torch.Tensor
+    bpp_map: torch.Tensor
+    bits_mc: torch.Tensor
+    bits_ce: torch.Tensor
+    bits_map: torch.Tensor
+    ce: torch.Tensor
+    distortion: torch.Tensor
+    mse: torch.Tensor
+    ms_ssim: torch.Tensor | None
+    x_hat: torch.Tensor
+    z_hat: torch.Tensor
+    symbols: torch.Tensor
+    depth: torch.Tensor
+    channel_bits: torch.Tensor
+
+    def scalars(self) -> dict[str, float]:
+        """loss, bpp (total, MC, map), bits per image (MC, C, map), ce, d, mse, psnr (dB), ms_ssim, mean depth."""
+        keys = ("loss", "bpp", "bpp_mc", "bpp_map", "bits_mc", "bits_ce", "bits_map", "ce", "distortion", "mse")
+        out = {k: float(getattr(self, k).detach()) for k in keys}
+        out["psnr"] = -10.0 * math.log10(max(out["mse"], 1e-12))
+        if self.ms_ssim is not None:
+            out["ms_ssim"] = float(self.ms_ssim.detach())
+        out["depth"] = float(self.depth.float().mean())
+        return out
+
+
+def depth_from_symbols(symbols, zero: int):
+    """Footnote 4: the depth of each location recovered from the symbols, 1 + the last channel whose
+    symbol is not the zero symbol (0 if none); (…, M, h, w) → (…, h, w), numpy or torch alike."""
+    m = symbols.shape[-3]
+    if isinstance(symbols, torch.Tensor):
+        rank = torch.arange(1, m + 1, device=symbols.device).view(m, 1, 1)
+        return ((symbols != zero) * rank).amax(dim=-3)
+    rank = np.arange(1, m + 1).reshape(m, 1, 1)
+    return ((np.asarray(symbols) != zero) * rank).max(axis=-3)
+
+
+class _Unit(nn.Module):
+    """A residual unit: x + BN(conv3(ReLU(BN(conv3(x))))) (without the ReLU: ``relu=False``)."""
+
+    def __init__(self, n: int, relu: bool = True):
+        super().__init__()
+        self.f = nn.Sequential(MirrorConv2d(n, n, 3), nn.BatchNorm2d(n), nn.ReLU() if relu else nn.Identity(),
+                               MirrorConv2d(n, n, 3), nn.BatchNorm2d(n))
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+class _Block(nn.Module):
+    """Residual units with a skip around them."""
+
+    def __init__(self, n: int, units: int):
+        super().__init__()
+        self.units = nn.Sequential(*[_Unit(n) for _ in range(units)])
+
+    def forward(self, x):
+        return x + self.units(x)
+
+
+class _Body(nn.Module):
+    """The residual body of Fig. 2: blocks, then a unit without ReLU, plus the body's input."""
+
+    def __init__(self, n: int, blocks: int, units: int):
+        super().__init__()
+        self.f = nn.Sequential(*[_Block(n, units) for _ in range(blocks)], _Unit(n, relu=False))
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+def _conv_bn(conv: nn.Module, n: int) -> list[nn.Module]:
+    return [conv, nn.BatchNorm2d(n), nn.ReLU()]
+
+
+class ContextAutoencoder(nn.Module):
+    """The mentzer2018 model: autoencoder, importance map, learned centres and context model P; see the module docstring."""
+
+    def __init__(self, config: MentzerConfig | None = None):
+        super().__init__()
+        self.config = c = config or MentzerConfig()
+        n, half = c.N, c.N // 2
+        self.encoder = nn.Sequential(
+            *_conv_bn(MirrorConv2d(3, half, 5, 2), half),
+            *_conv_bn(MirrorConv2d(half, n, 5, 2), n),
+            _Body(n, c.blocks, c.units),
+            MirrorConv2d(n, c.M + int(c.importance_map), 5, 2),
+        )
+        self.decoder = nn.Sequential(
+            *_conv_bn(MirrorConvTranspose2d(c.M, n, 3, 2), n),
+            _Body(n, c.blocks, c.units),
+            *_conv_bn(MirrorConvTranspose2d(n, half, 5, 2), half),
+            MirrorConvTranspose2d(half, 3, 5, 2),
+        )
+        self.centers = nn.Parameter(torch.linspace(-2.0, 2.0, c.L))
+        self.context = ContextModel(c.L, c.context)
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+
+    def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, int, int, int]]:
+        """Shape of the symbol volume of a height × width image: (1, M, H'/8, W'/8), H' × W' padded to 8."""
+        f = self.config.factor
+        return ((1, self.config.M, -(-height // f), -(-width // f)),)
+
+    # -- pieces ------------------------------------------------------------------------
+    def analyze(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """E of a padded image in [0, 1]: z (B, M, h, w) float32 and the importance map y ∈ (0, M) (B, h, w), or None."""
+        out = self.encoder((x - self.mean) / self.std).float()
+        m = self.config.M
+        if not self.config.importance_map:
+            return out, None
+        return out[:, :m], m * torch.sigmoid(out[:, m])
+
+    def importance_mask(self, y: torch.Tensor | None, shape) -> tuple[torch.Tensor, torch.Tensor]:
+        """⌈m⌉ of Eq. 14 with the identity backward, (B, M, h, w) float32 (exactly 0 / 1 forward), and
+        the depth of each location (B, h, w) int64; all ones and M without an importance map."""
+        b, m, h, w = shape
+        if y is None:
+            ones = torch.ones(shape, device=self.centers.device)
+            return ones, torch.full((b, h, w), m, dtype=torch.long, device=ones.device)
+        k = torch.arange(m, device=y.device, dtype=y.dtype).view(1, m, 1, 1)
+        soft = torch.clamp(y.unsqueeze(1) - k, 0.0, 1.0)
+        hard = torch.ceil(soft.detach())
+        return hard + (soft - soft.detach()), hard.sum(1).long()
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Q of Eq. 2: the index of the nearest centre of every value (ties: the smaller centre)."""
+        c = self.centers.detach().float()
+        order = torch.argsort(c, stable=True)
+        s = c[order]
+        return order[torch.bucketize(z.float().contiguous(), (s[1:] + s[:-1]) / 2)]
+
+    def zero_symbol(self) -> int:
+        """Q(0): the symbol of every masked value."""
+        return int(self.nearest(torch.zeros(1, device=self.centers.device)))
+
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ẑ (the centres' values, forward exactly; backward the soft assignment of Eq. 3, as Eq. 4) and the symbols."""
+        symbols = self.nearest(z)
+        c = self.centers.float()
+        hard = c.detach()[symbols]
+        if not torch.is_grad_enabled():
+            return hard, symbols
+        weights = torch.softmax(-self.config.sigma * (z.unsqueeze(-1) - c) ** 2, dim=-1)
+        soft = (weights * c).sum(-1)
+        return hard + (soft - soft.detach()), symbols
+
+    def synthesize(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """x̂ = D(ẑ), denormalized (values near [0, 1], not clamped)."""
+        return self.decoder(z_hat).float() * self.std + self.mean
+
+    @torch.no_grad()
+    def encode_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The codec's input: the symbols (B, M, h, w) and depths (B, h, w) of a padded image, as in training."""
+        z, y = self.analyze(x)
+        mask, depth = self.importance_mask(y, z.shape)
+        return self.nearest(z * mask), depth
+
+    def bits(self, z_hat: torch.Tensor, symbols: torch.Tensor, detach: bool = False) -> torch.Tensor:
+        """−log2 P_{i, I(ẑ_i)} of every voxel, (B, M, h, w), in float32; ``detach``: P's weights as constants."""
+        with torch.autocast(z_hat.device.type, enabled=False):
+            logits = self.context(z_hat.float(), detach=detach)
+            return F.cross_entropy(logits, symbols, reduction="none") / _LN2
+
+    # -- training objective -------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> MentzerLosses:
+        """The losses of a batch in [0, 1] whose size is a multiple of 8 (section 3.5's six steps)."""
+        c = self.config
+        b, _, height, width = x.shape
+        pixels = b * height * width
+        z, y = self.analyze(x)
+        with torch.autocast(x.device.type, enabled=False):
+            mask, depth = self.importance_mask(y, z.shape)
+            z_hat, symbols = self.quantize(z * mask)
+        x_hat = self.synthesize(z_hat)
+        bits = self.bits(z_hat, symbols, detach=True)  # MC's: gradient to E, the mask and the centres
+        masked = mask * bits
+        bits_mc = masked.sum()
+        bits_p = self.bits(z_hat.detach(), symbols) if torch.is_grad_enabled() else bits  # C's: gradient to P
+        ce = bits_p.mean()
+        with torch.autocast(x.device.type, enabled=False):
+            xf = x.float()
+            mse = torch.mean((xf - x_hat) ** 2)
+            msssim = None
+            if c.distortion == "ms-ssim":
+                msssim = _ms_ssim(xf, x_hat)
+                d = 100.0 * (1.0 - msssim)
+            else:
+                d = 255.0**2 * mse
+        bpp_mc = bits_mc / pixels
+        rate = c.beta * torch.clamp(bpp_mc, min=c.target_bpp)
+        bits_map = _map_bits(depth, c.M).to(bits_mc.device)
+        return MentzerLosses(d + rate + ce, bpp_mc + bits_map / pixels, bpp_mc, bits_map / pixels, bits_mc / b,
+                             bits_p.detach().sum() / b, bits_map / b, ce, d, mse, msssim, x_hat, z_hat, symbols, depth,
+                             masked.detach().sum(dim=(0, 2, 3)))
+
+
+def _ms_ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """MS-SSIM of a batch (five scales: sides above 160 px)."""
+    from pytorch_msssim import ms_ssim
+
+    if min(x.shape[-2:]) <= 160:
+        raise RecError(f"the ms-ssim distortion needs images larger than 160 px a side, got {tuple(x.shape[-2:])}: "
+                       "use train.crop ≥ 168 or distortion = \"mse\"")
+    return ms_ssim(x, x_hat, data_range=1.0)
+
+
+@torch.no_grad()
+def _map_bits(depth: torch.Tensor, m: int) -> torch.Tensor:
+    """The depths' empirical entropy × locations (bits, float32): what a zeroth-order code of the map costs."""
+    counts = torch.bincount(depth.flatten().cpu(), minlength=m + 1).double()
+    freq = counts[counts > 0] / counts.sum()
+    return ((freq * -torch.log2(freq)).sum() * depth.numel() + 0.0).float()  # + 0.0: no −0

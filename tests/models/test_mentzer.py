@@ -1,0 +1,260 @@
+"""rec.models.mentzer and rec.models.context3d: Mentzer et al. 2018's quantizer, importance map, causal 3D context model and losses."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rec.errors import RecError
+from rec.models.context3d import (PRECISION, TAPS_A, TAPS_B, ContextModel, MaskedConv3d, WavefrontContext, wavefront_of,
+                                  wavefront_steps)
+from rec.models.mentzer import ContextAutoencoder, MentzerConfig, depth_from_symbols
+from rec.models.pln import model_input
+from rec.models.zoo import build, config_class, model_config
+from tests.conftest import smooth_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny(M=4, gain=20.0, importance_map=True, distortion="mse", **kw) -> ContextAutoencoder:
+    """An untrained N = 8 model whose latents (E's last layer × ``gain``) spread over the six centres."""
+    torch.manual_seed(0)
+    net = ContextAutoencoder(MentzerConfig(N=8, M=M, context=8, blocks=1, units=1, importance_map=importance_map,
+                                           distortion=distortion, **kw))
+    with torch.no_grad():
+        net.encoder[-1].weight.mul_(gain)
+    return net
+
+
+def batch(*seeds, size=64) -> torch.Tensor:
+    return torch.from_numpy(np.stack([smooth_image(np.random.default_rng(s), size, size) for s in seeds])).permute(0, 3, 1, 2).float() / 255
+
+
+def volume(net, rng, m, h, w) -> torch.Tensor:
+    """Random symbols' values (1, M, h, w)."""
+    return net.centers.detach()[torch.from_numpy(rng.integers(0, net.config.L, (1, m, h, w)))]
+
+
+def test_the_zoo_builds_the_new_kind_and_configs_check_it():
+    assert config_class("mentzer2018") is MentzerConfig
+    config = model_config({"kind": "mentzer2018", "N": 8, "M": 5, "context": 4, "blocks": 1, "units": 1})
+    net = build(config)
+    assert isinstance(net, ContextAutoencoder) and config.factor == 8 and net.centers.numel() == 6
+    assert MentzerConfig().L == 6 and MentzerConfig().distortion == "ms-ssim"
+    for bad in ({"kind": "mbt2018"}, {"M": 0}, {"L": 1}, {"distortion": "psnr"}, {"N": 7}, {"sigma": 0.0}):
+        with pytest.raises(RecError):
+            MentzerConfig(**bad)
+
+
+def test_the_training_configs_read():
+    from rec.training.config import load_config
+
+    mse = load_config(ROOT / "configs" / "mentzer2018-mse.toml")
+    msssim = load_config(ROOT / "configs" / "mentzer2018-msssim.toml")
+    assert isinstance(mse.model, MentzerConfig) and mse.model.distortion == "mse"
+    assert msssim.model.distortion == "ms-ssim" and msssim.model.L == 6 and msssim.model.importance_map
+    t = mse.train
+    assert (t.crop, t.batch, t.schedule, t.lr_warmup, t.lr_final, t.ema, t.augment, t.bf16) == (192, 4, "cosine", 200, 0.02,
+                                                                                             0.999, True, True)
+    assert t == msssim.train and t.data == "../shared/data/train" and t.val == "../shared/data/val"
+
+
+@pytest.mark.parametrize("height,width", [(5, 7), (33, 17), (64, 80)])
+def test_latent_shapes_match_the_analysis(height, width):
+    net = tiny().eval()
+    x = model_input(np.zeros((height, width, 3), np.uint8), net.config.factor, channels_last=False)
+    with torch.no_grad():
+        z, y = net.analyze(x)
+    assert net.latent_shapes(height, width) == (tuple(z.shape),) and y.shape == z.shape[:1] + z.shape[2:]
+
+
+def test_quantization_maps_every_value_to_a_centre_and_the_soft_path_has_a_gradient():
+    net = tiny()
+    with torch.no_grad():
+        net.centers.copy_(torch.tensor([-2.1, -1.3, -0.35, 0.4, 1.2, 2.2]))
+    z = (torch.randn(2, 4, 5, 6, generator=torch.Generator().manual_seed(1)) * 2).requires_grad_()
+    z_hat, symbols = net.quantize(z)
+    c = net.centers.detach()
+    assert torch.equal(z_hat.detach(), c[symbols])  # Eq. 2 forward: exactly a centre
+    assert torch.equal(symbols, (z.detach().unsqueeze(-1) - c).abs().argmin(-1))  # the nearest one
+    (z_hat * torch.linspace(1, 2, z_hat.numel()).view_as(z_hat)).sum().backward()
+    assert (z.grad != 0).all() and (net.centers.grad != 0).any()  # Eqs. 3-4: the soft assignment's gradient
+    assert net.zero_symbol() == 2 and int(net.nearest(torch.tensor(-0.0))) == 2
+    with torch.no_grad():
+        hard, again = net.quantize(z)
+    assert torch.equal(hard, z_hat.detach()) and torch.equal(again, symbols)
+
+
+def test_the_importance_mask_follows_eq_14_with_a_straight_through_ceiling():
+    net = tiny(M=4)
+    y = torch.tensor([[[0.3, 1.7, 2.5, 3.9]]], requires_grad=True)  # (B, h, w) = (1, 1, 4)
+    mask, depth = net.importance_mask(y, (1, 4, 1, 4))
+    expected = [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]  # ⌈m_k⌉ = 1 exactly when k < y
+    assert mask.detach()[0, :, 0].T.tolist() == expected and depth.tolist() == [[[1, 2, 3, 4]]]
+    mask.sum().backward()
+    assert y.grad.tolist() == [[[1.0, 1.0, 1.0, 1.0]]]  # ∂m: the one channel with k < y < k + 1
+    ones, full = tiny(importance_map=False).importance_mask(None, (2, 4, 3, 3))
+    assert bool((ones == 1).all()) and bool((full == 4).all())
+
+
+def test_masked_latents_are_the_zero_symbol_and_the_mask_is_recoverable_from_the_symbols():
+    net = tiny(M=6, gain=5.0).eval()
+    symbols, depth = net.encode_latents(batch(1, 2))
+    zero = net.zero_symbol()
+    k = torch.arange(6).view(1, 6, 1, 1)
+    assert bool((symbols[k >= depth.unsqueeze(1)] == zero).all())
+    assert 1 < float(depth.float().mean()) < 6  # a real mask
+    recovered = depth_from_symbols(symbols, zero)  # footnote 4
+    assert bool((recovered <= depth).all()) and bool((recovered < depth).any())  # zeros before the mask's end count as masked
+    assert bool((symbols[k >= recovered.unsqueeze(1)] == zero).all())  # and masking by it reproduces ẑ
+    assert np.array_equal(depth_from_symbols(symbols.numpy(), zero), recovered.numpy())
+
+
+def test_the_masks_taps_and_the_wavefront_order():
+    assert len(TAPS_A) == 13 and TAPS_B == TAPS_A + ((0, 0, 0),)
+    for dc, dy, dx in TAPS_A:  # strictly before the centre in raster order, and on an earlier wavefront
+        assert (dc, dy, dx) < (0, 0, 0) and wavefront_of(dc, dy, dx) <= -1
+    conv = MaskedConv3d(2, 3, "A")
+    kernel = conv.kernel().detach()
+    keep = torch.zeros(3, 3, 3, dtype=torch.bool)
+    for dc, dy, dx in TAPS_A:
+        keep[dc + 1, dy + 1, dx + 1] = True
+    assert bool((kernel[:, :, ~keep] == 0).all()) and bool((kernel[:, :, keep] != 0).all())
+    assert conv.weight.dim() == 3  # no 5D parameter: the trainer's channels-last conversion leaves it alone
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_3d_context_model_is_causal(dtype):
+    """Perturbing a voxel changes no prediction of a voxel before it in raster order, nor of its own wavefront or an earlier one."""
+    torch.manual_seed(3)
+    net = tiny(M=5)
+    p = ContextModel(6, 8).to(dtype)
+    m, h, w = 5, 6, 7
+    rng = np.random.default_rng(0)
+    z = volume(net, rng, m, h, w).to(dtype)
+    with torch.no_grad():
+        before = p(z)[0]
+    c, y, x = np.meshgrid(np.arange(m), np.arange(h), np.arange(w), indexing="ij")
+    raster = (c * h + y) * w + x
+    wave = wavefront_of(c, y, x)
+    for v in [(0, 0, 0), (2, 3, 3), (4, 5, 6), (1, 0, 6), (3, 5, 0)] + [tuple(rng.integers(0, s) for s in (m, h, w)) for _ in range(10)]:
+        z2 = z.clone()
+        z2[0, v[0], v[1], v[2]] += 1.7
+        with torch.no_grad():
+            after = p(z2)[0]
+        moved = (after != before).any(0).numpy()  # (M, h, w): which predictions changed
+        assert not moved[raster <= raster[v]].any()
+        assert not moved[wave <= wave[v]].any()
+        if raster[v] < raster.max():
+            assert moved.any()  # the prediction does depend on the past
+
+
+def test_the_wavefront_evaluation_matches_the_dense_context_model():
+    torch.manual_seed(4)
+    net = tiny(M=5)
+    m, h, w = 5, 7, 9
+    rng = np.random.default_rng(1)
+    depth = rng.integers(0, m + 1, (h, w))
+    zero = net.zero_symbol()
+    symbols = np.where(np.arange(m)[:, None, None] < depth[None], rng.integers(0, 6, (m, h, w)), zero)
+    z = net.centers.detach()[torch.from_numpy(symbols)][None]
+    with torch.no_grad():
+        dense = torch.softmax(net.context(z)[0].double(), 0).numpy()  # (L, M, h, w)
+    seen, waves = [], []
+
+    def visit(c, y, x, counts):
+        assert (counts.sum(1) == 1 << PRECISION).all() and (counts >= 1).all()
+        assert len(set(wavefront_of(c, y, x).tolist())) == 1  # one wavefront per network step
+        waves.append(int(wavefront_of(c[0], y[0], x[0])))
+        np.testing.assert_allclose(counts / 2.0**PRECISION, dense[:, c, y, x].T, atol=1e-6)
+        seen.extend(zip(c.tolist(), y.tolist(), x.tolist()))
+        return symbols[c, y, x]
+
+    steps = WavefrontContext(net.context, net.centers, depth, m, zero).run(visit)
+    assert waves == sorted(waves) and len(set(waves)) == len(waves)
+    assert steps == wavefront_steps(m, h, w) == 4 * (m - 1) + 2 * (h - 1) + w
+    coded = {(c, y, x) for c in range(m) for y in range(h) for x in range(w) if c < depth[y, x]}
+    assert len(seen) == len(coded) and set(seen) == coded  # every coded voxel once, no masked one
+
+
+@pytest.mark.parametrize("m,h,w", [(1, 1, 1), (3, 1, 2), (2, 1, 5), (4, 3, 1), (5, 4, 7), (32, 64, 96)])
+def test_the_number_of_network_steps_is_the_number_of_non_empty_wavefronts(m, h, w):
+    c, y, x = np.meshgrid(np.arange(m), np.arange(h), np.arange(w), indexing="ij")
+    assert wavefront_steps(m, h, w) == np.unique(wavefront_of(c, y, x)).size
+    if (m, h, w) == (32, 64, 96):  # a 768 × 512 image with 32 latent channels
+        assert wavefront_steps(m, h, w) == 346 and m * h * w == 196608
+
+
+def test_the_masked_cost_counts_exactly_the_coded_symbols():
+    net = tiny(M=6, gain=5.0).eval()
+    x = batch(5, 6)
+    with torch.no_grad():
+        losses = net(x)
+        bits = net.bits(losses.z_hat, losses.symbols)
+    coded = torch.arange(6).view(1, 6, 1, 1) < losses.depth.unsqueeze(1)
+    torch.testing.assert_close(losses.bits_mc * 2, bits[coded].sum(), rtol=1e-6, atol=1e-3)  # Eq. 19: c < depth only
+    torch.testing.assert_close(losses.bits_ce * 2, bits.sum(), rtol=1e-6, atol=1e-3)  # Eq. 13: every symbol
+    torch.testing.assert_close(losses.channel_bits.sum(), losses.bits_mc * 2, rtol=1e-5, atol=1e-3)
+    assert losses.bits_ce > losses.bits_mc > 0 and int(coded.sum()) == int(losses.depth.sum())
+    s = losses.scalars()
+    assert {"loss", "bpp", "bpp_mc", "bpp_map", "ce", "distortion", "mse", "psnr", "depth"} <= set(s)
+    assert s["bpp"] == pytest.approx(s["bpp_mc"] + s["bpp_map"], rel=1e-6)
+    assert s["distortion"] == pytest.approx(255.0**2 * s["mse"], rel=1e-5)
+
+
+def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_trains_p():
+    """Eqs. 20-21: MC's gradient reaches E, the centres and the mask but not P; CE's reaches P only."""
+    net = tiny(M=4, gain=5.0, beta=2.0).train()
+    losses = net(batch(7, 8))
+    p_params = list(net.context.parameters())
+    ae_params = list(net.encoder.parameters()) + [net.centers]
+    g_loss = torch.autograd.grad(losses.loss, p_params + ae_params, retain_graph=True)
+    g_ce = torch.autograd.grad(losses.ce, p_params + ae_params, retain_graph=True, allow_unused=True)
+    g_rd = torch.autograd.grad(losses.loss - losses.ce, ae_params, retain_graph=True)
+    n = len(p_params)
+    for a, b in zip(g_loss[:n], g_ce[:n]):
+        torch.testing.assert_close(a, b)  # P learns from its cross-entropy alone
+    assert all(g is None for g in g_ce[n:])  # which does not reach the autoencoder
+    for a, b in zip(g_loss[n:], g_rd):
+        torch.testing.assert_close(a, b)
+    assert all(float(g.abs().sum()) > 0 for g in g_loss)
+    rate = torch.autograd.grad(losses.bpp_mc, [net.encoder[-1].weight, net.centers], retain_graph=True)
+    assert all(float(g.abs().sum()) > 0 for g in rate)  # the masked cost moves E (through ẑ and the mask) and Q
+
+
+def test_the_rate_term_is_clipped_below_the_target():
+    net = tiny(M=4, gain=5.0, beta=3.0, target_bpp=100.0).train()
+    losses = net(batch(9))
+    torch.testing.assert_close(losses.loss, losses.distortion + 3.0 * 100.0 + losses.ce)
+    (g,) = torch.autograd.grad(losses.loss - losses.distortion - losses.ce, [net.encoder[-1].weight], allow_unused=True)
+    assert g is None or float(g.abs().sum()) == 0
+
+
+def test_the_ms_ssim_distortion():
+    from pytorch_msssim import ms_ssim
+
+    net = tiny(M=2, distortion="ms-ssim").eval()
+    x = batch(1, size=168)
+    with torch.no_grad():
+        losses = net(x)
+    expected = 100.0 * (1.0 - ms_ssim(x, losses.x_hat, data_range=1.0))
+    torch.testing.assert_close(losses.distortion, expected)
+    assert "ms_ssim" in losses.scalars()
+    with pytest.raises(RecError, match="160"):
+        net(batch(1, size=64))
+
+
+def test_the_zoos_stored_state_loads_back():
+    from rec.models.zoo import load_state, stored_state
+
+    net = tiny().eval()
+    state = stored_state(net)  # fp16, as the zoo ships weights
+    assert all(v.dim() <= 4 for v in state.values())
+    a, b = build(net.config), build(net.config)
+    load_state(a, state)
+    load_state(b, state)
+    x = batch(3)
+    with torch.no_grad():
+        la, lb = a.eval()(x), b.eval()(x)
+    assert torch.equal(la.symbols, lb.symbols) and torch.equal(la.x_hat, lb.x_hat)
