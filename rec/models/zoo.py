@@ -21,15 +21,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
 from rec.errors import RecError
-from rec.models.brummer import BrummerConfig, ManyPriors
-from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
-from rec.models.mentzer import ContextAutoencoder, MentzerConfig
-from rec.models.pln import PLN, ModelConfig
+from rec.models.joint import MaskedConv2d
+from rec.models.kinds import build, config_class, inference_layout, model_config  # noqa: F401 (re-exported)
 
 __all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
            "build", "file_sha256", "DEFAULT_MODEL"]
@@ -46,7 +45,7 @@ class ZooEntry:
     """What the zoo records about one shipped model."""
 
     name: str
-    config: ModelConfig | JointConfig
+    config: Any  # the config dataclass of its kind (rec.models.kinds)
     steps: int
     wall_hours: float
     data: str
@@ -73,28 +72,6 @@ class ZooEntry:
         d = dict(d)
         d["config"] = model_config(d["config"])
         return ZooEntry(**d)
-
-
-def config_class(kind: str | None) -> type:
-    """The config dataclass of a model kind: JointConfig for the mbt2018 reference, BrummerConfig for
-    the competition of priors (brummer2021), MentzerConfig for the 3D context model (mentzer2018), else ModelConfig."""
-    if kind == "brummer2021":
-        return BrummerConfig
-    if kind == "mentzer2018":
-        return MentzerConfig
-    return JointConfig if kind == "mbt2018" else ModelConfig
-
-
-def model_config(d: dict) -> ModelConfig | JointConfig:
-    return config_class(d.get("kind"))(**d)
-
-
-def build(config: ModelConfig | JointConfig | BrummerConfig) -> PLN | JointPrior | ManyPriors:
-    if isinstance(config, BrummerConfig):
-        return ManyPriors(config)
-    if isinstance(config, MentzerConfig):
-        return ContextAutoencoder(config)
-    return JointPrior(config) if isinstance(config, JointConfig) else PLN(config)
 
 
 #: The largest channel width an index entry may declare (the shipped models: 128 and 24).
@@ -156,7 +133,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_model(name: str = DEFAULT_MODEL) -> PLN | JointPrior:
+def load_model(name: str = DEFAULT_MODEL) -> torch.nn.Module:
     """A shipped model by name, in eval mode, float32, hash-checked.
 
     Raises:
@@ -177,7 +154,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 @lru_cache(maxsize=8)
-def _load_model(name: str) -> PLN | JointPrior:
+def _load_model(name: str) -> torch.nn.Module:
     entry = get_entry(name)
     if not entry.path.exists():
         raise RecError(f"weights of model {name!r} are missing: {entry.path}")
@@ -188,10 +165,7 @@ def _load_model(name: str) -> PLN | JointPrior:
     load_state(model, read_safetensors(entry.path))
     model.weights_sha256 = entry.sha256
     model.name = name
-    if isinstance(model, JointPrior):  # the reference codec computes in the contiguous layout (rec.reference)
-        return model.eval()
-    # channels_last runs the PLN's convolutions about 1.5× faster on the CPU
-    return model.eval().to(memory_format=torch.channels_last)
+    return inference_layout(model)
 
 
 load_model.cache_clear = _load_model.cache_clear  # type: ignore[attr-defined]
@@ -209,7 +183,7 @@ def stored_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().half().contiguous() for k, v in state.items()}
 
 
-def load_state(model: PLN | JointPrior, state: dict[str, torch.Tensor], strict: bool = True) -> list[str]:
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> list[str]:
     """Load ``state`` (packed masked kernels accepted) into ``model``.
 
     Strict: every tensor must be there with its shape. Otherwise only the tensors whose

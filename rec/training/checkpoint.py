@@ -20,9 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 from rec.errors import RecError
-from rec.models.joint import JointPrior
-from rec.models.pln import PLN
-from rec.models.zoo import (ZooEntry, build, file_sha256, list_models, load_model, load_state, read_safetensors, stored_state,
+from rec.models.kinds import build
+from rec.models.zoo import (ZooEntry, file_sha256, list_models, load_model, load_state, read_safetensors, stored_state,
                             zoo_dir)
 from rec.training.config import RunConfig
 from rec.training.shards import read_shards
@@ -30,7 +29,7 @@ from rec.training.shards import read_shards
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "load_weights_into", "load_model_file", "export_model"]
 
 
-def save_checkpoint(path: Path, model: PLN, optimizer, step: int, config: RunConfig, ema: torch.nn.Module | None = None) -> None:
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer, step: int, config: RunConfig, ema: torch.nn.Module | None = None) -> None:
     """Write atomically (temporary file, then rename). ``model`` holds the weights to ship:
     the EMA when there is one (``ema``), the raw training weights under "raw" then."""
     tmp = path.with_suffix(".tmp")
@@ -68,7 +67,7 @@ def read_checkpoint(path: Path) -> dict:
         raise RecError(f"{path} is not a rec training checkpoint: {type(e).__name__}: {e}") from None
 
 
-def load_weights_into(model: PLN | JointPrior, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
+def load_weights_into(model: torch.nn.Module, source: str, strict: bool = True, only: tuple[str, ...] = ()) -> list[str]:
     """Initialize ``model`` from a zoo name, a .safetensors file, a shard folder or a training checkpoint.
 
     With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
@@ -116,7 +115,7 @@ def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: 
     return entry
 
 
-def load_model_file(path: str | Path) -> PLN | JointPrior:
+def load_model_file(path: str | Path) -> torch.nn.Module:
     """A model from a training checkpoint (``.pt``, its shipped weights: the EMA when kept) or a
     shard folder beside a ``config.json`` (a device run's output), in eval mode, float32
     (the front door, :func:`rec.codec.resolve_model`, prepares it for its codec).

@@ -34,7 +34,7 @@ from pathlib import Path
 from rec.errors import RecError
 from rec.models.joint import JointConfig
 from rec.models.pln import ModelConfig
-from rec.models.zoo import config_class, model_config
+from rec.models.kinds import config_class, model_config
 
 __all__ = ["TrainConfig", "RunConfig", "load_config"]
 

@@ -41,7 +41,7 @@ from pytorch_msssim import ms_ssim
 from rec.codecs import codec_for_kind
 from rec.errors import RecError
 from rec.models.pln import active_channels, pad_to_multiple
-from rec.models.zoo import build
+from rec.models.kinds import build
 from rec.training.checkpoint import load_checkpoint, load_weights_into, save_checkpoint
 from rec.training.config import RunConfig
 from rec.training.data import PatchDataset, load_images
