@@ -5,6 +5,7 @@
     rec decode IN OUT
     rec info FILE
     rec models [--json]
+    rec export CHECKPOINT NAME [--description TEXT]
     rec samplers
     rec demo [--out DIR]
     rec eval DIR --codec NAME [--codec NAME ...] [--models a,b] [--samplers L2:L1] --out DIR
@@ -141,7 +142,7 @@ def _info(args) -> None:
 
 
 def _models(args) -> None:
-    from rec.models.zoo import DEFAULT_MODEL, list_models
+    from rec.models.zoo import DEFAULT_MODEL, list_models, user_zoo_dir
 
     entries = list_models()
     if args.json:
@@ -149,7 +150,8 @@ def _models(args) -> None:
             r = getattr(e.config, "rate_range", None)
             return list(r) if r is not None and hasattr(e.config, name) else None
 
-        print(json.dumps([{"name": e.name, "kind": e.kind, "beta": getattr(e.config, "beta", None),
+        print(json.dumps([{"name": e.name, "kind": e.kind, "shipped": e.shipped, "path": str(e.path),
+                           "beta": getattr(e.config, "beta", None),
                            "beta_range": rate_range(e, "beta"),
                            "gamma_inf": getattr(e.config, "gamma_inf", None), "lambda": getattr(e.config, "lmbda", None),
                            "lambda_range": rate_range(e, "lmbda"),
@@ -158,9 +160,22 @@ def _models(args) -> None:
     from rec.codecs import codec_for_kind
 
     for e in entries:
-        mark = "*" if e.name == DEFAULT_MODEL else " "
+        mark = "*" if e.name == DEFAULT_MODEL else " " if e.shipped else "u"
         rate = codec_for_kind(e.kind).rate_label(e.config)  # 28 characters: β and γ∞, or λ
-        print(f"{mark} {e.name:<18}{e.kind:<10} {rate}{e.steps:>7} steps  {e.description}")
+        print(f"{mark} {e.name:<18}{e.kind:<12} {rate}{e.steps:>7} steps  {e.description}")
+    if any(not e.shipped for e in entries):
+        print(f"(* the default; u: in the user zoo {user_zoo_dir()})")
+
+
+def _export(args) -> None:
+    from rec.models.zoo import user_zoo_dir
+    from rec.training.checkpoint import export_model
+
+    zoo = Path(args.zoo) if args.zoo else user_zoo_dir()
+    entry = export_model(args.checkpoint, args.name, wall_hours=0.0, data=args.data, description=args.description,
+                         parent=args.parent, zoo=zoo)
+    print(f"exported {args.checkpoint} as model {entry.name!r} ({entry.kind}, {entry.steps} steps) into {zoo}; "
+          f"`rec encode photo.png out.rec --model {entry.name}`")
 
 
 def _demo(args) -> None:
@@ -195,8 +210,7 @@ def _config_keys() -> str:
     import dataclasses
     import textwrap
 
-    from rec.models.joint import JointConfig
-    from rec.models.pln import ModelConfig
+    from rec.models.kinds import KINDS
     from rec.training.config import TrainConfig
 
     def keys(section: str, cls) -> str:
@@ -204,10 +218,11 @@ def _config_keys() -> str:
         return textwrap.fill("  ".join(items), width=100, initial_indent="  ", subsequent_indent="  ",
                              break_on_hyphens=False)
 
-    return ("keys of --set SECTION.KEY=VALUE (with their defaults):\n"
-            f"[model], kind pln / gamma-pln / vae:\n{keys('model', ModelConfig)}\n"
-            f"[model], kind mbt2018:\n{keys('model', JointConfig)}\n"
-            f"[train]:\n{keys('train', TrainConfig)}")
+    by_config: dict[type, list[str]] = {}
+    for kind, k in KINDS.items():  # one block per config class, naming its kinds
+        by_config.setdefault(k.config, []).append(kind)
+    blocks = [f"[model], kind {' / '.join(kinds)}:\n{keys('model', cls)}" for cls, kinds in by_config.items()]
+    return "keys of --set SECTION.KEY=VALUE (with their defaults):\n" + "\n".join(blocks) + f"\n[train]:\n{keys('train', TrainConfig)}"
 
 
 def _encode_help(parser: argparse.ArgumentParser) -> None:
@@ -288,9 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("models", help="list the shipped models")
+    p = sub.add_parser("models", help="list the installed models: the shipped ones and the user zoo's")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_models)
+
+    p = sub.add_parser("export", help="put a trained model (checkpoint or shard folder) into the user zoo, by name")
+    p.add_argument("checkpoint", help="a training checkpoint (RUN/last.pt) or a shard folder beside its config.json")
+    p.add_argument("name", help="the model's name for --model (letters, digits, '.', '_', '-')")
+    p.add_argument("--description", default="", help="one line shown by `rec models`")
+    p.add_argument("--data", default="", help="what it was trained on")
+    p.add_argument("--parent", default="", help="the model it was fine-tuned from")
+    p.add_argument("--zoo", help="the zoo folder (default: $REC_ZOO, else $XDG_DATA_HOME/rec/zoo)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("samplers", help="list the coded samplers and their parameters (for --sampler)")
     p.set_defaults(func=_samplers)
@@ -299,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="rec-demo", help="output directory")
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("train", help="train a PLN / γ-PLN (resumes from OUT/last.pt)", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("train", help="train a model of any kind from a TOML config (resumes from OUT/last.pt)", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.lazy_help = _train_help
     p.add_argument("config", nargs="?", help="TOML config file")
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, config)")

@@ -5,6 +5,15 @@ from PIL import Image
 from rec.fuzzing import smooth_image  # noqa: F401 - test modules import it from here
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_zoo(tmp_path_factory):
+    """Tests see the shipped zoo only: the user zoo is an empty temporary folder, whatever the machine has."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REC_ZOO", str(tmp_path_factory.mktemp("user-zoo")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def image_dir(tmp_path):
     """Six generated 80×96 PNGs."""

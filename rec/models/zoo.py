@@ -9,7 +9,13 @@ taps the mask zeroes, 13 of a 5×5 kernel's 25. Codec files record the same
 hash in their header, so a file made by another model is refused rather than
 decoded into noise.
 
-Models from a training run (checkpoints, shard folders) and the export of a run into the
+Beside the shipped zoo, a *user zoo* holds the models a user exported from their own
+training runs (``rec export``): the folder ``$REC_ZOO``, by default
+``$XDG_DATA_HOME/rec/zoo`` (``~/.local/share/rec/zoo``), with the same layout. Its models
+load, encode and decode by name like shipped ones; a user model may not take a shipped
+model's name.
+
+Models from a training run (checkpoints, shard folders) and the export of a run into a
 zoo are :mod:`rec.training.checkpoint`'s: the zoo reads no checkpoint.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -30,14 +37,22 @@ from rec.errors import RecError
 from rec.models.joint import MaskedConv2d
 from rec.models.kinds import build, config_class, inference_layout, model_config  # noqa: F401 (re-exported)
 
-__all__ = ["ZooEntry", "zoo_dir", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
+__all__ = ["ZooEntry", "zoo_dir", "user_zoo_dir", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
            "build", "file_sha256", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gamma-pln-mid"
 
 
 def zoo_dir() -> Path:
+    """The shipped zoo, inside the package."""
     return Path(__file__).resolve().parent.parent / "zoo"
+
+
+def user_zoo_dir() -> Path:
+    """The user zoo: ``$REC_ZOO``, else ``$XDG_DATA_HOME/rec/zoo`` (default ``~/.local/share/rec/zoo``)."""
+    if os.environ.get("REC_ZOO"):
+        return Path(os.environ["REC_ZOO"]).expanduser()
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share").expanduser() / "rec" / "zoo"
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class ZooEntry:
     description: str = ""
     parent: str = ""  # the model it was fine-tuned from
     extra: dict = field(default_factory=dict)
+    directory: Path | None = field(default=None, compare=False)  # the zoo that holds it (None: the shipped zoo)
 
     @property
     def kind(self) -> str:
@@ -60,23 +76,35 @@ class ZooEntry:
 
     @property
     def path(self) -> Path:
-        return zoo_dir() / f"{self.name}.safetensors"
+        return (self.directory or zoo_dir()) / f"{self.name}.safetensors"
+
+    @property
+    def shipped(self) -> bool:
+        """Whether it ships with the package (else it is a user zoo's)."""
+        return self.directory is None or self.directory == zoo_dir()
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.pop("directory")
         d["config"] = self.config.to_dict()
         return d
 
     @staticmethod
-    def from_dict(d: dict) -> "ZooEntry":
+    def from_dict(d: dict, directory: Path | None = None) -> "ZooEntry":
         d = dict(d)
+        d.pop("directory", None)
         d["config"] = model_config(d["config"])
-        return ZooEntry(**d)
+        return ZooEntry(**d, directory=directory)
 
 
 #: The largest channel width an index entry may declare (the shipped models: 128 and 24).
 MAX_WIDTH = 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` can name a model: letters, digits, '.', '_' and '-', at most 100, no '..' (it makes a file name)."""
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and not name.endswith(".") and ".." not in name
 
 
 def _check_entry(key: str, entry: ZooEntry) -> ZooEntry:
@@ -86,7 +114,7 @@ def _check_entry(key: str, entry: ZooEntry) -> ZooEntry:
     or one with a path separator, would load weights from elsewhere. Absurd widths would
     allocate gigabytes before the weights' shapes could be checked.
     """
-    if entry.name != key or not _NAME.fullmatch(key) or key.endswith(".") or ".." in key:
+    if entry.name != key or not valid_name(key):
         raise RecError(f"zoo index entry {key!r} names its model {entry.name!r}: the name must be the key, "
                        "letters, digits, '.', '_' and '-'")
     for width in ("N", "M", "F", "G"):
@@ -100,20 +128,34 @@ def _check_entry(key: str, entry: ZooEntry) -> ZooEntry:
     return entry
 
 
-def _read_index() -> dict[str, ZooEntry]:
-    path = zoo_dir() / "index.json"
+def read_index(directory: Path) -> dict[str, ZooEntry]:
+    """The entries of one zoo folder's index.json ({} when it has none)."""
+    path = directory / "index.json"
     if not path.exists():
         return {}
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise TypeError("the index is not a JSON object")
-        return {name: _check_entry(name, ZooEntry.from_dict(d)) for name, d in raw.items()}
+        return {name: _check_entry(name, ZooEntry.from_dict(d, directory)) for name, d in raw.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecError) as e:
         raise RecError(f"cannot read the zoo index {path}: {e}") from None
 
 
+def _read_index() -> dict[str, ZooEntry]:
+    """The shipped zoo's entries, then the user zoo's."""
+    index = read_index(zoo_dir())
+    user = user_zoo_dir()
+    if user.resolve() != zoo_dir():
+        for name, entry in read_index(user).items():
+            if name in index:
+                raise RecError(f"the user zoo {user} has a model named {name!r}, the name of a shipped model: rename it")
+            index[name] = entry
+    return index
+
+
 def list_models() -> list[ZooEntry]:
+    """Every installed model: the shipped zoo's, then the user zoo's."""
     return list(_read_index().values())
 
 

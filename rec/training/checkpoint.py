@@ -21,8 +21,8 @@ from safetensors.torch import save_file
 
 from rec.errors import RecError
 from rec.models.kinds import build
-from rec.models.zoo import (ZooEntry, file_sha256, list_models, load_model, load_state, read_safetensors, stored_state,
-                            zoo_dir)
+from rec.models.zoo import (ZooEntry, file_sha256, list_models, load_model, load_state, read_index, read_safetensors,
+                            stored_state, valid_name, zoo_dir)
 from rec.training.config import RunConfig
 from rec.training.shards import read_shards
 
@@ -92,25 +92,37 @@ def load_weights_into(model: torch.nn.Module, source: str, strict: bool = True, 
 
 
 def export_model(checkpoint: str | Path, name: str, *, wall_hours: float, data: str, description: str = "", parent: str = "",
-                 step_offset: int = 0) -> ZooEntry:
-    """Write a training checkpoint into the zoo as fp16 safetensors and record it in index.json.
+                 step_offset: int = 0, zoo: Path | None = None) -> ZooEntry:
+    """Write a training checkpoint (or shard folder) into a zoo as fp16 safetensors and record it in its index.json.
 
+    ``zoo``: the zoo folder (default the shipped zoo, :func:`~rec.models.zoo.zoo_dir`; ``rec
+    export`` writes into the user zoo). A name the other zoo already has is refused.
     ``step_offset`` counts steps trained before the checkpoint's run (a run continued from
     shipped weights); wall hours add to those already recorded for the model then.
     """
-    ckpt = read_checkpoint(Path(checkpoint))
-    model = build(ckpt["config"].model)
-    load_state(model, ckpt["model"])
-    path = zoo_dir() / f"{name}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(zoo) if zoo is not None else zoo_dir()
+    if not valid_name(name):
+        raise RecError(f"a model name must be letters, digits, '.', '_' and '-' (at most 100), got {name!r}")
+    others = {e.name for e in list_models() if e.path.parent.resolve() != directory.resolve()}
+    if name in others:
+        raise RecError(f"another zoo already has a model named {name!r}: choose another name")
+    source = Path(checkpoint)
+    if source.is_dir():  # a shard folder
+        model, steps = load_model_file(source), 0
+    else:
+        ckpt = read_checkpoint(source)
+        model, steps = build(ckpt["config"].model), int(ckpt["step"])
+        load_state(model, ckpt["model"])
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.safetensors"
     save_file(stored_state(model), str(path))
-    index = {e.name: e for e in list_models()}
+    index = read_index(directory)
     if step_offset and name in index:
         wall_hours += index[name].wall_hours
-    entry = ZooEntry(name, ckpt["config"].model, int(ckpt["step"]) + step_offset, round(wall_hours, 2), data, file_sha256(path),
-                     description, parent)
+    entry = ZooEntry(name, model.config, steps + step_offset, round(wall_hours, 2), data, file_sha256(path),
+                     description, parent, directory=directory)
     index[name] = entry
-    (zoo_dir() / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
+    (directory / "index.json").write_text(json.dumps({k: v.to_dict() for k, v in sorted(index.items())}, indent=2, ensure_ascii=False) + "\n")
     load_model.cache_clear()
     return entry
 
