@@ -1,4 +1,5 @@
-"""Shipped variable-rate models: the rate falls monotonically as β grows, and channels stay active."""
+"""Shipped variable-rate models: REC's rate falls monotonically as β grows with channels kept active;
+the reference's bits grow with λ."""
 
 import math
 from importlib.resources import files
@@ -11,7 +12,8 @@ from rec.image import read_image
 from rec.models.pln import model_input
 from rec.models.zoo import list_models, load_model
 
-VARIABLE = [e.name for e in list_models() if getattr(e.config, "variable_rate", False)]
+VARIABLE = [e.name for e in list_models() if getattr(e.config, "variable_rate", False) and hasattr(e.config, "beta_min")]
+REFERENCES = [e.name for e in list_models() if getattr(e.config, "variable_rate", False) and hasattr(e.config, "lmbda_min")]
 
 
 @pytest.mark.skipif(not VARIABLE, reason="no variable-rate model shipped")
@@ -31,3 +33,16 @@ def test_rate_is_monotone_in_beta_on_a_real_photo(name):
     assert all(x > y for x, y in zip(kls, kls[1:])), kls
     assert kls[0] > 4 * kls[-1]  # the knob spans a real range of rates
     assert min(actives) >= 0.5 * c.M, actives
+
+
+@pytest.mark.skipif(not REFERENCES, reason="no variable-rate reference shipped")
+@pytest.mark.parametrize("name", REFERENCES)
+def test_reference_bits_grow_with_lambda_on_a_real_photo(name):
+    from rec.codec import compress
+
+    c = load_model(name).config
+    rgb = read_image(files("rec") / "data" / "kodim23.png")[128:320, 256:512]
+    lambdas = [math.exp(math.log(c.lmbda_min) + (math.log(c.lmbda_max) - math.log(c.lmbda_min)) * i / 3) for i in range(4)]
+    sizes = [len(compress(rgb, model=name, rate=lam, verify=False)) for lam in lambdas]
+    assert all(x < y for x, y in zip(sizes, sizes[1:])), sizes
+    assert sizes[-1] > 3 * sizes[0]
