@@ -8,7 +8,7 @@
     rec export CHECKPOINT NAME [--description TEXT]
     rec samplers
     rec demo [--out DIR]
-    rec eval DIR --codec NAME [--codec NAME ...] [--models a,b] [--samplers L2:L1] --out DIR
+    rec eval DIR --codec NAME [--codec NAME ...] [--models a,b] [--rates R1,R2] [--samplers L2:L1] --out DIR
     rec bench IMAGES... [--models a,b] [--samplers "P1;P2"] [--betas B1,B2] [--threads N] [--warmup K] [--repeats R] --out DIR
     rec train [CONFIG] --out RUN [--set section.key=value ...]
 """

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -39,14 +38,15 @@ from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_curve, save_curve
 from rec.image import read_image
+from rec.models.rate import standard_rates
 from rec.models.zoo import list_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_rates(config, n: int) -> list[float]:
-    lo, hi = map(math.log, config.rate_range)
-    return [round(math.exp(lo + (hi - lo) * i / (n - 1)), 4) for i in range(n)]
+    """``n`` rates log-spaced over the model's range (:func:`rec.models.rate.standard_rates`)."""
+    return standard_rates(*config.rate_range, n)
 
 
 def ideal_row(model, images: list[np.ndarray], beta: float) -> dict:

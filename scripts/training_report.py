@@ -30,6 +30,7 @@ from rec.evaluation.metrics import ms_ssim_db
 from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_anchor
 from rec.image import read_image
+from rec.models.rate import standard_rates
 from rec.models.zoo import list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,11 +102,10 @@ def ideal_bd_rates(jpeg: RDCurve, ideal: dict[str, list[tuple[float, float, floa
 
 
 def rates(config, n: int = 6) -> list[float | None]:
-    """The rates a model is reported at: [None] (its one rate), or n log-spaced β over a variable-rate model's range."""
-    if not config.variable_rate:
-        return [None]
-    lo, hi = np.log(config.beta_min), np.log(config.beta_max)
-    return [round(float(np.exp(lo + (hi - lo) * i / (n - 1))), 4) for i in range(n)]
+    """The rates a model is reported at: [None] (its one rate), or n log-spaced rates over a variable-rate
+    model's range (:func:`rec.models.rate.standard_rates`)."""
+    span = getattr(config, "rate_range", None)
+    return [None] if span is None else standard_rates(*span, n)
 
 
 def main() -> None:

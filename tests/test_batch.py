@@ -6,7 +6,7 @@ from PIL import Image
 
 from rec.batch import encode_directory, estimated_memory_gb
 from tests.conftest import smooth_image
-from tests.test_codec import FAST, tiny_model
+from tests.helpers import FAST, tiny_model
 
 
 def test_parallel_batch_is_byte_identical_to_sequential(tmp_path):

@@ -15,7 +15,7 @@ import torch
 from rec.container import Container, Header, SamplerSpec
 from rec.errors import FormatError, RecError
 from tests.conftest import smooth_image
-from tests.models.test_brummer import batch, tiny
+from tests.helpers import image_batch, install, tiny_brummer
 
 NAME = "rec.codecs.brummer2021"
 
@@ -34,7 +34,7 @@ def codec():
 
 @pytest.fixture(scope="module")
 def net():
-    return tiny(gain=1000.0, support=8).eval()  # several winning priors, escapes
+    return tiny_brummer(gain=1000.0, support=8).eval()  # several winning priors, escapes
 
 
 def _image(h, w, seed=1):
@@ -98,7 +98,7 @@ def test_several_priors_and_escapes_are_exercised(codec, net):
 
 
 def test_bytes_written_are_within_one_percent_of_the_tables_estimate_plus_side_information(codec):
-    net = tiny(gain=30.0).eval()
+    net = tiny_brummer(gain=30.0).eval()
     r = codec.encode(net, _image(256, 256, seed=3), reconstruct=False)
     assert r.estimated_bits > 5000
     assert abs(r.bits_y - r.estimated_bits) <= 0.01 * r.estimated_bits
@@ -118,7 +118,7 @@ def test_a_corrupted_or_foreign_file_gives_a_format_error(codec, net):
     with pytest.raises(FormatError):
         codec.decode(net, bytes(data[:-7]))
     with pytest.raises(FormatError, match="another model"):
-        codec.decode(tiny(gain=999.0, support=8).eval(), r.data)
+        codec.decode(tiny_brummer(gain=999.0, support=8).eval(), r.data)
     # the same bytes under a header that pins another table
     c = Container.from_bytes(r.data)
     h = c.header
@@ -149,8 +149,8 @@ def test_the_front_door_and_the_trainer_hooks(codec, net):
     assert len(c.rate_label(net.config)) == 28
     groups = c.parameter_groups(net, 50.0)
     assert sum(len(g["params"]) for g in groups) == len(list(net.parameters())) and groups[1]["lr_scale"] == 10.0
-    train = tiny(gain=1000.0).train()
-    losses = c.losses(train, batch(6), warmup=1.0, sample=True, beta=None)
+    train = tiny_brummer(gain=1000.0).train()
+    losses = c.losses(train, image_batch(6), warmup=1.0, sample=True, beta=None)
     losses.loss.backward()
     assert set(c.log_scalars(losses)) >= {"loss", "bpp", "mse", "psnr"} and c.level1_channels(losses) is None
     b1, b2 = c.level_bits(losses)
@@ -159,9 +159,8 @@ def test_the_front_door_and_the_trainer_hooks(codec, net):
 
 def test_rec_eval_codes_a_zoo_model_through_the_front_door(empty_zoo):
     from rec.evaluation.runner import EvalImage, evaluate
-    from tests.evaluation.test_runner import _install
 
-    _install(empty_zoo, "tiny-brummer", tiny(gain=30.0).eval())
+    install(empty_zoo, "tiny-brummer", tiny_brummer(gain=30.0).eval())
     images = [EvalImage(f"im{i}.png", _image(48, 80, seed=i)) for i in range(2)]
     (result,) = evaluate(images, ["brummer2021"], models=["tiny-brummer"], progress=False, log=lambda m: None)
     (point,) = result.points

@@ -73,9 +73,9 @@ def test_train_set_lists_the_keys():
 
 
 def test_decode_prints_one_line(tmp_path, empty_zoo, capsys):
-    from tests.evaluation.test_runner import _install, tiny_model
+    from tests.helpers import install, tiny_model
 
-    _install(empty_zoo, "tiny", tiny_model(0))
+    install(empty_zoo, "tiny", tiny_model(0))
     png, rec_file, out = tmp_path / "in.png", tmp_path / "x.rec", tmp_path / "x.png"
     Image.fromarray(smooth_image(np.random.default_rng(0), 40, 56)).save(png)
     assert main(["encode", str(png), str(rec_file), "--model", "tiny", "--sampler", "is(bits=8):is(bits=8)"]) == 0

@@ -6,7 +6,7 @@ from rec.codec import compress
 from rec.fuzzing import fuzz, mutate, reseal
 from rec.container import Container
 from tests.conftest import smooth_image
-from tests.test_codec import FAST, tiny_model
+from tests.helpers import FAST, lively_mbt, tiny_model
 
 
 def test_reseal_makes_a_mutant_pass_the_crc():
@@ -35,9 +35,7 @@ def test_mbt2018_mutants_and_huge_header_sizes_raise_only_format_error():
     """Issue 17: mbt2018 bitstreams, and headers (CRC resealed) claiming up to 65536² pixels."""
     import struct
 
-    from tests.test_reference import lively_model
-
-    model = lively_model()
+    model = lively_mbt()
     rng = np.random.default_rng(2)
     seeds = [bytes(compress(smooth_image(rng, h, w), model=model, verify=False)) for h, w in [(20, 30), (70, 65)]]
     mutants = [mutate(seeds[0], np.random.default_rng(i)) for i in range(300)]

@@ -1,18 +1,10 @@
 """scripts/import_graph.py: the package's import graph has no cycle and no import that runs up a floor."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "import_graph.py"
+from tests.helpers import load_script
 
 
 def _graph():
-    spec = importlib.util.spec_from_file_location("import_graph", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("import_graph", module)  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("import_graph")
 
 
 def test_the_package_has_no_import_cycle():

@@ -19,36 +19,20 @@ from rec.errors import FormatError, RecError
 from rec.models.joint import JointConfig, JointPrior
 from rec.training import Trainer, load_config
 from tests.conftest import smooth_image
+from tests.helpers import lively_mbt
 
 M = 6
 RANGE = dict(lmbda=0.01, lmbda_min=0.002, lmbda_max=0.05, knots=4)
 
 
-def lively(config: JointConfig, seed: int = 0, spread: float = 0.3) -> JointPrior:
-    """A tiny seeded model whose latents span several integers (as tests/test_reference.py's) and,
-    variable-rate, whose modulations differ per knot, so that λ changes what is coded."""
-    torch.manual_seed(seed)
-    model = JointPrior(config).eval()
-    with torch.no_grad():
-        model.g_a[-1].weight.mul_(40)
-        model.g_a[-1].bias.mul_(40)
-        model.entropy_parameters[-1].weight[M:].mul_(10)
-        model.entropy_parameters[-1].bias[M:].add_(3.0)
-        if config.variable_rate:
-            for p in model.modulations.parameters():
-                p.normal_(0, spread)
-    model.name = f"tiny-mbt2018{'-vr' if config.variable_rate else ''}-{seed}"
-    return model
-
-
 @pytest.fixture(scope="module")
 def model():
-    return lively(JointConfig(N=8, M=M, F=8, G=8, **RANGE))
+    return lively_mbt(config=JointConfig(N=8, M=M, F=8, G=8, **RANGE))
 
 
 @pytest.fixture(scope="module")
 def fixed():
-    return lively(JointConfig(N=8, M=M, F=8, G=8, lmbda=0.01))
+    return lively_mbt(config=JointConfig(N=8, M=M, F=8, G=8, lmbda=0.01))
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +146,7 @@ def checkpoint(tmp_path_factory):
     from rec.training.checkpoint import save_checkpoint
 
     config = load_config(None, VR)
-    model = lively(config.model)
+    model = lively_mbt(config=config.model)
     path = tmp_path_factory.mktemp("ckpt") / "tiny-vr.pt"
     optimizer = torch.optim.Adam(model.parameters())
     save_checkpoint(path, model, optimizer, 0, config)

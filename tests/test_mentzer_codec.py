@@ -14,14 +14,14 @@ from rec.image import read_image
 from rec.models.context3d import wavefront_steps
 from rec.models.pln import model_input
 from tests.conftest import smooth_image
-from tests.models.test_mentzer import batch, tiny
+from tests.helpers import image_batch, install, tiny_mentzer
 
 M = 4
 
 
 @pytest.fixture(scope="module")
 def net():
-    return tiny(M=M, gain=20.0).eval()
+    return tiny_mentzer(M=M, gain=20.0).eval()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_bits_written_match_the_models_masked_coding_cost(photo):
     overhead: its final words and its 24-bit fixed point, which constriction's categorical uses exactly as given),
     and those within 1e-4 of the model's own float32 masked coding cost MC (Eq. 19) of the same symbols
     (the counts differ from P's probabilities by < (L + 1)/2**24 each, far below one bit over the image)."""
-    net = tiny(M=6, gain=8.0).eval()
+    net = tiny_mentzer(M=6, gain=8.0).eval()
     image = photo[:256, :384]
     r = codec.encode(net, image, reconstruct=False)
     with torch.no_grad():
@@ -98,13 +98,13 @@ def test_the_importance_map_round_trips(shape):
 
 
 def test_a_model_without_importance_map_codes_every_symbol():
-    net = tiny(M=3, importance_map=False).eval()
+    net = tiny_mentzer(M=3, importance_map=False).eval()
     r = codec.encode(net, _image(40, 48))
     assert r.map_method == "none" and r.bits_map == 0 and r.coded == 3 * 5 * 6
     d = codec.decode(net, r.data)
     assert np.array_equal(d.image, r.image)
     with pytest.raises(FormatError):
-        codec.decode(tiny(M=3).eval(), r.data)  # another model (hash)
+        codec.decode(tiny_mentzer(M=3).eval(), r.data)  # another model (hash)
 
 
 def _reseal(data: bytes, header=None, sections=None) -> bytes:
@@ -128,7 +128,7 @@ def test_a_corrupted_truncated_or_foreign_file_gives_a_format_error(net):
     with pytest.raises(FormatError):  # the front door alike
         rec.decompress(bytes(data[:-3]), model=net)
     with pytest.raises(FormatError, match="another model"):
-        codec.decode(tiny(M=M, gain=19.0).eval(), r.data)
+        codec.decode(tiny_mentzer(M=M, gain=19.0).eval(), r.data)
     c = Container.from_bytes(r.data)
     h = c.header
     other = Header(h.width, h.height, h.codec_id, h.model_id, h.model_hash, 0, (SamplerSpec("context3d", {"precision": 16}),))
@@ -190,14 +190,14 @@ def test_the_front_door_and_the_trainer_hooks(net):
     groups = c.parameter_groups(net, 50.0)
     assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
     assert groups[1]["lr_scale"] == net.config.context_lr_scale and groups[1]["params"][0] is net.context.conv0.weight
-    train = tiny(M=M).train()
-    losses = c.losses(train, batch(6), warmup=1.0, sample=True, beta=None)
+    train = tiny_mentzer(M=M).train()
+    losses = c.losses(train, image_batch(6), warmup=1.0, sample=True, beta=None)
     losses.loss.backward()
     assert {"loss", "bpp", "mse", "psnr"} <= set(c.log_scalars(losses))
     b1, b2 = c.level_bits(losses)
     assert float(b1.detach()) > 0 and float(b2) >= 0 and c.level1_channels(losses).shape == (M,)
     with pytest.raises(RecError, match="ContextAutoencoder"):
-        codec.encode(tiny().encoder, image)
+        codec.encode(tiny_mentzer().encoder, image)
 
 
 def test_rec_train_runs_three_steps_and_its_checkpoint_codes(image_dir, tmp_path):
@@ -244,9 +244,8 @@ checkpoint_every = 3
 
 def test_rec_eval_codes_a_zoo_model_through_the_front_door(empty_zoo):
     from rec.evaluation.runner import EvalImage, evaluate
-    from tests.evaluation.test_runner import _install
 
-    _install(empty_zoo, "tiny-mentzer", tiny(M=M).eval())
+    install(empty_zoo, "tiny-mentzer", tiny_mentzer(M=M).eval())
     images = [EvalImage(f"im{i}.png", _image(48, 80, seed=i)) for i in range(2)]
     (result,) = evaluate(images, ["mentzer2018"], models=["tiny-mentzer"], progress=False, log=lambda m: None)
     (point,) = result.points

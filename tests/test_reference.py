@@ -6,34 +6,16 @@ import torch
 
 from rec.container import Container
 from rec.errors import FormatError, RecError
-from rec.models.joint import JointConfig, JointPrior
+from rec.models.joint import JointPrior
 from rec.reference import (CODEC_ID, CodecParams, compress, decode, decompress, encode,
                            fragility_trial)
 from tests.conftest import smooth_image
-
-M = 6
-
-
-def lively_model(seed: int = 0) -> JointPrior:
-    """A tiny untrained but seeded model whose latents span several integers.
-
-    Untrained, y is ~0 and every σ sits at its bound, which makes coding trivial;
-    scaling g_a's output and spreading the predicted scales gives a few bits per
-    latent, like a trained model.
-    """
-    torch.manual_seed(seed)
-    model = JointPrior(JointConfig(N=8, M=M, F=8, G=8)).eval()
-    with torch.no_grad():
-        model.g_a[-1].weight.mul_(40)
-        model.g_a[-1].bias.mul_(40)
-        model.entropy_parameters[-1].weight[M:].mul_(10)
-        model.entropy_parameters[-1].bias[M:].add_(3.0)
-    return model
+from tests.helpers import lively_mbt
 
 
 @pytest.fixture(scope="module")
 def model():
-    return lively_model()
+    return lively_mbt()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +73,7 @@ def test_bits_written_match_the_estimated_rate(encoded):
     assert e.bits == e.bits_y + e.bits_z + e.overhead_bits
     assert e.overhead_bits < 8 * (50 + 4 + 32)  # header with id "tiny" and a 32-byte hash, framing, CRC
     # without the scale table the written bits are the estimate plus the coder's flush
-    cont = encode(lively_model(), smooth_image(np.random.default_rng(3), 96, 160),
+    cont = encode(lively_mbt(), smooth_image(np.random.default_rng(3), 96, 160),
                   params=CodecParams(scale_levels=0), reconstruct=False)
     assert cont.estimated_bits_y * 0.995 <= cont.bits_y <= cont.estimated_bits_y * 1.005 + 64
 
@@ -138,7 +120,7 @@ def test_corrupted_bytes_raise_format_error(model, encoded):
 
 
 def test_escapes_round_trip(image):
-    model = lively_model()
+    model = lively_mbt()
     with torch.no_grad():  # hyper-latents far out in the tails of the factorized density
         model.h_a[-1].weight.mul_(1000)
         model.h_a[-1].bias.add_(500 * torch.sign(torch.randn(model.h_a[-1].bias.shape)))
@@ -172,7 +154,7 @@ def test_decoding_does_not_depend_on_thread_count_or_memory_format(model, image)
 
 
 def test_bad_input():
-    model = lively_model()
+    model = lively_mbt()
     with pytest.raises(RecError):
         compress(model, np.zeros((8, 8), np.uint8))
     with pytest.raises(RecError):
@@ -210,7 +192,7 @@ def test_encoder_computes_the_decoders_parameters_when_g_a_runs_in_bands(monkeyp
 
     monkeypatch.setattr(MirrorConv2d, "CHUNK_VALUES", 4096)  # the banded path on a small image
     monkeypatch.setattr(GDN, "CHUNK_VALUES", 4096)
-    model = lively_model(1)
+    model = lively_mbt(1)
     for seed, (h, w) in enumerate([(96, 160), (130, 70), (200, 136)]):
         img = smooth_image(np.random.default_rng(40 + seed), h, w)
         with torch.no_grad():

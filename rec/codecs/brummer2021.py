@@ -29,7 +29,7 @@ index bits as the level's ``side_bits``, the escapes as ``outlier_bits``.
 
 Not registered by :mod:`rec.codecs` yet (importing this module registers it): the registry's
 list is pinned by tests/test_codecs.py and ``rec eval`` needs an evaluator per registered
-codec (rec.evaluation.runner._EVALUATORS); see issue 20.
+codec (rec.evaluation.learned.EVALUATORS); see issue 20.
 """
 
 from __future__ import annotations

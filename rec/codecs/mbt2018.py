@@ -35,6 +35,7 @@ class Mbt2018Codec:
     kinds = ("mbt2018",)
     label = "mbt2018 (rec.reference)"
     rate_name, rate_symbol = "lambda", "λ"  # the rate parameter of a variable-rate model
+    larger_rate_more_bits = True  # a larger λ weighs the distortion more: more bits
 
     def prepare(self, model: JointPrior) -> JointPrior:
         return model.eval()  # the reference codec computes in the contiguous layout (rec.reference)

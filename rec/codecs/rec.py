@@ -158,6 +158,7 @@ class RecCodec:
     kinds = ("gamma-pln", "pln", "vae")
     label = "REC"
     rate_name, rate_symbol = "beta", "β"  # the rate parameter of a variable-rate model
+    larger_rate_more_bits = False  # a larger β weighs the KL more: fewer bits
 
     def prepare(self, model: PLN) -> PLN:
         # channels_last runs the PLN's convolutions about 1.5× faster on the CPU

@@ -7,8 +7,15 @@ module                      job
 :mod:`.classical`           JPEG, WebP, JPEG 2000, AVIF, HEIC 4:4:4, JPEG XL
 :mod:`.bdrate`              Bjøntegaard delta rate / PSNR (PCHIP, VCEG-M33 cubic)
 :mod:`.results`             CompressAI results JSON: :class:`RDCurve`, anchors
-:mod:`.runner`              the measuring loop: codecs × rate points × images →
-                            :class:`CodecResult` → JSON + per-image CSV
+:mod:`.runner`              ``evaluate``: codecs × rate points × images →
+                            :class:`CodecResult` → JSON + per-image CSV; the classical sweep
+:mod:`.measurements`        what is measured: :class:`EvalImage`, :class:`ImageResult`,
+                            :class:`RatePoint`, :class:`CodecResult` (its JSON and CSV)
+:mod:`.points`              the points file: each measurement as made, read back to resume
+:mod:`.sweep`               the loop every codec runs: settings × images → rate points
+:mod:`.model_choice`        the learned codecs' models: zoo names, paths, rates of variable-rate models
+:mod:`.learned`             the learned codecs' evaluators (REC, mbt2018, the quantized codecs)
+:mod:`.summary`             the lines ``rec eval`` prints: per point, table, BD-rates
 :mod:`.cli_eval`            the ``rec eval`` command on top of the runner
 :mod:`.names`               names of sampler pairs in curve and file names (``rec eval``, ``rec bench``)
 :mod:`.bench`               coding time against rate: sampler pairs × models × images, encode
@@ -65,9 +72,9 @@ _EXPORTS = {
     "load_anchor": "results",
     "load_curve": "results",
     "save_curve": "results",
-    "CodecResult": "runner",
-    "RatePoint": "runner",
-    "ImageResult": "runner",
+    "CodecResult": "measurements",
+    "RatePoint": "measurements",
+    "ImageResult": "measurements",
     "evaluate": "runner",
     "write_results": "runner",
 }

@@ -123,25 +123,20 @@ def parse_pairs(text: str | None) -> list[SamplerPair]:
 
 def parse_betas(text: str | None) -> list[float] | None:
     """``"0.1,0.3"`` → [0.1, 0.3] (positive numbers, order kept); None: each model's own β."""
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise RecError(f"--betas must be comma-separated numbers: {e}") from None
-    if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
-        raise RecError(f"--betas must be positive numbers, got {text!r}")
-    return list(dict.fromkeys(values))
+    from rec.evaluation.model_choice import parse_rates
+
+    return parse_rates(text, "--betas")
 
 
 def load_bench_images(paths: Sequence[str | os.PathLike], limit: int | None = None):
     """The images of ``paths`` (files, or directories of lossless images sorted by name), the
-    first ``limit`` of them, as :class:`rec.evaluation.runner.EvalImage`.
+    first ``limit`` of them, as :class:`rec.evaluation.measurements.EvalImage`.
 
     Raises:
         RecError: a path that is neither, no image, two images of one name.
     """
-    from rec.evaluation.runner import EvalImage, load_images
+    from rec.evaluation.measurements import EvalImage
+    from rec.evaluation.runner import load_images
     from rec.image import read_image
 
     images = []
@@ -610,7 +605,7 @@ def run_bench(images, models: Sequence[Any] | None = None, pairs: Sequence[Sampl
     """Measure every model (× β) × pair × image; see the module docstring.
 
     Args:
-        images: :class:`~rec.evaluation.runner.EvalImage` objects, or paths of images and directories.
+        images: :class:`~rec.evaluation.measurements.EvalImage` objects, or paths of images and directories.
         models: zoo names, checkpoint paths, shard folders or PLN objects (default: the zoo's default).
         pairs: :class:`SamplerPair` objects or specs (default: the default pair).
         betas: the rates of variable-rate models (default: each model's own β); a fixed-rate

@@ -88,7 +88,7 @@ def run(args) -> None:
         RecError: bad arguments, no images, an unknown or non-REC model.
     """
     from rec.evaluation.bench import load_bench_images, parse_betas, parse_pairs, run_bench
-    from rec.evaluation.runner import parse_models
+    from rec.evaluation.model_choice import parse_models
 
     pairs = parse_pairs(args.samplers)
     betas = parse_betas(args.betas)

@@ -1,8 +1,8 @@
 """``rec eval``: rate-distortion evaluation of codecs on a directory of images.
 
     rec eval DIR --codec NAME [--codec NAME ...] [--models a,b,c] [--samplers L2:L1]
-                 [--qualities 5,10,...] [--limit N] [--seed S] [--quiet] [--anchor NAME]
-                 [--no-resume] --out DIR
+                 [--qualities 5,10,...] [--rates R,R,...] [--limit N] [--seed S] [--quiet]
+                 [--anchor NAME] [--no-resume] --out DIR
 
 A thin layer over :mod:`rec.evaluation.runner`: it parses the arguments, runs
 :func:`~rec.evaluation.runner.evaluate`, prints one line per rate point and
@@ -33,7 +33,13 @@ codecs: every classical codec by name (jpeg, jpeg444, webp, jpeg2000, avif, heic
 jpegxl: a quality sweep over its grid, or --qualities), rec (one rate point per
 PLN model of --models, default every PLN model of the zoo; one curve per family:
 rec-gamma-pln, rec-pln, rec-vae) and mbt2018 (every mbt2018 model of the zoo;
-skipped with a message when there is none).
+skipped with a message when there is none), and the other learned codecs alike.
+--models takes zoo names and model files as `rec encode --model` does (a training
+checkpoint .pt, a shard folder); a file's points are labelled with its stem.
+A variable-rate model (see `rec models`) makes one point per rate: those of --rates
+(each inside its range: β of a γ-PLN, larger β fewer bits; λ of mbt2018, larger λ
+more bits), default six log-spaced over its range; points are labelled
+"<model> β=<β>", and a variable-rate REC model has a curve of its own, rec-<model>.
 A rec curve is named after everything that defines it: rec-<family>, then the samplers
 unless they are the default pair (e.g. -is-bits10_gs-bits8-shards4), then -seed<S> unless
 the seed is 0; so runs with other samplers or seeds may share one --out.
@@ -59,9 +65,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("directory", metavar="DIR", help="directory of lossless images (.png, .bmp, .ppm, .tif)")
     p.add_argument("--codec", action="append", required=True, metavar="NAME", dest="codecs",
                    help="codec to evaluate (repeatable): a classical codec, rec or mbt2018")
-    p.add_argument("--models", metavar="A,B,C", help="comma-separated zoo models for rec / mbt2018 (one rate point each)")
+    p.add_argument("--models", metavar="A,B,C",
+                   help="comma-separated models for the learned codecs: zoo names or model files as `rec encode "
+                        "--model` takes (training checkpoint .pt, shard folder); one rate point each, one per rate "
+                        "if variable-rate")
     p.add_argument("--samplers", metavar="L2:L1", help="rec's samplers, e.g. importance:greedy (default: the pair of `rec samplers`)")
     p.add_argument("--qualities", metavar="Q,Q,...", help="quality grid replacing the codec's (one classical codec only)")
+    p.add_argument("--rates", metavar="R,R,...",
+                   help="rates of every variable-rate model, inside its range (default: six log-spaced over it)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--seed", type=int, default=0, help="rec's seed of the shared randomness (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-point lines")
@@ -88,7 +99,7 @@ def _command(args) -> str:
     parts = ["rec", "eval", args.directory]
     for c in args.codecs:
         parts += ["--codec", c]
-    for flag in ("models", "samplers", "qualities", "limit"):
+    for flag in ("models", "samplers", "qualities", "rates", "limit"):
         value = getattr(args, flag)
         if value is not None:
             parts += [f"--{flag}", str(value)]
@@ -104,11 +115,13 @@ def run(args) -> None:
     Raises:
         RecError: bad arguments, no images, a codec failure.
     """
-    from rec.evaluation.runner import (bd_summary, evaluate, format_point, parse_models, parse_qualities, summary_table,
-                                       write_results)
+    from rec.evaluation.model_choice import parse_models, parse_rates
+    from rec.evaluation.runner import evaluate, parse_qualities, write_results
+    from rec.evaluation.summary import bd_summary, format_point, summary_table
 
     models = parse_models(args.models) if args.models is not None else None
     qualities = parse_qualities(args.qualities) if args.qualities is not None else None
+    rates = parse_rates(args.rates)
 
     shown: list[str] = []
 
@@ -128,7 +141,7 @@ def run(args) -> None:
     out = Path(args.out)
     try:
         results = evaluate(args.directory, args.codecs, models=models, samplers=args.samplers, qualities=qualities,
-                           limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
+                           rates=rates, limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
                            meta={"source": "rec eval", "command": _command(args)}, on_point=on_point, log=log,
                            points_dir=out, resume=not args.no_resume)
     except KeyboardInterrupt as e:  # rec's main prints it; say how to go on

@@ -23,7 +23,8 @@ The same machinery serves every variable-rate model, whatever its rate parameter
 is called: β of the γ-PLN (rec.models.pln), λ of mbt2018 (rec.models.joint).
 :func:`modulated_widths` and :func:`run_modulated` place a modulation after each
 GDN / activation of a transform, :func:`rate_weights` embeds a rate given as a
-number, a tensor or None (the model's default).
+number, a tensor or None (the model's default). :func:`standard_rates` are the rates a
+variable-rate model is reported at by default (``rec eval``, the scripts).
 
 Invariants: ``weights(β)`` sums to 1 for every β; it is a function of β and the
 range only (the decoder recomputes it from the β in the file header).
@@ -39,7 +40,7 @@ from torch import nn
 from rec.errors import RecError
 from rec.models.layers import GDN
 
-__all__ = ["RateEmbedding", "Modulation", "modulated_widths", "run_modulated", "rate_weights"]
+__all__ = ["RateEmbedding", "standard_rates", "Modulation", "modulated_widths", "run_modulated", "rate_weights"]
 
 #: The layers a modulation follows: GDN / IGDN and the activations.
 MODULATED = (GDN, nn.LeakyReLU)
@@ -77,6 +78,23 @@ class RateEmbedding(nn.Module):
         w.scatter_(1, k.long()[:, None], (1 - t)[:, None])
         w.scatter_add_(1, k.long()[:, None] + 1, t[:, None])
         return w.float()
+
+
+def standard_rates(lo: float, hi: float, n: int = 6) -> list[float]:
+    """``n`` rates log-spaced over [lo, hi] (a model's ``config.rate_range``), in increasing order: the
+    ends exactly, the ones between rounded to 4 significant digits (readable labels, inside the range)::
+
+        standard_rates(0.1, 4.0)   # [0.1, 0.2091, 0.4373, 0.9146, 1.913, 4.0]
+
+    Raises:
+        RecError: not 0 < lo < hi, or fewer than 2 rates.
+    """
+    lo, hi = float(lo), float(hi)
+    if not 0 < lo < hi or n < 2:
+        raise RecError(f"standard rates need 0 < lo < hi and n ≥ 2, got {lo:g}, {hi:g}, {n}")
+    a, b = math.log(lo), math.log(hi)
+    inner = [min(max(float(f"{math.exp(a + (b - a) * i / (n - 1)):.4g}"), lo), hi) for i in range(1, n - 1)]
+    return [lo, *inner, hi]
 
 
 class Modulation(nn.Module):

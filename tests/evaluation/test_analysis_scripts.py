@@ -10,9 +10,7 @@ import rec.models.zoo as zoo
 from rec.evaluation.latents import image_kl, mean_kl
 from rec.evaluation.results import RDCurve, save_curve
 from tests.conftest import smooth_image
-from tests.evaluation.test_bound import rec_curve
-from tests.evaluation.test_runner import _install, tiny_model
-from tests.evaluation.test_scripts import _load
+from tests.helpers import install, load_script, rec_curve, tiny_model
 
 pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -34,8 +32,8 @@ def _table(md: str, first_header: str) -> list[dict[str, str]]:
 @pytest.fixture
 def tiny_zoo(empty_zoo):
     """A temporary zoo of one untrained PLN (tiny-p) and one untrained γ-PLN (tiny-g)."""
-    _install(empty_zoo, "tiny-p", tiny_model(0, "pln"))
-    _install(empty_zoo, "tiny-g", tiny_model(1))
+    install(empty_zoo, "tiny-p", tiny_model(0, kind="pln"))
+    install(empty_zoo, "tiny-g", tiny_model(1))
     return empty_zoo
 
 
@@ -59,7 +57,7 @@ def test_analysis_bound(tmp_path):
     save_curve(rec_curve("REC PLN", kl=(0.3,), models=["p"]), ev / "rec-pln.json")
     save_curve(RDCurve(name="JPEG", bpp=[0.2, 1.0, 2.0], psnr=[23, 30, 35], ms_ssim=[0.8, 0.95, 0.98]), ev / "jpeg.json")
     out = tmp_path / "res" / "bound.md"
-    script = _load("analysis_bound")
+    script = load_script("analysis_bound")
     assert script.main([str(ev), "--out", str(out), "--reference", str(ev / "jpeg.json")]) == 0
     assert out.with_suffix(".png").read_bytes()[:8] == PNG
     md = out.read_text()
@@ -97,7 +95,7 @@ def test_bd_table(tmp_path):
     save_curve(twin, anchors / "x_cuda.json")
     save_curve(RDCurve(name="far", bpp=[0.1, 0.2], psnr=[40, 45]), anchors / "far.json")
     out = tmp_path / "bd.md"
-    script = _load("bd_table")
+    script = load_script("bd_table")
     argv = ["--ours", str(ours / "rec-gamma-pln.json"), str(ours / "rec-pln.json"), "--classical", *map(str, sorted(classical.glob("*.json"))),
             "--anchor-dir", str(anchors), "--jpeg", str(classical / "jpeg.json"), "--heic", str(classical / "heic.json"), "--out", str(out)]
     assert script.main(argv) == 0
@@ -126,7 +124,7 @@ def test_bd_table(tmp_path):
 
 def test_analysis_level2_share(tiny_zoo, images, tmp_path):
     out = tmp_path / "share.md"
-    script = _load("analysis_level2_share")
+    script = load_script("analysis_level2_share")
     assert script.main(["--kodak", str(images), "--out", str(out), "--seed", "3"]) == 0
     assert out.with_suffix(".png").read_bytes()[:8] == PNG
     md = out.read_text()
@@ -152,7 +150,7 @@ def test_analysis_level2_share(tiny_zoo, images, tmp_path):
 
 def test_analysis_samplers_several_models(tiny_zoo, images, tmp_path):
     out = tmp_path / "samplers.md"
-    script = _load("analysis_samplers")
+    script = load_script("analysis_samplers")
     keep = ["IS-IS (default)", "IS-IS, 9 bits"]
     skip = [label for label, _ in script.PAIRS if label not in keep]
     argv = ["--model", "tiny-g", "--models", "tiny-g,tiny-p", "--kodak", str(images), "--limit", "1", "--out", str(out),

@@ -13,7 +13,7 @@ from rec.evaluation.bench import SamplerPair, load_bench_images, parse_betas, pa
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage
 from tests.evaluation.conftest import photo_like
-from tests.evaluation.test_runner import _install, tiny_model
+from tests.helpers import install, tiny_model
 
 pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -28,7 +28,7 @@ def images():
 
 @pytest.fixture(scope="module")
 def run(images):
-    return run_bench(images, [tiny_model(0), tiny_model(1, "pln")], [f"fast={FAST}", SMALL_IS], n_threads=1,
+    return run_bench(images, [tiny_model(0), tiny_model(1, kind="pln")], [f"fast={FAST}", SMALL_IS], n_threads=1,
                      warmup=1, repeats=2)
 
 
@@ -119,7 +119,7 @@ def test_fixed_rate_model_ignores_betas_and_bad_arguments(images):
 
 
 def test_cli_bench(tmp_path, empty_zoo, capsys):
-    _install(empty_zoo, "tiny", tiny_model(3))
+    install(empty_zoo, "tiny", tiny_model(3))
     d = tmp_path / "imgs"
     d.mkdir()
     for i in range(2):

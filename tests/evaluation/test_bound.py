@@ -7,16 +7,7 @@ import pytest
 from rec.errors import RecError
 from rec.evaluation.bound import SPAN_KL_BPP, bound_points, ideal_curve, load_rec_curves, within_span
 from rec.evaluation.results import RDCurve, save_curve
-
-
-def rec_curve(name="REC γ-PLN", kl=(0.2, 0.5, 1.0), pixels=768 * 512, models=None) -> RDCurve:
-    """A fabricated rec eval curve: bound from the KL as the codec computes it, 1.4× KL written."""
-    bound = [(k * pixels + 2 * math.log2(k * pixels + 1)) / pixels for k in kl]
-    ideal = [24 + 6 * k for k in kl]
-    return RDCurve(
-        name=name, bpp=[1.4 * k for k in kl], psnr=[p - 0.05 for p in ideal], ms_ssim=[0.9 + 0.05 * k for k in kl],
-        extra={"kl_bpp": kl, "bound_bpp": bound, "ideal_psnr": ideal, "ideal_ms_ssim": [0.901 + 0.05 * k for k in kl]},
-        meta={"models": models or [f"m{i}" for i in range(len(kl))], "dataset": "kodak", "images": 24})
+from tests.helpers import rec_curve
 
 
 def test_points_properties():

@@ -7,7 +7,7 @@ from rec.evaluation.names import is_default_pair, pair_label, pair_slug, run_suf
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage, evaluate, write_results
 from tests.conftest import smooth_image
-from tests.evaluation.test_runner import tiny_model
+from tests.helpers import tiny_model
 
 A = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
 B = "is(bits=8):is(bits=8)"

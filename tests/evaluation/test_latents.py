@@ -11,7 +11,7 @@ from rec.evaluation.latents import LevelKL, active_channels, draw_latents, ideal
 from rec.evaluation.metrics import psnr
 from rec.models.pln import model_input
 from tests.conftest import smooth_image
-from tests.evaluation.test_runner import FAST, tiny_model
+from tests.helpers import FAST, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_level2_kl_matches_the_codec(rgb):
 
 
 def test_properties_and_reproducibility(rgb):
-    model = tiny_model(2, "pln")
+    model = tiny_model(2, kind="pln")
     a = image_kl(model, rgb, torch.Generator().manual_seed(5))
     b = image_kl(model, rgb, torch.Generator().manual_seed(5))
     assert a == b and a.kl1_bits > 0 and a.kl2_bits > 0 and 0 <= a.level2_share <= 1
@@ -62,7 +62,7 @@ def test_properties_and_reproducibility(rgb):
 
 
 def test_vae_has_no_level2_and_reconstruction_shape():
-    model = tiny_model(0, "vae")
+    model = tiny_model(0, kind="vae")
     im = smooth_image(np.random.default_rng(4), 40, 56)  # padded to 48 × 64
     kl = image_kl(model, im)
     assert kl.kl2_bits == 0.0 and kl.level2_share == 0.0 and kl.kl1_bits > 0

@@ -8,7 +8,7 @@ from rec.evaluation.reference_study import study_point, wavefront_steps
 from rec.evaluation.runner import EvalImage
 from rec.models.joint import wavefront_schedule
 from rec.reference import encode
-from tests.evaluation.test_runner import tiny_mbt
+from tests.helpers import lively_mbt
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_wavefront_steps_match_the_schedule():
 
 
 def test_split_adds_up_to_the_file_and_unperturbed_decodes_are_right(images):
-    net = tiny_mbt()
+    net = lively_mbt()
     study = study_point(net, "m", images, model_hash=b"\x02" * 16, seeds=(0, 1), rel_noise=0.0)
     for s, im in zip(study.images, images):
         enc = encode(net, im.rgb, model_id="m", model_hash=b"\x02" * 16, reconstruct=False)
@@ -38,7 +38,7 @@ def test_split_adds_up_to_the_file_and_unperturbed_decodes_are_right(images):
 
 
 def test_large_perturbations_are_counted_and_measured(images):
-    study = study_point(tiny_mbt(), "m", images, seeds=(0, 1, 2), rel_noise=1e-2, scale_levels=0)
+    study = study_point(lively_mbt(), "m", images, seeds=(0, 1, 2), rel_noise=1e-2, scale_levels=0)
     f = study.fragility()
     assert f.trials == 6 and f.wrong >= 1 and f.wrong_rate == f.wrong / 6
     wrong = [t for s in study.images for t in s.trials if not t.ok]
@@ -51,6 +51,6 @@ def test_large_perturbations_are_counted_and_measured(images):
 
 def test_bad_arguments(images):
     with pytest.raises(RecError, match="no images"):
-        study_point(tiny_mbt(), "m", [])
+        study_point(lively_mbt(), "m", [])
     with pytest.raises(RecError, match="relative noise"):
-        study_point(tiny_mbt(), "m", images, rel_noise=-1.0)
+        study_point(lively_mbt(), "m", images, rel_noise=-1.0)

@@ -6,11 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from safetensors.torch import save_file
 
-import rec.models.zoo as zoo
 from rec.codec import compress, decompress
 from rec.errors import RecError
 from rec.evaluation.classical import get_codec
@@ -18,33 +15,11 @@ from rec.evaluation.cli_eval import add_parser
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import (EvalImage, evaluate, evaluate_mbt2018, evaluate_rec, load_images, load_mbt2018,
                                    write_results, zoo_models)
-from rec.models.joint import JointConfig, JointPrior
-from rec.models.pln import PLN, ModelConfig
+from rec.models.joint import JointPrior
 from tests.conftest import smooth_image
+from tests.helpers import FAST, FAST_STEM, install, lively_mbt, tiny_model
 
-FAST = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
-FAST_STEM = "is-bits10-maxgroup8_gs-bits8-shards4"  # what a run with FAST adds to its files' names
 COMPRESSAI_KEYS = {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
-
-
-def tiny_model(seed=0, kind="gamma-pln") -> PLN:
-    torch.manual_seed(seed)
-    model = PLN(ModelConfig(kind=kind, N=16, M=8, F=16, G=4)).eval()
-    model.name = f"tiny-{kind}-{seed}" if kind != "gamma-pln" else f"tiny-{seed}"
-    return model
-
-
-def tiny_mbt(seed=0, M=6) -> JointPrior:
-    """Untrained mbt2018 whose latents span a few integers (as tests/test_reference.py's)."""
-    torch.manual_seed(seed)
-    model = JointPrior(JointConfig(N=8, M=M, F=8, G=8)).eval()
-    with torch.no_grad():
-        model.g_a[-1].weight.mul_(40)
-        model.g_a[-1].bias.mul_(40)
-        model.entropy_parameters[-1].weight[M:].mul_(10)
-        model.entropy_parameters[-1].bias[M:].add_(3.0)
-    model.name = f"mbt-{seed}"
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +36,6 @@ def image_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def images(image_dir):
     return load_images(image_dir)
-
-
-def _install(zoo_path, name, model):
-    """Write ``model`` into a zoo directory as the zoo does (fp16 safetensors + index entry)."""
-    path = zoo_path / f"{name}.safetensors"
-    save_file(zoo.stored_state(model), str(path))
-    index_path = zoo_path / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    index[name] = {"name": name, "config": model.config.to_dict(), "steps": 0, "wall_hours": 0.0, "data": "test",
-                   "sha256": zoo.file_sha256(path), "description": "test model", "parent": "", "extra": {}}
-    index_path.write_text(json.dumps(index))
 
 
 def _csv(path):
@@ -165,7 +129,7 @@ def test_rec_with_model_objects(images, tmp_path):
 
 
 def test_rec_one_curve_per_model_family(images, tmp_path):
-    models = [tiny_model(0, "pln"), tiny_model(1), tiny_model(2, "pln")]
+    models = [tiny_model(0, kind="pln"), tiny_model(1), tiny_model(2, kind="pln")]
     results = evaluate_rec(images[:1], models, samplers=FAST, progress=False)
     assert [r.codec for r in results] == [f"rec-gamma-pln-{FAST_STEM}", f"rec-pln-{FAST_STEM}"]
     assert [r.name for r in results] == ["REC γ-PLN, IS(bits=10,max_group=8):GS(bits=8,shards=4)",
@@ -197,14 +161,14 @@ def test_mbt2018_skipped_without_zoo_models(images, empty_zoo):
 
 
 def test_mbt2018_model_object_and_zoo_loading(images, empty_zoo, tmp_path):
-    net = tiny_mbt()
+    net = lively_mbt()
     res = evaluate_mbt2018(images[:1], [net], progress=False)
     (p,) = res.points
     assert p.setting == "mbt-0" and p.bpp > 0 and np.isfinite(p.psnr)
     raw = json.loads(res.write(tmp_path)[0].read_text())
     assert raw["results"]["lambda"] == [pytest.approx(net.config.lmbda)] and COMPRESSAI_KEYS <= set(raw["results"])
 
-    _install(empty_zoo, "mbt-zoo", net)
+    install(empty_zoo, "mbt-zoo", net)
     assert zoo_models("mbt2018") == ["mbt-zoo"]
     loaded = load_mbt2018("mbt-zoo")
     assert isinstance(loaded, JointPrior) and loaded.name == "mbt-zoo"
@@ -235,7 +199,7 @@ def _cli(argv):
 
 
 def test_cli_eval_zoo_model_decoded_from_header(image_dir, empty_zoo, tmp_path, capsys):
-    _install(empty_zoo, "tiny", tiny_model(3))
+    install(empty_zoo, "tiny", tiny_model(3))
     out = tmp_path / "res"
     _cli(["eval", str(image_dir), "--codec", "jpeg", "--codec", "rec", "--codec", "mbt2018", "--models", "tiny",
           "--samplers", FAST, "--qualities", "20,60", "--limit", "1", "--quiet", "--out", str(out)])

@@ -1,24 +1,12 @@
 """Smoke tests of scripts/run_classical.py and scripts/plot_rd.py on generated images."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from rec.evaluation.results import RDCurve, load_curve, save_curve
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import install, lively_mbt, load_script
 
 
 @pytest.fixture
@@ -37,7 +25,7 @@ def test_run_classical_writes_json_csv_and_readme(tmp_path, anchors, make_image)
     for i in range(2):
         Image.fromarray(make_image(10 + i, 176, 168)).save(data / f"im{i}.png")
     out = tmp_path / "out"
-    run = _load("run_classical")
+    run = load_script("run_classical")
     argv = ["--data", str(data), "--out", str(out), "--codecs", "jpeg", "--qualities", "20,60", "--anchor", str(anchors / "jpeg.json")]
     assert run.main(argv) == 0
     curve = load_curve(out / "jpeg.json")
@@ -50,7 +38,7 @@ def test_run_classical_writes_json_csv_and_readme(tmp_path, anchors, make_image)
 
 
 def test_run_classical_rejects_bad_arguments(tmp_path):
-    run = _load("run_classical")
+    run = load_script("run_classical")
     (tmp_path / "empty").mkdir()
     assert run.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert run.main(["--codecs", "nope", "--out", str(tmp_path / "o")]) == 2
@@ -59,7 +47,7 @@ def test_run_classical_rejects_bad_arguments(tmp_path):
 
 def test_plot_rd_writes_png(tmp_path, anchors):
     pytest.importorskip("matplotlib")
-    plot = _load("plot_rd")
+    plot = load_script("plot_rd")
     ours = tmp_path / "ours.json"
     ours.write_text(json.dumps(RDCurve(name="ours", bpp=[0.3, 0.8], psnr=[29, 33], ms_ssim=[0.93, 0.97]).to_json()))
     png = tmp_path / "rd.png"
@@ -72,7 +60,6 @@ def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, empty_
     """scripts/reference_report.py on a tiny mbt2018 model of a temporary zoo and two generated images."""
     pytest.importorskip("matplotlib")
     from rec.evaluation.runner import evaluate_mbt2018, load_images
-    from tests.evaluation.test_runner import _install, tiny_mbt
 
     zoo_path = empty_zoo
     data = tmp_path / "kodak"
@@ -82,14 +69,14 @@ def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, empty_
     anchors = tmp_path / "anchors"
     anchors.mkdir()
     save_curve(RDCurve(name="official mbt2018", bpp=[0.1, 0.5, 1.0], psnr=[27, 33, 37]), anchors / "paper-mbt2018.json")
-    report = _load("reference_report")
+    report = load_script("reference_report")
     md, png = tmp_path / "out" / "reference.md", tmp_path / "out" / "reference_rd.png"
     common = ["--kodak", str(data), "--out", str(md), "--plot", str(png), "--anchor-dir", str(anchors), "--seeds", "2"]
 
     assert report.main(common) == 1  # the zoo has no mbt2018 model: nothing written
     assert "no mbt2018 model in the zoo" in capsys.readouterr().err and not md.exists()
 
-    _install(zoo_path, "mbt-test", tiny_mbt())
+    install(zoo_path, "mbt-test", lively_mbt())
     assert report.main(common) == 0
     text = md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "![RD" in text and "reference_rd.png" in text

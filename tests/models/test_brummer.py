@@ -10,26 +10,9 @@ from rec.errors import RecError
 from rec.models.brummer import PRECISION, BrummerConfig, ManyPriors
 from rec.models.pln import model_input
 from rec.models.zoo import build, config_class, model_config
-from tests.conftest import smooth_image
+from tests.helpers import image_batch, tiny_brummer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tiny(n_priors=4, support=127, gain=1.0, patience=50) -> ManyPriors:
-    """An untrained N = M = 8 model whose priors have different spreads (prior p ~4**p narrower
-    in its first layer), so that different priors win different locations when ``gain`` widens y."""
-    torch.manual_seed(0)
-    net = ManyPriors(BrummerConfig(N=8, M=8, n_priors=n_priors, support=support, patience=patience))
-    with torch.no_grad():
-        mat = net.priors.matrices[0]
-        spread = torch.log(torch.tensor([4.0**-p for p in range(n_priors)])).view(n_priors, 1, 1, 1)
-        mat.view(n_priors, 8, *mat.shape[1:]).add_(spread)
-        net.g_a[-1].weight.mul_(gain)
-    return net
-
-
-def batch(*seeds, size=64) -> torch.Tensor:
-    return torch.from_numpy(np.stack([smooth_image(np.random.default_rng(s), size, size) for s in seeds])).permute(0, 3, 1, 2).float() / 255
 
 
 def test_the_zoo_builds_the_new_kind_and_configs_check_it():
@@ -54,14 +37,14 @@ def test_the_training_config_reads_the_base_config():
 
 @pytest.mark.parametrize("height,width", [(5, 7), (33, 17), (64, 80)])
 def test_latent_shapes_match_the_analysis(height, width):
-    net = tiny().eval()
+    net = tiny_brummer().eval()
     x = model_input(np.zeros((height, width, 3), np.uint8), net.config.factor, channels_last=False)
     with torch.no_grad():
         assert net.latent_shapes(height, width) == (tuple(net.analyze(x).shape),)
 
 
 def test_the_static_table_reproduces_the_priors_within_its_precision():
-    net = tiny(n_priors=3, support=20).eval()
+    net = tiny_brummer(n_priors=3, support=20).eval()
     table = net.static_table()
     r, p, m = 20, 3, 8
     assert table.counts.shape == (p, m, 2 * r + 3) and table.counts.dtype == np.int64
@@ -81,7 +64,7 @@ def test_the_static_table_reproduces_the_priors_within_its_precision():
 
 
 def test_symbols_and_escapes_round_trip():
-    table = tiny(n_priors=1, support=3).static_table()
+    table = tiny_brummer(n_priors=1, support=3).static_table()
     q = np.array([[-9, -4, -3, 0, 3, 4, 11]])
     s, excess = table.to_symbols(q)
     assert s.tolist() == [[0, 0, 1, 4, 7, 8, 8]] and excess.tolist() == [5, 0, 0, 7]
@@ -89,8 +72,8 @@ def test_symbols_and_escapes_round_trip():
 
 
 def test_only_the_winning_prior_of_a_location_is_trained():
-    net = tiny(gain=1000.0).train()
-    losses = net(batch(2, 3), noise=True)
+    net = tiny_brummer(gain=1000.0).train()
+    losses = net(image_batch(2, 3), noise=True)
     losses.loss.backward()
     won = np.bincount(losses.winners.flatten().numpy(), minlength=4) > 0
     assert won.sum() >= 2 and not won.all()  # a real competition, with losers
@@ -105,8 +88,8 @@ def test_only_the_winning_prior_of_a_location_is_trained():
 
 
 def test_idle_priors_are_forced_onto_the_costliest_locations():
-    net = tiny(gain=1.0, patience=2).train()
-    x = batch(4)
+    net = tiny_brummer(gain=1.0, patience=2).train()
+    x = image_batch(4)
     for step in range(2):  # one prior wins everywhere; the others idle for 1, then 2 steps
         with torch.no_grad():
             bits = net.prior_bits(torch.round(net.analyze(x).float()))
@@ -123,9 +106,9 @@ def test_idle_priors_are_forced_onto_the_costliest_locations():
 
 
 def test_losses_report_rates_and_the_inference_path_rounds():
-    net = tiny(gain=1000.0).eval()
+    net = tiny_brummer(gain=1000.0).eval()
     with torch.no_grad():
-        losses = net(batch(5), noise=False)
+        losses = net(image_batch(5), noise=False)
     s = losses.scalars()
     assert set(s) == {"loss", "bpp", "bpp_y", "bpp_index", "bits_y", "bits_index", "mse", "psnr", "priors_used"}
     assert torch.equal(losses.y_hat, torch.round(losses.y_hat)) and s["bpp"] >= s["bpp_y"] > 0
@@ -135,7 +118,7 @@ def test_losses_report_rates_and_the_inference_path_rounds():
 def test_the_zoos_stored_state_loads_back_and_gives_the_same_table():
     from rec.models.zoo import load_state, stored_state
 
-    net = tiny(n_priors=2, support=10).eval()
+    net = tiny_brummer(n_priors=2, support=10).eval()
     state = stored_state(net)  # fp16, as the zoo ships weights
     a, b = build(net.config), build(net.config)
     load_state(a, state)

@@ -12,23 +12,9 @@ from rec.models.context3d import (PRECISION, TAPS_A, TAPS_B, ContextModel, Maske
 from rec.models.mentzer import ContextAutoencoder, MentzerConfig, depth_from_symbols
 from rec.models.pln import model_input
 from rec.models.zoo import build, config_class, model_config
-from tests.conftest import smooth_image
+from tests.helpers import image_batch, tiny_mentzer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tiny(M=4, gain=20.0, importance_map=True, distortion="mse", **kw) -> ContextAutoencoder:
-    """An untrained N = 8 model whose latents (E's last layer × ``gain``) spread over the six centres."""
-    torch.manual_seed(0)
-    net = ContextAutoencoder(MentzerConfig(N=8, M=M, context=8, blocks=1, units=1, importance_map=importance_map,
-                                           distortion=distortion, **kw))
-    with torch.no_grad():
-        net.encoder[-1].weight.mul_(gain)
-    return net
-
-
-def batch(*seeds, size=64) -> torch.Tensor:
-    return torch.from_numpy(np.stack([smooth_image(np.random.default_rng(s), size, size) for s in seeds])).permute(0, 3, 1, 2).float() / 255
 
 
 def volume(net, rng, m, h, w) -> torch.Tensor:
@@ -62,7 +48,7 @@ def test_the_training_configs_read():
 
 @pytest.mark.parametrize("height,width", [(5, 7), (33, 17), (64, 80)])
 def test_latent_shapes_match_the_analysis(height, width):
-    net = tiny().eval()
+    net = tiny_mentzer().eval()
     x = model_input(np.zeros((height, width, 3), np.uint8), net.config.factor, channels_last=False)
     with torch.no_grad():
         z, y = net.analyze(x)
@@ -70,7 +56,7 @@ def test_latent_shapes_match_the_analysis(height, width):
 
 
 def test_quantization_maps_every_value_to_a_centre_and_the_soft_path_has_a_gradient():
-    net = tiny()
+    net = tiny_mentzer()
     with torch.no_grad():
         net.centers.copy_(torch.tensor([-2.1, -1.3, -0.35, 0.4, 1.2, 2.2]))
     z = (torch.randn(2, 4, 5, 6, generator=torch.Generator().manual_seed(1)) * 2).requires_grad_()
@@ -87,20 +73,20 @@ def test_quantization_maps_every_value_to_a_centre_and_the_soft_path_has_a_gradi
 
 
 def test_the_importance_mask_follows_eq_14_with_a_straight_through_ceiling():
-    net = tiny(M=4)
+    net = tiny_mentzer(M=4)
     y = torch.tensor([[[0.3, 1.7, 2.5, 3.9]]], requires_grad=True)  # (B, h, w) = (1, 1, 4)
     mask, depth = net.importance_mask(y, (1, 4, 1, 4))
     expected = [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]  # ⌈m_k⌉ = 1 exactly when k < y
     assert mask.detach()[0, :, 0].T.tolist() == expected and depth.tolist() == [[[1, 2, 3, 4]]]
     mask.sum().backward()
     assert y.grad.tolist() == [[[1.0, 1.0, 1.0, 1.0]]]  # ∂m: the one channel with k < y < k + 1
-    ones, full = tiny(importance_map=False).importance_mask(None, (2, 4, 3, 3))
+    ones, full = tiny_mentzer(importance_map=False).importance_mask(None, (2, 4, 3, 3))
     assert bool((ones == 1).all()) and bool((full == 4).all())
 
 
 def test_masked_latents_are_the_zero_symbol_and_the_mask_is_recoverable_from_the_symbols():
-    net = tiny(M=6, gain=5.0).eval()
-    symbols, depth = net.encode_latents(batch(1, 2))
+    net = tiny_mentzer(M=6, gain=5.0).eval()
+    symbols, depth = net.encode_latents(image_batch(1, 2))
     zero = net.zero_symbol()
     k = torch.arange(6).view(1, 6, 1, 1)
     assert bool((symbols[k >= depth.unsqueeze(1)] == zero).all())
@@ -128,7 +114,7 @@ def test_the_masks_taps_and_the_wavefront_order():
 def test_the_3d_context_model_is_causal(dtype):
     """Perturbing a voxel changes no prediction of a voxel before it in raster order, nor of its own wavefront or an earlier one."""
     torch.manual_seed(3)
-    net = tiny(M=5)
+    net = tiny_mentzer(M=5)
     p = ContextModel(6, 8).to(dtype)
     m, h, w = 5, 6, 7
     rng = np.random.default_rng(0)
@@ -152,7 +138,7 @@ def test_the_3d_context_model_is_causal(dtype):
 
 def test_the_wavefront_evaluation_matches_the_dense_context_model():
     torch.manual_seed(4)
-    net = tiny(M=5)
+    net = tiny_mentzer(M=5)
     m, h, w = 5, 7, 9
     rng = np.random.default_rng(1)
     depth = rng.integers(0, m + 1, (h, w))
@@ -187,8 +173,8 @@ def test_the_number_of_network_steps_is_the_number_of_non_empty_wavefronts(m, h,
 
 
 def test_the_masked_cost_counts_exactly_the_coded_symbols():
-    net = tiny(M=6, gain=5.0).eval()
-    x = batch(5, 6)
+    net = tiny_mentzer(M=6, gain=5.0).eval()
+    x = image_batch(5, 6)
     with torch.no_grad():
         losses = net(x)
         bits = net.bits(losses.z_hat, losses.symbols)
@@ -205,8 +191,8 @@ def test_the_masked_cost_counts_exactly_the_coded_symbols():
 
 def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_trains_p():
     """Eqs. 20-21: MC's gradient reaches E, the centres and the mask but not P; CE's reaches P only."""
-    net = tiny(M=4, gain=5.0, beta=2.0).train()
-    losses = net(batch(7, 8))
+    net = tiny_mentzer(M=4, gain=5.0, beta=2.0).train()
+    losses = net(image_batch(7, 8))
     p_params = list(net.context.parameters())
     ae_params = list(net.encoder.parameters()) + [net.centers]
     g_loss = torch.autograd.grad(losses.loss, p_params + ae_params, retain_graph=True)
@@ -224,8 +210,8 @@ def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_t
 
 
 def test_the_rate_term_is_clipped_below_the_target():
-    net = tiny(M=4, gain=5.0, beta=3.0, target_bpp=100.0).train()
-    losses = net(batch(9))
+    net = tiny_mentzer(M=4, gain=5.0, beta=3.0, target_bpp=100.0).train()
+    losses = net(image_batch(9))
     torch.testing.assert_close(losses.loss, losses.distortion + 3.0 * 100.0 + losses.ce)
     (g,) = torch.autograd.grad(losses.loss - losses.distortion - losses.ce, [net.encoder[-1].weight], allow_unused=True)
     assert g is None or float(g.abs().sum()) == 0
@@ -234,27 +220,27 @@ def test_the_rate_term_is_clipped_below_the_target():
 def test_the_ms_ssim_distortion():
     from pytorch_msssim import ms_ssim
 
-    net = tiny(M=2, distortion="ms-ssim").eval()
-    x = batch(1, size=168)
+    net = tiny_mentzer(M=2, distortion="ms-ssim").eval()
+    x = image_batch(1, size=168)
     with torch.no_grad():
         losses = net(x)
     expected = 100.0 * (1.0 - ms_ssim(x, losses.x_hat, data_range=1.0))
     torch.testing.assert_close(losses.distortion, expected)
     assert "ms_ssim" in losses.scalars()
     with pytest.raises(RecError, match="160"):
-        net(batch(1, size=64))
+        net(image_batch(1, size=64))
 
 
 def test_the_zoos_stored_state_loads_back():
     from rec.models.zoo import load_state, stored_state
 
-    net = tiny().eval()
+    net = tiny_mentzer().eval()
     state = stored_state(net)  # fp16, as the zoo ships weights
     assert all(v.dim() <= 4 for v in state.values())
     a, b = build(net.config), build(net.config)
     load_state(a, state)
     load_state(b, state)
-    x = batch(3)
+    x = image_batch(3)
     with torch.no_grad():
         la, lb = a.eval()(x), b.eval()(x)
     assert torch.equal(la.symbols, lb.symbols) and torch.equal(la.x_hat, lb.x_hat)
