@@ -1,6 +1,6 @@
 """The brummer2021 codec: competition of prior distributions with a static CDF look-up table.
 
-Brummer & De Vleeschouwer 2021 (``../shared/papers/brummer-competition-of-prior-distributions.txt``,
+Brummer & De Vleeschouwer 2021 (Brummer and De Vleeschouwer, *End-to-end optimized image compression with competition of prior distributions*, CVPR Workshops 2021,
 section 3); the model is :class:`rec.models.brummer.ManyPriors`. Data flow::
 
     encode                                                decode

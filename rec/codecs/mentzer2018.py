@@ -1,6 +1,6 @@
 """The mentzer2018 codec: symbols range-coded under the masked 3D-CNN context model, over wavefronts.
 
-Mentzer et al. 2018 (``../shared/papers/mentzer2018-conditional-probability-models.txt``,
+Mentzer et al. 2018 (Mentzer, Agustsson, Tschannen, Timofte and Van Gool, *Conditional Probability Models for Deep Image Compression*, CVPR 2018,
 sections 3.2-3.5); the model is :class:`rec.models.mentzer.ContextAutoencoder`. Data flow::
 
     encode                                              decode

@@ -1,6 +1,6 @@
 """Competition of prior distributions (Brummer & De Vleeschouwer 2021, "brummer2021").
 
-``../shared/papers/brummer-competition-of-prior-distributions.txt``, section 3 and
+Brummer and De Vleeschouwer, *End-to-end optimized image compression with competition of prior distributions*, CVPR Workshops 2021, section 3 and
 Algorithm 1: Ballé 2018's autoencoder *without* the hyperprior, and N_CDF factorized
 priors that compete per latent spatial location::
 

@@ -1,6 +1,6 @@
 """The masked 3D-CNN context model P of Mentzer et al. 2018, and its evaluation over wavefronts.
 
-``../shared/papers/mentzer2018-conditional-probability-models.txt``, section 3.2 and Fig. 3.
+Mentzer, Agustsson, Tschannen, Timofte and Van Gool, *Conditional Probability Models for Deep Image Compression*, CVPR 2018, section 3.2 and Fig. 3.
 The symbol volume ẑ (M channels × h × w) is read as a 3D image (depth c × height y × width
 x) and factorized in raster order of (c, y, x), c slowest (Eq. 5); P predicts, for every voxel
 i, a distribution P_{i,l} over the L centres (Eq. 6) from the voxels before it. Four masked

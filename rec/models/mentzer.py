@@ -1,6 +1,6 @@
 """Conditional probability models for deep image compression (Mentzer et al. 2018, "mentzer2018").
 
-``../shared/papers/mentzer2018-conditional-probability-models.txt``, section 3 and Figs. 2-3::
+Mentzer, Agustsson, Tschannen, Timofte and Van Gool, *Conditional Probability Models for Deep Image Compression*, CVPR 2018, section 3 and Figs. 2-3::
 
     x ─► normalize ─► E: conv5 s2 N/2, conv5 s2 N, residual body, conv5 s2 (M + 1) ─► z (M ch), y (1 ch)   (x/8)
     importance map (Eq. 14): y ← M·sigmoid(y);  m[k] = clamp(y − k, 0, 1), k = 0 … M − 1
