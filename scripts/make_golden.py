@@ -1,11 +1,14 @@
-"""Regenerate tests/data/golden/: small images coded with a shipped model, for tests/test_golden.py.
+"""Regenerate tests/data/golden/: small images coded with shipped models, for tests/test_golden.py.
 
-    python scripts/make_golden.py [--model NAME]
+    python scripts/make_golden.py [--model NAME] [--reference NAME]
 
 Run it deliberately, when the format version, a sampler's message layout or the shipped
 model changes: old files then stop decoding, and that is what the golden test guards.
 Writes, per case, the source PNG, the .rec file and the decoded PNG, and manifest.json with
-the SHA-256 of the decoded pixels, the model, its weights hash and the machine.
+the SHA-256 of the decoded pixels, each case's model and rate, the models' weights hashes and
+the machine. Cases: the REC model (default: the zoo's default) with four sampler pairs and, if
+it is variable-rate, at another rate; the reference (default: the first mbt2018 model of the
+zoo) once, at another rate if it is variable-rate.
 """
 
 from __future__ import annotations
@@ -21,17 +24,25 @@ from PIL import Image
 
 from rec.codec import compress, decompress
 from rec.image import read_image
-from rec.models.zoo import DEFAULT_MODEL, get_entry
+from rec.models.zoo import DEFAULT_MODEL, get_entry, list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "golden"
-# (name, top, left, height, width, samplers, seed): crops of the bundled sample photo
+# (name, top, left, height, width, samplers, seed): crops of the bundled sample photo, for the REC model
 CASES = [
     ("parrot-64x48", 200, 300, 48, 64, None, 0),
     ("beak-7x5", 260, 420, 5, 7, None, 1),
     ("feathers-96x80-isgs", 100, 100, 80, 96, "importance:greedy(bits=6,shards=4)", 2),
     ("eye-40x40-rs", 150, 500, 40, 40, "rejection(bits=6):rejection(bits=6,table=adaptive)", 3),
 ]
+#: A variable-rate model's extra case, at the geometric mean of its range; the reference's case.
+RATE_CASE = ("parrot-64x48-rate", 200, 300, 48, 64, None, 4)
+REFERENCE_CASE = ("head-72x56-reference", 120, 260, 56, 72, None, 0)
+
+
+def middle_rate(model: str) -> float | None:
+    span = load_model(model).config.rate_range
+    return None if span is None else round(float(np.sqrt(span[0] * span[1])), 6)
 
 
 def pixels_sha256(rgb: np.ndarray) -> str:
@@ -41,20 +52,29 @@ def pixels_sha256(rgb: np.ndarray) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--reference", default=next((e.name for e in list_models() if e.kind == "mbt2018"), None))
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("*"):
+        old.unlink()
     photo = read_image(ROOT / "rec" / "data" / "kodim23.png")
-    manifest = {"model": args.model, "weights_sha256": get_entry(args.model).sha256, "machine": platform.machine(), "cases": []}
-    for name, top, left, h, w, samplers, seed in CASES:
+    todo = [(case, args.model, None) for case in CASES]
+    if middle_rate(args.model) is not None:
+        todo.append((RATE_CASE, args.model, middle_rate(args.model)))
+    if args.reference:
+        todo.append((REFERENCE_CASE, args.reference, middle_rate(args.reference)))
+    manifest = {"models": {m: get_entry(m).sha256 for m in dict.fromkeys(m for _, m, _ in todo)},
+                "machine": platform.machine(), "cases": []}
+    for (name, top, left, h, w, samplers, seed), model, rate in todo:
         rgb = photo[top : top + h, left : left + w]
         Image.fromarray(rgb).save(OUT / f"{name}.png")
-        data = compress(rgb, model=args.model, samplers=samplers, seed=seed, verify=False)
+        data = compress(rgb, model=model, samplers=samplers, seed=seed, rate=rate, verify=False)
         (OUT / f"{name}.rec").write_bytes(data)
         decoded = decompress(bytes(data))
         Image.fromarray(decoded).save(OUT / f"{name}.decoded.png")
-        manifest["cases"].append({"name": name, "samplers": samplers, "seed": seed, "bytes": len(data),
-                                  "decoded_sha256": pixels_sha256(decoded)})
-        print(name, len(data), "bytes")
+        manifest["cases"].append({"name": name, "model": model, "rate": rate, "samplers": samplers, "seed": seed,
+                                  "bytes": len(data), "decoded_sha256": pixels_sha256(decoded)})
+        print(name, model, rate, len(data), "bytes")
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -7,6 +7,7 @@ import torch
 from rec.codec import compress, decompress, parse_samplers, read_header
 from rec.errors import FormatError, RecError
 from rec.evaluation.metrics import psnr
+from rec.models.zoo import DEFAULT_MODEL
 from tests.conftest import smooth_image
 from tests.helpers import FAST, tiny_model, tiny_variable_rate_model
 
@@ -132,13 +133,13 @@ def test_a_4000x3000_photo_is_coded(model):
     assert psnr(img, out) > 5
 
 
-@pytest.mark.skipif("gamma-pln-mid" not in {e.name for e in __import__("rec").list_models()}, reason="no shipped model")
+@pytest.mark.skipif(DEFAULT_MODEL not in {e.name for e in __import__("rec").list_models()}, reason="no shipped model")
 def test_shipped_model_is_robust_to_float_noise_in_the_level2_synthesis():
     from rec.models.zoo import load_model
 
-    model = load_model("gamma-pln-mid")
+    model = load_model(DEFAULT_MODEL)
     img = smooth_image(np.random.default_rng(6), 128, 192)
-    data = compress(img, model="gamma-pln-mid", verify=False)
+    data = compress(img, model=DEFAULT_MODEL, verify=False)
     clean = psnr(img, decompress(data))
     gen = torch.Generator().manual_seed(1)
     hook = model.synthesis2.register_forward_hook(

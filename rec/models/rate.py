@@ -62,11 +62,16 @@ class RateEmbedding(nn.Module):
         self.step = (math.log(beta_max) - math.log(beta_min)) / knots
         self.first = math.log(beta_min) + 0.5 * self.step
 
+    #: Relative slack at the range ends, so that a range end computed in floating point
+    #: (exp(log β_min)) is taken as the end itself; within it β is clamped, identically on both sides.
+    SLACK = 1e-9
+
     def check(self, beta: float) -> float:
+        """``beta`` as a float inside the range (clamped within :attr:`SLACK` of an end); RecError outside."""
         beta = float(beta)
-        if not self.beta_min <= beta <= self.beta_max:
+        if not self.beta_min * (1 - self.SLACK) <= beta <= self.beta_max * (1 + self.SLACK):
             raise RecError(f"{self.symbol} = {beta:g} is outside this model's range [{self.beta_min:g}, {self.beta_max:g}]")
-        return beta
+        return min(max(beta, self.beta_min), self.beta_max)
 
     def forward(self, beta: torch.Tensor) -> torch.Tensor:
         """Weights (B, K) for a tensor of β (B,) inside the range."""

@@ -40,7 +40,7 @@ from rec.models.kinds import build, config_class, inference_layout, model_config
 __all__ = ["ZooEntry", "zoo_dir", "user_zoo_dir", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
            "build", "file_sha256", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "gamma-pln-mid"
+DEFAULT_MODEL = "gamma-pln-vr2"
 
 
 def zoo_dir() -> Path:

@@ -130,3 +130,16 @@ def test_residual_kl_is_relative_to_the_prior():
     assert torch.allclose(kl, expected)
     assert kl[0].item() == pytest.approx(0.0, abs=1e-7)  # Δμ = 0, Δσ = 1: the prior itself
     np.testing.assert_allclose(float(kl[1]), 0.5 * (0.25 + 0.25 - 1 - math.log(0.25)), rtol=1e-6)
+
+
+def test_range_ends_computed_in_floating_point_are_the_ends():
+    import math
+
+    from rec.models.rate import RateEmbedding
+
+    e = RateEmbedding(0.03, 80.0, 8)
+    assert e.check(math.exp(math.log(0.03))) == 0.03 and e.check(80.0 * (1 + 1e-12)) == 80.0
+    with pytest.raises(RecError, match="outside this model's range"):
+        e.check(0.0299)
+    with pytest.raises(RecError, match="outside this model's range"):
+        e.check(80.01)
