@@ -5,8 +5,8 @@ Usage:
                                [--jpeg results/classical/jpeg.json] [--heic results/classical/heic.json]
                                [--min-overlap 0.25] [--out results/bdrate.md]
 
-Rows (defaults): ours, ``results/rec/rec-*.json`` and ``results/rec/mbt2018.json`` if
-present; our classical codecs, ``results/classical/*.json``; the published anchors of
+Rows (defaults): ours, ``results/rec/rec-*.json`` and ``results/rec/mbt2018*.json`` (the
+per-rate and the variable-rate reference); our classical codecs, ``results/classical/*.json``; the published anchors of
 ``rec/evaluation/anchors/kodak`` (CompressAI's ``_cuda`` twins of ``_cpu`` curves left
 out). Columns: BD-rate (PCHIP, :mod:`rec.evaluation.bdrate`) against our JPEG and our
 HEIC 4:4:4, in PSNR and in MS-SSIM dB (:mod:`rec.evaluation.bdtable`). A curve with
@@ -16,7 +16,9 @@ Second table: each REC curve, its *ideal* curve (x = the KL in bpp, y = the qual
 an exact posterior sample, no coding) and the ideal curve at the bound
 I + 2·log2(I + 1), against our JPEG and the published JPEG anchor — issue 4's quality
 target (-45 % in PSNR, -60 % in MS-SSIM dB against the published JPEG) is measured on
-the γ-PLN's ideal curve at the KL. Writes markdown to --out.
+the γ-PLN's ideal curve at the KL. Third table: each REC curve, actual and ideal at the KL,
+against each mbt2018 curve (issue 15: REC against the reference trained on the same data).
+Writes markdown to --out.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _rel(p: Path) -> str:
 
 def _default_ours() -> list[Path]:
     d = ROOT / "results" / "rec"
-    return sorted(d.glob("rec-*.json")) + [p for p in [d / "mbt2018.json"] if p.is_file()]
+    return sorted(d.glob("rec-*.json")) + sorted(d.glob("mbt2018*.json"))
 
 
 def _source_line(path: Path, c: RDCurve) -> str:
@@ -96,6 +98,10 @@ def build(ours: list[Path], classical: list[Path], anchors: list[tuple[str, RDCu
     ideal_columns = [("JPEG (ours)", columns[0][1]), ("JPEG (published)", published_jpeg)]
     ideal_table = bd_table(ideal_rows, ideal_columns, METRICS, min_overlap=min_overlap)
 
+    references = [(f"{c.name} (`{p.stem}`)", c) for p, c in our_curves if p.stem.startswith("mbt2018")]
+    against_reference = bd_table([r for r in ideal_rows if "bound" not in r[0]], references, METRICS,
+                                 min_overlap=min_overlap) if references and ideal_rows else None
+
     lines = [
         "# BD-rates on Kodak",
         "",
@@ -131,6 +137,10 @@ def build(ours: list[Path], classical: list[Path], anchors: list[tuple[str, RDCu
                 if any(r.label == row for r in ideal_table.rows):
                     lines += ["", f"Issue 4's target, `{p.name}` ideal at the KL{over} against the published JPEG: "
                               + "; ".join(_target_check(ideal_table, row, "JPEG (published)")) + "."]
+    if against_reference is not None:
+        lines += ["", "## REC against the mbt2018 reference (same data)", "",
+                  "Each REC curve, actual and ideal at the KL, against each reference curve: negative = REC needs fewer bits.",
+                  "", against_reference.markdown(extra=("points", "bpp"))]
     return "\n".join(lines) + "\n"
 
 

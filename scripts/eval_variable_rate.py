@@ -58,10 +58,19 @@ def coded_point(model, images: list[np.ndarray], rate: float) -> dict:
     rows = []
     for rgb in images:
         r = compress(rgb, model=model, rate=rate).report
-        rows.append((r.bpp, r.psnr, r.ms_ssim, r.encode_seconds, r.decode_seconds, 8 * r.bytes / max(r.kl_bits, 1)))
-    bpp, p, m, enc, dec, ratio = map(np.mean, zip(*rows))
+        rows.append((r.bpp, r.psnr, r.ms_ssim, r.encode_seconds, r.decode_seconds, 8 * r.bytes / max(r.kl_bits, 1),
+                     r.bound_bits / (rgb.shape[0] * rgb.shape[1])))
+    bpp, p, m, enc, dec, ratio, bound = map(np.mean, zip(*rows))
     return {"bpp": float(bpp), "psnr": float(p), "ms_ssim": float(m), "encoding_time": float(enc), "decoding_time": float(dec),
-            "written_over_kl": float(ratio)}
+            "written_over_kl": float(ratio), "bound_bpp": float(bound)}
+
+
+def ideal_extra(points: list[dict], is_rec: bool) -> dict:
+    """A REC curve's per-point KL, bound and ideal quality, the lists scripts/bd_table.py reads (rec eval's names)."""
+    if not is_rec:
+        return {}
+    return {"kl_bpp": tuple(q["kl_bpp"] for q in points), "bound_bpp": tuple(q["bound_bpp"] for q in points),
+            "ideal_psnr": tuple(q["ideal_psnr"] for q in points), "ideal_ms_ssim": tuple(q["ideal_ms_ssim"] for q in points)}
 
 
 #: Anchors of the BD-rate table, where they exist under OUT: (label, path relative to OUT).
@@ -117,8 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         curves.append(("coded", RDCurve(name=label, description=description,
                                         bpp=tuple(q["bpp"] for q in points), psnr=tuple(q["psnr"] for q in points),
                                         ms_ssim=tuple(q["ms_ssim"] for q in points), encoding_time=tuple(q["encoding_time"] for q in points),
-                                        decoding_time=tuple(q["decoding_time"] for q in points), extra={codec.rate_name: tuple(meta["rates"])},
-                                        meta=meta)))
+                                        decoding_time=tuple(q["decoding_time"] for q in points),
+                                        extra={codec.rate_name: tuple(meta["rates"]), **ideal_extra(points, is_rec)}, meta=meta)))
     stem = f"rec-{name}" if is_rec else name
     save_curve(curves[-1][1], out / "rec" / (f"{stem}.json" if coded_too else f"{stem}-ideal.json"))
     lines = [f"# The variable-rate model `{name}` over its {symbol} range", "", meta["source"],
