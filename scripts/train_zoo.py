@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "configs/gamma-pln-base.toml"
-BASES = {"mbt2018": "configs/mbt2018-base.toml"}
+BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer2021-base.toml"}
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
 CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "configs/gamma-pln-vr2.toml",
            "mbt2018-vr": "configs/mbt2018-vr.toml"}
@@ -51,6 +51,12 @@ PLAN = [
     # steps of it (8 400) as gamma-pln-vr2, continuing mbt2018-mid
     ("mbt2018-vr", [], 8400, "mbt2018-mid",
      "variable-rate mbt2018 (λ 0.002-0.05, `--rate`); 8 400 steps of the γ-PLN's recipe after mbt2018-mid"),
+    # Brummer & De Vleeschouwer 2021 (issue 20): four rate points on mbt2018-mid's transforms (the config names its
+    # init), with the recipe above; not trained yet
+    ("brummer2021-low", ["model.kind=brummer2021", "model.lmbda=0.0035"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.0035"),
+    ("brummer2021-lowmid", ["model.kind=brummer2021", "model.lmbda=0.0067"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.0067"),
+    ("brummer2021-mid", ["model.kind=brummer2021", "model.lmbda=0.013"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.013"),
+    ("brummer2021-high", ["model.kind=brummer2021", "model.lmbda=0.025"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.025"),
     ("gamma-pln-mid", [], 8500, "", "γ-PLN, γ∞ = 0.06: the mid rate (0.30 bpp of KL on Kodak), base of the other rate points"),
     ("gamma-pln-low", ["model.gamma_inf=0.15"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.15 (0.19 bpp of KL on Kodak)"),
     ("gamma-pln-lowest", ["model.gamma_inf=0.6"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.6 (0.07 bpp of KL on Kodak)"),
