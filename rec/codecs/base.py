@@ -11,6 +11,7 @@ which kind of model they hold.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,7 +22,8 @@ from rec.errors import FormatError, RecError
 from rec.image import check_size
 from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
 
-__all__ = ["Codec", "LevelReport", "Report", "Compressed", "model_hash", "distortion", "check_header_size"]
+__all__ = ["Codec", "LevelReport", "Report", "Compressed", "model_hash", "distortion", "check_header_size",
+           "one_level_report", "refuse_rate", "split_parameters"]
 
 
 @runtime_checkable
@@ -160,3 +162,25 @@ def check_header_size(header: Header) -> None:
         check_size(header.width, header.height)
     except RecError as e:
         raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
+
+
+def refuse_rate(codec_id: str, rate: float | None) -> None:
+    """RecError when a rate parameter is given to a fixed-rate codec's model."""
+    if rate is not None:
+        raise RecError(f"a {codec_id} model has a fixed rate: it takes no rate parameter")
+
+
+def one_level_report(data: bytes, width: int, height: int, model: str, level: LevelReport, estimate: float,
+                     container_bits: int, started: float) -> Report:
+    """The :class:`Report` of a quantized codec that codes one latent level: its model's own
+    estimate of the bits (``estimate``) stands where REC reports the KL and the bound."""
+    return Report(width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height), model=model,
+                  samplers=level.sampler, seed=0, levels=[level], kl_bits=estimate, bound_bits=estimate,
+                  container_bits=container_bits, encode_seconds=time.perf_counter() - started)
+
+
+def split_parameters(model, prefix: str, lr_scale: float) -> list[dict]:
+    """Two parameter groups: those named ``prefix…`` at ``lr_scale`` × the learning rate, the rest at 1×."""
+    mine = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+    rest = [p for n, p in model.named_parameters() if not n.startswith(prefix)]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": mine, "lr_scale": lr_scale}]

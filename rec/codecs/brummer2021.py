@@ -43,13 +43,7 @@ import numpy as np
 import torch
 
 from rec.bitio import VarintError, read_varint, varints
-from rec.codecs.base import (
-    Compressed,
-    LevelReport,
-    Report,
-    check_header_size,
-    model_hash,
-)
+from rec.codecs.base import Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate, split_parameters
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
@@ -371,18 +365,13 @@ class Brummer2021Codec:
                  ideal: bool = False, started: float | None = None) -> Compressed:
         """ŷ and its prior indices coded with the static table; ``samplers``, ``seed`` and ``ideal`` are unused."""
         started = time.perf_counter() if started is None else started
-        if beta is not None:
-            raise RecError("a brummer2021 model has a fixed rate: it takes no β")
-        height, width = rgb.shape[:2]
+        refuse_rate(CODEC_ID, beta)
         r = encode(net, rgb, getattr(net, "name", ""), reconstruct=False)
         data = Compressed(r.data)
-        levels = [LevelReport("y", f"{_SPEC}, indices: {r.index_method}", int(r.q.numel()), r.estimated_bits,
-                              r.bits_y, r.bits_index, r.bits_escapes)]
-        estimate = r.estimated_bits + r.bits_index + r.bits_escapes
-        data.report = Report(
-            width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height), model=getattr(net, "name", ""),
-            samplers=f"{_SPEC}, indices: {r.index_method}", seed=0, levels=levels, kl_bits=estimate, bound_bits=estimate,
-            container_bits=r.overhead_bits, encode_seconds=time.perf_counter() - started)
+        level = LevelReport("y", f"{_SPEC}, indices: {r.index_method}", int(r.q.numel()), r.estimated_bits,
+                            r.bits_y, r.bits_index, r.bits_escapes)
+        data.report = one_level_report(data, rgb.shape[1], rgb.shape[0], getattr(net, "name", ""), level,
+                                       r.estimated_bits + r.bits_index + r.bits_escapes, r.overhead_bits, started)
         return data
 
     def decompress(self, data: bytes, container: Container, net: ManyPriors) -> np.ndarray:
@@ -406,9 +395,7 @@ class Brummer2021Codec:
 
     def parameter_groups(self, model, gamma_lr_scale: float) -> list[dict]:
         """The priors learn 10× faster than the autoencoder (section 4.1: 1e-3 for the CPM, 1e-4 for the AE)."""
-        priors = [p for n, p in model.named_parameters() if n.startswith("priors.")]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("priors.")]
-        return [{"params": rest, "lr_scale": 1.0}, {"params": priors, "lr_scale": 10.0}]
+        return split_parameters(model, "priors.", 10.0)
 
 
 register(Brummer2021Codec())

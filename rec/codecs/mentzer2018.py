@@ -52,7 +52,8 @@ import constriction
 import numpy as np
 import torch
 
-from rec.codecs.base import Compressed, LevelReport, Report, check_header_size, model_hash
+from rec.codecs.base import (Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate,
+                             split_parameters)
 from rec.codecs.brummer2021 import decode_indices, encode_indices
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
@@ -285,18 +286,12 @@ class Mentzer2018Codec:
                  beta: float | None = None, ideal: bool = False, started: float | None = None) -> Compressed:
         """The depth map and the symbols, coded; ``samplers``, ``seed`` and ``ideal`` are unused."""
         started = time.perf_counter() if started is None else started
-        if beta is not None:
-            raise RecError("a mentzer2018 model has a fixed rate: it takes no β")
-        height, width = rgb.shape[:2]
+        refuse_rate(CODEC_ID, beta)
         r = encode(net, rgb, getattr(net, "name", ""), reconstruct=False)
         data = Compressed(r.data)
-        sampler = f"{SPEC.name}, map: {r.map_method}"
-        levels = [LevelReport("z", sampler, r.coded, r.estimated_bits, r.bits_z, r.bits_map, 0)]
-        estimate = r.estimated_bits + r.bits_map
-        data.report = Report(
-            width=width, height=height, bytes=len(data), bpp=8 * len(data) / (width * height), model=getattr(net, "name", ""),
-            samplers=sampler, seed=0, levels=levels, kl_bits=estimate, bound_bits=estimate,
-            container_bits=r.overhead_bits, encode_seconds=time.perf_counter() - started)
+        level = LevelReport("z", f"{SPEC.name}, map: {r.map_method}", r.coded, r.estimated_bits, r.bits_z, r.bits_map, 0)
+        data.report = one_level_report(data, rgb.shape[1], rgb.shape[0], getattr(net, "name", ""), level,
+                                       r.estimated_bits + r.bits_map, r.overhead_bits, started)
         return data
 
     def decompress(self, data: bytes, container: Container, net: ContextAutoencoder) -> np.ndarray:
@@ -321,9 +316,7 @@ class Mentzer2018Codec:
 
     def parameter_groups(self, model, gamma_lr_scale: float) -> list[dict]:
         """P learns at ``config.context_lr_scale`` × the autoencoder's rate (section 4: 1e-4 against 4e-3)."""
-        context = [p for n, p in model.named_parameters() if n.startswith("context.")]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("context.")]
-        return [{"params": rest, "lr_scale": 1.0}, {"params": context, "lr_scale": model.config.context_lr_scale}]
+        return split_parameters(model, "context.", model.config.context_lr_scale)
 
 
 register(Mentzer2018Codec())
