@@ -31,14 +31,10 @@ PAIRS = ["importance:importance", "importance:greedy(bits=6,shards=4)", "rejecti
 
 def default_models() -> list[str]:
     """The default model and the first shipped model of every other codec."""
-    chosen = [DEFAULT_MODEL]
-    seen = {codec_for_kind(e.kind).codec_id for e in list_models() if e.name == DEFAULT_MODEL}
-    for e in list_models():
-        codec = codec_for_kind(e.kind).codec_id
-        if codec not in seen:
-            seen.add(codec)
-            chosen.append(e.name)
-    return chosen
+    first: dict[str, str] = {}  # codec id → model, the default model first
+    for e in sorted(list_models(), key=lambda e: e.name != DEFAULT_MODEL):
+        first.setdefault(codec_for_kind(e.kind).codec_id, e.name)
+    return list(first.values())
 
 
 def seed_files(model, rng: np.random.Generator) -> list[bytes]:

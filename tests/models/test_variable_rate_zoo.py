@@ -1,7 +1,6 @@
 """Shipped variable-rate models: REC's rate falls monotonically as β grows with channels kept active;
 the reference's bits grow with λ."""
 
-import math
 from importlib.resources import files
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 from rec.evaluation.latents import active_channels, draw_latents
 from rec.image import read_image
 from rec.models.pln import model_input
+from rec.models.rate import standard_rates
 from rec.models.zoo import list_models, load_model
 
 VARIABLE = [e.name for e in list_models() if getattr(e.config, "variable_rate", False) and hasattr(e.config, "beta_min")]
@@ -23,7 +23,7 @@ def test_rate_is_monotone_in_beta_on_a_real_photo(name):
     model = load_model(name)
     c = model.config
     rgb = read_image(files("rec") / "data" / "kodim23.png")[128:384, 256:576]  # a 256×320 crop of the sample photo
-    betas = [math.exp(math.log(c.beta_min) + (math.log(c.beta_max) - math.log(c.beta_min)) * i / 6) for i in range(7)]
+    betas = standard_rates(c.beta_min, c.beta_max, 7)
     kls, actives = [], []
     for beta in betas:
         a = model.analyze(model_input(rgb, c.factor), beta)
@@ -44,7 +44,7 @@ def test_reference_bits_grow_with_lambda_on_a_real_photo(name):
 
     c = load_model(name).config
     rgb = read_image(files("rec") / "data" / "kodim23.png")[128:320, 256:512]
-    lambdas = [math.exp(math.log(c.lmbda_min) + (math.log(c.lmbda_max) - math.log(c.lmbda_min)) * i / 3) for i in range(4)]
+    lambdas = standard_rates(c.lmbda_min, c.lmbda_max, 4)
     sizes = [len(compress(rgb, model=name, rate=lam, verify=False)) for lam in lambdas]
     assert all(x < y for x, y in zip(sizes, sizes[1:])), sizes
     assert sizes[-1] > 1.5 * sizes[0]  # mbt2018-vr spans 2.2× in bpp on Kodak (0.33-0.73)
