@@ -41,18 +41,19 @@ codec id implies), so a decoder needs only the bytes and the model (whose SHA-25
 caller may pin with ``model_hash``). The container costs ~40 bytes plus the model id
 and hash.
 
-Determinism. The decoder recomputes μ, σ with the same code, the same shapes and
-the same float operations as the encoder, so on one machine (and one torch build,
-thread count and memory format) it reproduces the encoder's ŷ bit for bit. The
-encoder computes ψ from the integers of z exactly as the decoder does, from a
-contiguous tensor built from the coded integers (:func:`_hyper_parameters`): its own ẑ
-comes channels-last from a large image's banded g_a, and h_s of that layout differs in
-the last bits, which made files of photos over ~0.5 MP (padded; N = 128) undecodable (issue 17).
-Both range decoders must end exactly at the end of their payloads, which refuses a
-header whose image size differs from the coded one before the costly y pass. Across
-machines it need not: a last-bit difference of ψ can move σ across a table entry or
-μ across a rounding boundary and desynchronize the arithmetic decoder — the
-failure of CompressAI issues 279/309/340. :func:`fragility_trial` measures it.
+Determinism, on every machine. What the decoder derives coding decisions from is computed
+so that it has the same bits on every machine, thread count and memory layout: the z
+tables and the scale table in float64 with :mod:`rec.portable` (no platform exp / tanh /
+log, no reduction whose order varies), ψ = h_s(ẑ) and the context model's and g_ep's μ, σ
+in fixed point (:mod:`rec.models.fixed_point`, after Ballé, Johnston & Minnen 2019: weights
+on a 2**-16 grid, activations on a 2**-12 grid, float64 sums that are exact whatever their
+order). In float32 they were not: the z tables of a shipped model differed between two of
+our machines and the decode failed (issue 17; CompressAI issues 279/309/340 report the same
+failure); a channels-last ẑ gave another ψ in the last bits. Only g_a (encoder) and g_s
+(decoder) stay in float: they decide nothing. Both range decoders must end exactly at the
+end of their payloads, which refuses a header whose image size differs from the coded one
+before the costly y pass. :func:`fragility_trial` measures how far ψ may be perturbed.
+tests/test_reference_portability.py decodes under other SIMD kernels.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ import constriction
 import numpy as np
 import torch
 
+from rec import portable
 from rec.bitio import VarintError, read_varint, varints
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
@@ -128,12 +130,14 @@ class CodecParams:
             raise RecError(f"schedule must be one of {_ORDERS}")
 
     def scale_table(self) -> np.ndarray | None:
-        """σ̄_k = exp(log s_min + k/(K−1) · (log s_max − log s_min)), k = 0 … K−1 (float64); None if K = 0."""
+        """σ̄_k = exp(log s_min + k/(K−1) · (log s_max − log s_min)), k = 0 … K−1 (float64, by
+        :mod:`rec.portable`: the same bits on every machine); None if K = 0."""
         if self.scale_levels == 0:
             return None
         if self.scale_levels == 1:
             return np.array([self.scale_max])
-        return np.exp(np.linspace(math.log(self.scale_min), math.log(self.scale_max), self.scale_levels))
+        lo, hi = portable.log([self.scale_min, self.scale_max])
+        return portable.exp(lo + (hi - lo) * (np.arange(self.scale_levels) / (self.scale_levels - 1)))
 
     def specs(self) -> tuple[SamplerSpec, SamplerSpec]:
         """Header entries of level 1 (y) and level 2 (z)."""
@@ -383,19 +387,14 @@ def _check_exhausted(decoder, level: str) -> None:
 def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, shape: tuple[int, ...],
                       lmbda: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """ẑ = q + m and ψ = h_s(ẑ, λ) from the integers of z, (G, h·w) int64: the one computation of both sides
-    (λ: the file's rate, None for a fixed-rate model).
-
-    The encoder passes the integers it codes, the decoder those it decodes, so ψ is
-    computed from a tensor of the same values, dtype, shape *and memory layout*. It
-    matters: a large image's g_a runs in bands with a channels-last output
-    (:class:`rec.models.layers.MirrorConv2d`), so the encoder's own ẑ = round(z − m) + m
-    came channels-last, and h_s of a channels-last ẑ differs from h_s of the
-    decoder's contiguous ẑ in the last bits of ψ, which moved σ across scale-table
-    entries and μ across rounding boundaries: undecodable files (issue 17).
+    (λ: the file's rate, None for a fixed-rate model), in fixed point
+    (:meth:`JointPrior.fixed_point_hyper_synthesis`): ψ has the same bits on every machine and
+    whatever the memory layout of ẑ (a channels-last ẑ from a large image's banded g_a gave
+    another ψ in float32 and undecodable files, issue 17).
     """
-    q = torch.from_numpy(np.ascontiguousarray(qz, dtype=np.int64)).float().reshape(shape)
-    z_hat = q + medians.view(1, -1, 1, 1)
-    return z_hat, model.hyper_synthesize(z_hat, lmbda).float().contiguous()
+    q = torch.from_numpy(np.ascontiguousarray(qz, dtype=np.int64)).double().reshape(shape)
+    z_hat = q + medians.double().view(1, -1, 1, 1)
+    return z_hat.float(), model.fixed_point_hyper_synthesis(lmbda)(z_hat)
 
 
 def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: _Escapes) -> torch.Tensor:
@@ -452,7 +451,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
             qz, _ = model.quantize_z(z, table.medians)
             qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
             z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape), lmbda)
-            ar = model.autoregress(psi, decide, params.schedule)
+            ar = model.autoregress(psi, decide, params.schedule, model.step_networks(fixed_point=True))
         z_payload, z_escapes = _encode_z(qz, table)
         q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
         sigma = np.concatenate([_quantized_scales(s, table_s) for _, s in coded])
@@ -465,8 +464,9 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
                        constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
         y_payload = encoder.get_compressed().astype("<u4").tobytes()
 
-        image_hat = tensor_image(model.synthesize(ar.y_hat, lmbda), height, width) if reconstruct else None
-        est_y = float(-torch.log2(model.y_density.likelihood(ar.y_hat, ar.mean, ar.scale).double()).sum())
+        y_hat = ar.y_hat.float()
+        image_hat = tensor_image(model.synthesize(y_hat, lmbda), height, width) if reconstruct else None
+        est_y = float(-torch.log2(model.y_density.likelihood(y_hat, ar.mean.float(), ar.scale.float()).double()).sum())
         est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
 
     specs = () if params == CodecParams() else params.specs()  # the defaults cost no bytes (~90 otherwise)
@@ -482,7 +482,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     data = container.to_bytes()
     bits_y = 8 * sum(len(s.payload) for s in sections if s.level == 1)
     bits_z = 8 * sum(len(s.payload) for s in sections if s.level == 2)
-    return EncodeResult(data, ar.y_hat, z_hat, ar.symbols, image_hat, bits_y, bits_z,
+    return EncodeResult(data, y_hat, z_hat, ar.symbols.float(), image_hat, bits_y, bits_z,
                         est_y, est_z, 8 * len(data) - bits_y - bits_z, len(y_escapes), len(z_escapes), lmbda)
 
 
@@ -533,16 +533,17 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
                 gaussian = constriction.stream.model.QuantizedGaussian(-params.support, params.support)
                 ar = model.autoregress(
                     psi, lambda s: _decode_y_step(decoder, gaussian, s, table_s, params.support, y_escapes),
-                    params.schedule)
+                    params.schedule, model.step_networks(fixed_point=True))
             _check_exhausted(decoder, "y")
             z_escapes.check_done()
             y_escapes.check_done()
-            x_hat = model.synthesize(ar.y_hat, lmbda)
+            y_hat = ar.y_hat.float()
+            x_hat = model.synthesize(y_hat, lmbda)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction on garbage
         raise FormatError(f"undecodable payload: {e}") from None
-    if tuple(ar.y_hat.shape) != y_shape:
+    if tuple(y_hat.shape) != y_shape:
         raise FormatError("latent shape mismatch")
-    return DecodeResult(tensor_image(x_hat, header.height, header.width), ar.y_hat, z_hat, ar.symbols, header, lmbda)
+    return DecodeResult(tensor_image(x_hat, header.height, header.width), y_hat, z_hat, ar.symbols.float(), header, lmbda)
 
 
 def _side_info(container: Container, level: int) -> list[int]:

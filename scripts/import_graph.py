@@ -37,7 +37,7 @@ PACKAGE = "rec"
 
 #: (floor, module prefixes), lowest first; the longest matching prefix decides.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.signals", "rec.coding.limits")),
+    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.portable", "rec.signals", "rec.coding.limits")),
     ("data", ("rec.distributions", "rec.container", "rec.image", "rec.metrics")),
     ("coding", ("rec.coding",)),
     ("samplers", ("rec.samplers",)),

@@ -1,6 +1,6 @@
 """Regenerate tests/data/golden/: small images coded with shipped models, for tests/test_golden.py.
 
-    python scripts/make_golden.py [--model NAME] [--reference NAME]
+    python scripts/make_golden.py [--model NAME] [--reference NAME] [--reference-only]
 
 Run it deliberately, when the format version, a sampler's message layout or the shipped
 model changes: old files then stop decoding, and that is what the golden test guards.
@@ -8,7 +8,8 @@ Writes, per case, the source PNG, the .rec file and the decoded PNG, and manifes
 the SHA-256 of the decoded pixels, each case's model and rate, the models' weights hashes and
 the machine. Cases: the REC model (default: the zoo's default) with four sampler pairs and, if
 it is variable-rate, at another rate; the reference (default: the first mbt2018 model of the
-zoo) once, at another rate if it is variable-rate.
+zoo) once, at another rate if it is variable-rate. ``--reference-only`` replaces the reference's
+case and keeps the REC cases (and the machine they were made on) as they are.
 """
 
 from __future__ import annotations
@@ -53,18 +54,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--reference", default=next((e.name for e in list_models() if e.kind == "mbt2018"), None))
+    ap.add_argument("--reference-only", action="store_true", help="keep the REC cases, redo the reference's")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*"):
-        old.unlink()
     photo = read_image(ROOT / "rec" / "data" / "kodim23.png")
-    todo = [(case, args.model, None) for case in CASES]
-    if middle_rate(args.model) is not None:
-        todo.append((RATE_CASE, args.model, middle_rate(args.model)))
+    todo, kept = [], []
+    if args.reference_only:
+        old = json.loads((OUT / "manifest.json").read_text())
+        kept = [c for c in old["cases"] if c["name"] != REFERENCE_CASE[0]]
+        for f in OUT.glob(f"{REFERENCE_CASE[0]}.*"):
+            f.unlink()
+    else:
+        for f in OUT.glob("*"):
+            f.unlink()
+        todo = [(case, args.model, None) for case in CASES]
+        if middle_rate(args.model) is not None:
+            todo.append((RATE_CASE, args.model, middle_rate(args.model)))
     if args.reference:
         todo.append((REFERENCE_CASE, args.reference, middle_rate(args.reference)))
-    manifest = {"models": {m: get_entry(m).sha256 for m in dict.fromkeys(m for _, m, _ in todo)},
-                "machine": platform.machine(), "cases": []}
+    models = dict.fromkeys([c["model"] for c in kept] + [m for _, m, _ in todo])
+    manifest = {"models": {m: get_entry(m).sha256 for m in models}, "machine": platform.machine(), "cases": kept}
     for (name, top, left, h, w, samplers, seed), model, rate in todo:
         rgb = photo[top : top + h, left : left + w]
         Image.fromarray(rgb).save(OUT / f"{name}.png")

@@ -142,7 +142,7 @@ def test_approx_scoring_normals_close_to_exact():
     assert np.max(np.abs(approx - exact)) < 5e-8
 
 
-def test_parallel_block_equals_the_sequential_values():
+def test_a_block_on_several_threads_equals_the_sequential_values():
     from rec.random import PARALLEL_MIN, normal, normal_block
 
     n = PARALLEL_MIN + 12345

@@ -55,11 +55,12 @@ def test_encoder_latents_are_the_inference_quantization(model, image, encoded):
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         y = model.analyze(pad_to_multiple(x, 64))
-        q_z, z_hat = model.quantize_z(model.hyper_analyze(y))
-        assert torch.equal(z_hat, encoded.z_hat)
-        psi = model.hyper_synthesize(z_hat)
+        q_z, z_hat = model.quantize_z(model.hyper_analyze(y), model.z_density.coding_table().medians)
+        assert torch.equal(z_hat.float(), encoded.z_hat)
+        psi = model.hyper_synthesize(z_hat.float())
         mean, _ = model.gaussian_parameters(psi, model.context(encoded.y_hat))
-    assert torch.allclose(encoded.y_hat, encoded.symbols + mean, atol=1e-4)
+    # the codec computes μ in fixed point (activations on a 2**-12 grid): close to the float μ
+    assert torch.allclose(encoded.y_hat, encoded.symbols + mean, atol=5e-3)
     assert ((encoded.y_hat - y).abs() <= 0.5 + 1e-4).all()
     assert encoded.symbols.abs().max() >= 3  # the fixture codes real information
 

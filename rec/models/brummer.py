@@ -44,9 +44,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rec import portable
 from rec.errors import RecError
 from rec.models.entropy import FactorizedDensity
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
@@ -311,8 +311,8 @@ class ManyPriors(nn.Module):
         """The priors frozen into integer CDFs (see :class:`StaticTable`), deterministically.
 
         The masses of the intervals [v − ½, v + ½] (v = −R … R) and of the two tails are
-        computed once from the weights in float64 (the density's logits with the weights cast
-        to float64, differenced on the side of the median as FactorizedDensity does), then
+        computed once from the weights in float64 with :mod:`rec.portable` (the same bits on every
+        machine; the density's logits, differenced on the side of the median as FactorizedDensity does), then
         rounded to counts of 2**PRECISION: ⌊p · (2**PRECISION − L)⌋ + 1 for each of the L
         symbols (none is impossible), the remainder added to the row's most probable symbol.
         The absolute error of every probability is therefore below (L + 1) / 2**PRECISION.
@@ -322,22 +322,15 @@ class ManyPriors(nn.Module):
         c = self.config
         d = self.priors
         r = c.support
-        mats = [F.softplus(m.detach().double()) for m in d.matrices]
-        biases = [bias.detach().double() for bias in d.biases]
-        factors = [torch.tanh(f.detach().double()) for f in d.factors]
-        edges = torch.arange(-r, r + 2, dtype=torch.float64) - 0.5  # −R − ½ … R + ½
-        h = edges.expand(d.channels, -1)[:, None, :]
-        for k, (mat, bias) in enumerate(zip(mats, biases)):
-            h = torch.matmul(mat, h) + bias
-            if k < len(factors):
-                h = h + factors[k] * torch.tanh(h)
-        logits = h[:, 0, :]  # (P·M, 2R + 2)
+        layers = d.portable_layers()
+        edges = np.arange(-r, r + 2, dtype=np.float64) - 0.5  # −R − ½ … R + ½
+        logits = d.portable_logits(np.broadcast_to(edges, (d.channels, edges.size)), layers)  # (P·M, 2R + 2)
         lower, upper = logits[:, :-1], logits[:, 1:]
-        flip = lower + upper > 0
-        inner = torch.where(flip, torch.sigmoid(-lower) - torch.sigmoid(-upper), torch.sigmoid(upper) - torch.sigmoid(lower))
-        p = torch.cat([torch.sigmoid(logits[:, :1]), inner, torch.sigmoid(-logits[:, -1:])], dim=1).numpy()
+        inner = np.where(lower + upper > 0, portable.sigmoid(-lower) - portable.sigmoid(-upper),
+                         portable.sigmoid(upper) - portable.sigmoid(lower))
+        p = np.concatenate([portable.sigmoid(logits[:, :1]), inner, portable.sigmoid(-logits[:, -1:])], axis=1)
         p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, None)
-        total = p.sum(axis=1, keepdims=True)
+        total = np.cumsum(p, axis=1)[:, -1:]  # a sequential sum: the same order everywhere
         p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
         n_symbols = p.shape[1]
         counts = np.floor(p * float((1 << PRECISION) - n_symbols)).astype(np.int64) + 1

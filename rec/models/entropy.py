@@ -21,7 +21,9 @@ and the Gaussian's scale below (default 0.11, as CompressAI), with a gradient
 that still flows when the bound is active and pushes upwards
 (:func:`lower_bound`). Coding tables (:meth:`FactorizedDensity.coding_table`)
 come out as plain probability arrays; the coder is the caller's business
-(:mod:`rec.reference` uses constriction).
+(:mod:`rec.reference` uses constriction). They are computed in float64 with
+:mod:`rec.portable`, so they have the same bits on every machine (torch's
+float32 tanh and matmul did not: files of one machine failed on another, issue 17).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rec import portable
 from rec.models.layers import LowerBound
 
 __all__ = [
@@ -105,8 +108,8 @@ class DiscretizedGaussian:
         return gaussian_likelihood(values, mean, scale, self.scale_bound, self.likelihood_bound)
 
     def bounded_scale(self, scale: torch.Tensor) -> torch.Tensor:
-        """The σ actually used: max(σ, scale_bound) (no gradient trick; for coding)."""
-        return torch.clamp(scale.float(), min=self.scale_bound)
+        """The σ actually used: max(σ, scale_bound) (no gradient trick; for coding), float32 or float64."""
+        return torch.clamp(scale if scale.dtype == torch.float64 else scale.float(), min=self.scale_bound)
 
     def pmf(self, support: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """Probabilities of the integer offsets ``support`` (L,) from the mean, for each σ (…,) → (…, L)."""
@@ -141,7 +144,7 @@ class FactorizedTable:
     mass above it (k ≥ low + size). Columns beyond ``size[c] + 1`` are zero.
 
     Attributes:
-        medians: (C,) float32, the dequantization offsets m_c.
+        medians: (C,) float64, the dequantization offsets m_c.
         low: (C,) int64, smallest offset inside the support.
         size: (C,) int64, number of offsets inside the support.
         probabilities: (C, max(size) + 2) float64.
@@ -257,6 +260,43 @@ class FactorizedDensity(nn.Module):
         """The per-channel medians (C,): the dequantization offsets of ẑ = round(z − m) + m."""
         return self.quantiles(0.5)
 
+    def portable_layers(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """:meth:`_layers` in float64 by :mod:`rec.portable`: the same bits on every machine."""
+        factors = [portable.tanh(f.detach().double().numpy()) for f in self.factors] + [None]
+        return [(portable.softplus(m.detach().double().numpy()), b.detach().double().numpy(), a)
+                for m, b, a in zip(self.matrices, self.biases, factors)]
+
+    @staticmethod
+    def portable_logits(x: np.ndarray, layers) -> np.ndarray:
+        """:meth:`logits_cdf` of x (C, L) in float64, elementwise in a fixed order (a matmul's
+        summation order, like tanh, differs between machines)."""
+        h = x[:, None, :]
+        for matrix, bias, factor in layers:
+            out = bias + matrix[:, :, :1] * h[:, :1, :]
+            for j in range(1, matrix.shape[2]):
+                out = out + matrix[:, :, j : j + 1] * h[:, j : j + 1, :]
+            h = out if factor is None else out + factor * portable.tanh(out)
+        return h[:, 0, :]
+
+    def _portable_quantiles(self, level: float, layers, iterations: int = 80) -> np.ndarray:
+        """x_c with c_c(x_c) = ``level`` (C,), by bracketing and bisection on the portable logits."""
+        target = float(portable.log(level) - portable.log(1.0 - level))
+        lo = np.full((self.channels, 1), -1.0)
+        hi = np.full((self.channels, 1), 1.0)
+        for _ in range(iterations):  # widen the bracket until it holds the target
+            low_out = self.portable_logits(lo, layers) > target
+            high_out = self.portable_logits(hi, layers) < target
+            if not (low_out.any() or high_out.any()):
+                break
+            lo = np.where(low_out, lo * 2.0, lo)
+            hi = np.where(high_out, hi * 2.0, hi)
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            above = self.portable_logits(mid, layers) > target
+            hi = np.where(above, mid, hi)
+            lo = np.where(above, lo, mid)
+        return (0.5 * (lo + hi))[:, 0]
+
     @torch.no_grad()
     def coding_table(self, tail_mass: float | None = None, max_size: int = 1 << 16) -> FactorizedTable:
         """Probability tables for coding ẑ − m; see :class:`FactorizedTable`.
@@ -264,26 +304,29 @@ class FactorizedDensity(nn.Module):
         The support of channel c is every integer offset k with m + k inside
         the central 1 − ``tail_mass`` of the density (rounded outwards; default:
         the module's ``tail_mass``), at most ``max_size`` wide; the two tails
-        become escape symbols.
+        become escape symbols. Computed with :mod:`rec.portable` in float64 (medians
+        and tail quantiles by bisection, 80 steps): identical on every machine.
         """
         tail = self.tail_mass if tail_mass is None else tail_mass
-        m = self.medians()
-        left = self.quantiles(tail / 2)
-        right = self.quantiles(1 - tail / 2)
-        low = torch.floor(left - m).clamp(-max_size // 2, 0).long()
-        high = torch.ceil(right - m).clamp(0, max_size // 2).long()
-        size = (high - low + 1).numpy()
+        layers = self.portable_layers()
+        m = self._portable_quantiles(0.5, layers)
+        left = self._portable_quantiles(tail / 2, layers)
+        right = self._portable_quantiles(1 - tail / 2, layers)
+        low = np.clip(np.floor(left - m), -(max_size // 2), 0).astype(np.int64)
+        high = np.clip(np.ceil(right - m), 0, max_size // 2).astype(np.int64)
+        size = high - low + 1
         width = int(size.max()) + 2
-        offsets = low[:, None] + torch.arange(width)[None, :] - 1  # column j ↔ offset low + j − 1
-        values = m[:, None] + offsets.float()
-        layers = self._layers()
-        p = _interval_mass(self.logits_cdf(values - 0.5, layers), self.logits_cdf(values + 0.5, layers)).double()
-        p = torch.clamp(p, min=self.likelihood_bound)
+        offsets = low[:, None] + np.arange(width)[None, :] - 1  # column j ↔ offset low + j − 1
+        values = m[:, None] + offsets
+        lower = self.portable_logits(values - 0.5, layers)
+        upper = self.portable_logits(values + 0.5, layers)
+        p = np.where(lower + upper > 0, portable.sigmoid(-lower) - portable.sigmoid(-upper),
+                     portable.sigmoid(upper) - portable.sigmoid(lower))  # as _interval_mass
+        p = np.maximum(p, self.likelihood_bound)
+        cols = np.arange(width)[None, :]
+        p = np.where(cols <= size[:, None], p, 0.0)
+        rows = np.arange(self.channels)
         # escapes: everything below / above the support
-        below = torch.sigmoid(self.logits_cdf(m[:, None] + low[:, None].float() - 0.5, layers)).double()[:, 0]
-        above = torch.sigmoid(-self.logits_cdf(m[:, None] + high[:, None].float() + 0.5, layers)).double()[:, 0]
-        cols = torch.arange(width)[None, :]
-        p = torch.where(cols <= torch.as_tensor(size)[:, None], p, torch.zeros((), dtype=torch.float64))
-        p[:, 0] = torch.clamp(below, min=self.likelihood_bound)
-        p[torch.arange(self.channels), torch.as_tensor(size) + 1] = torch.clamp(above, min=self.likelihood_bound)
-        return FactorizedTable(m, low.numpy().astype(np.int64), size.astype(np.int64), p.numpy())
+        p[:, 0] = np.maximum(portable.sigmoid(lower[:, 1]), self.likelihood_bound)  # c(m + low − ½)
+        p[rows, size + 1] = np.maximum(portable.sigmoid(-upper[rows, size]), self.likelihood_bound)  # 1 − c(m + high + ½)
+        return FactorizedTable(torch.from_numpy(m), low, size, p)

@@ -74,6 +74,8 @@ from torch import nn
 
 from rec.errors import RecError
 from rec.models.entropy import DiscretizedGaussian, FactorizedDensity
+from rec.models.fixed_point import FixedPointSequential, StepNetworks
+from rec.models.fixed_point import rate_weights as fixed_point_rate_weights
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
@@ -377,6 +379,7 @@ class JointPrior(nn.Module):
         psi: torch.Tensor,
         decide: Callable[[Step], torch.Tensor],
         schedule: str = "wavefront",
+        networks: StepNetworks | None = None,
     ) -> AutoregressiveResult:
         """Run g_cm and g_ep position by position, as a decoder must.
 
@@ -391,46 +394,63 @@ class JointPrior(nn.Module):
             psi: h_s(ẑ), (B, 2M, h, w), float32.
             decide: the step's integers from its (bounded) Gaussian parameters.
             schedule: "wavefront" (3(h−1) + w steps) or "raster" (h·w steps).
+            networks: g_cm and g_ep as computed (default :meth:`step_networks`, float32; the
+                codec passes the fixed-point ones, which agree on every machine).
         """
         if schedule not in SCHEDULES:
             raise RecError(f"unknown schedule {schedule!r}: expected one of {sorted(SCHEDULES)}")
-        psi = psi.float().contiguous()
+        nets = networks or self.step_networks()
+        dt = nets.dtype
+        psi = psi.to(dt).contiguous()
         b, _, h, w = psi.shape
         m = self.config.M
         k = self.config.context_kernel
         r = k // 2
         taps = self.context.taps
         dr, dc = taps // k, taps % k  # offsets of the kept taps in the window
-        w_ctx = self.context.local_weight().float()
-        b_ctx = self.context.bias.float()
-        layers = [layer for layer in self.entropy_parameters if isinstance(layer, nn.Conv2d)]
-        weights = [(l.weight.float().flatten(1), l.bias.float()) for l in layers]
+        w_ctx, b_ctx = nets.context
         slope = self.config.slope
         # ŷ with a zero border of r on every side: window (i, j) starts at (i, j)
-        buf = torch.zeros(b, m, h + 2 * r, w + 2 * r)
-        mean_map = torch.zeros(b, m, h, w)
-        scale_map = torch.zeros(b, m, h, w)
-        sym_map = torch.zeros(b, m, h, w)
+        buf = torch.zeros(b, m, h + 2 * r, w + 2 * r, dtype=dt)
+        mean_map = torch.zeros(b, m, h, w, dtype=dt)
+        scale_map = torch.zeros(b, m, h, w, dtype=dt)
+        sym_map = torch.zeros(b, m, h, w, dtype=dt)
         psi_t = psi.permute(0, 2, 3, 1)  # (B, h, w, 2M)
         for index, (rows, cols) in enumerate(SCHEDULES[schedule](h, w)):
             kk = rows.numel()
             win = buf[:, :, rows[:, None] + dr[None, :], cols[:, None] + dc[None, :]]  # (B, M, K, T)
             win = win.permute(0, 2, 1, 3).reshape(b * kk, -1)
-            phi = F.linear(win, w_ctx, b_ctx)
+            phi = nets.settle(F.linear(nets.settle(win), w_ctx, b_ctx))
             hdn = torch.cat([psi_t[:, rows, cols].reshape(b * kk, -1), phi], dim=1)
-            for n, (wt, bs) in enumerate(weights):
-                hdn = F.linear(hdn, wt, bs)
-                if n < len(weights) - 1:
-                    hdn = F.leaky_relu(hdn, slope)
+            for n, (wt, bs) in enumerate(nets.layers):
+                hdn = nets.settle(F.linear(hdn, wt, bs))
+                if n < len(nets.layers) - 1:
+                    hdn = nets.settle(F.leaky_relu(hdn, slope))
             mean, scale = hdn.view(b, kk, 2 * m).chunk(2, dim=2)
             scale = self.y_density.bounded_scale(scale)
-            q = decide(Step(index, rows, cols, mean, scale)).float()
+            q = decide(Step(index, rows, cols, mean, scale)).to(dt)
             buf[:, :, rows + r, cols + r] = (q + mean).permute(0, 2, 1)
             mean_map[:, :, rows, cols] = mean.permute(0, 2, 1)
             scale_map[:, :, rows, cols] = scale.permute(0, 2, 1)
             sym_map[:, :, rows, cols] = q.permute(0, 2, 1)
         y_hat = buf[:, :, r : r + h, r : r + w].contiguous()
         return AutoregressiveResult(y_hat, mean_map, scale_map, sym_map)
+
+    def step_networks(self, fixed_point: bool = False) -> StepNetworks:
+        """g_cm (its kept taps as a matrix) and g_ep's 1×1 convolutions as (matrix, bias) pairs, in
+        float32 or in fixed point (:mod:`rec.models.fixed_point`)."""
+        layers = [layer for layer in self.entropy_parameters if isinstance(layer, nn.Conv2d)]
+        context = (self.context.local_weight().float(), self.context.bias.float())
+        pairs = tuple((l.weight.float().flatten(1), l.bias.float()) for l in layers)
+        return StepNetworks.exact(context, pairs) if fixed_point else StepNetworks(context, pairs, torch.float32)
+
+    def fixed_point_hyper_synthesis(self, lmbda=None) -> FixedPointSequential:
+        """h_s at rate ``lmbda`` in fixed point: ψ with the same bits on every machine."""
+        if not self.config.variable_rate:
+            return FixedPointSequential(self.h_s)
+        self.rate_weights(lmbda)  # refuses a λ outside the range
+        lmbda = self.rate.check(self.config.lmbda if lmbda is None else lmbda)
+        return FixedPointSequential(self.h_s, self.modulations["h_s"], fixed_point_rate_weights(self.rate, lmbda))
 
     def quantize_y(self, y: torch.Tensor, psi: torch.Tensor, schedule: str = "wavefront") -> AutoregressiveResult:
         """Inference quantization ŷ_i = round(y_i − μ_i) + μ_i, sequentially (encoder side)."""

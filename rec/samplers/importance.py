@@ -20,7 +20,8 @@ Encoder (``posterior`` q, ``prior`` p, both flattened in raster order)::
 The log-weights are a quadratic form of the candidates: with q = N(m, s^2) in
 prior-standardized coordinates, ``log q(e) - log p(e) = a e^2 + b e + c``,
 ``a = (1 - 1/s^2)/2``, ``b = m/s^2``; a group's log-weight is the sum over its
-dimensions. The numba kernel evaluates it block by block (4096 candidates,
+dimensions. The numba kernel (groups in stripes on all cores; each group's
+choice depends on its own draws only) evaluates it block by block (4096 candidates,
 two per 64-bit draw), only over dimensions with ``kl_d >= skip_kl`` (the
 others are left as prior draws: an encoder-side approximation of at most
 ``skip_kl`` bits per dimension, invisible to the decoder), and picks a
@@ -126,73 +127,84 @@ def _approx_u32(u, table):
 
 
 @njit(cache=True)
-def _select_kernel(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, table, out):
-    """Pick one candidate per group with probability proportional to its
+def _select_group(g, k1, k2, sk1, sk2, D, w, i0, i1, inf_dims, a, b, table, lw):
+    """Group ``g``'s candidate, chosen with probability proportional to its
     (tempered) weight: per-block inverse CDF, blocks combined by a weighted
-    reservoir."""
-    lw = np.empty(_CHUNK, np.float64)
+    reservoir. Uses only ``g``'s own private draws, so groups are independent."""
+    if w <= 0:
+        return 0
+    N = np.int64(1) << w
+    if i1 == i0:  # no informative dimension: all weights equal
+        return np.int64(rr.raw_at(sk1, sk2, np.uint64(g) << np.uint64(20)) & np.uint64(N - 1))
+    total = -np.inf
+    pick = 0
+    chunk_id = 0
+    for c0 in range(0, N, _CHUNK):
+        m = min(N - c0, _CHUNK)  # even: N >= 2 and _CHUNK even
+        for n in range(m):
+            lw[n] = 0.0
+        for t in range(i0, i1):
+            d = np.uint64(inf_dims[t])
+            aa = a[inf_dims[t]]
+            bb = b[inf_dims[t]]
+            base = np.uint64(c0 >> 1) * D + d
+            for j in range(m >> 1):
+                x = rr.raw_at(k1, k2, base + np.uint64(j) * D)
+                e0 = _approx_u32(x >> np.uint64(32), table)
+                e1 = _approx_u32(x & _U32, table)
+                lw[2 * j] += (aa * e0 + bb) * e0
+                lw[2 * j + 1] += (aa * e1 + bb) * e1
+        mx = -np.inf
+        for n in range(m):
+            if lw[n] > mx:
+                mx = lw[n]
+        s = 0.0
+        for n in range(m):
+            dl = lw[n] - mx
+            v = math.exp(dl) if dl > -200.0 else 0.0  # no subnormals
+            lw[n] = v
+            s += v
+        # inverse CDF within the block
+        ctr = (np.uint64(g) << np.uint64(20)) + np.uint64(2 * chunk_id + 1)
+        target = rr.uniform_at(sk1, sk2, ctr) * s
+        acc = 0.0
+        local = m - 1
+        for n in range(m):
+            acc += lw[n]
+            if acc > target:
+                local = n
+                break
+        # weighted reservoir across blocks
+        lc = mx + math.log(s)
+        if total == -np.inf:
+            new_total = lc
+        else:
+            hi = max(total, lc)
+            new_total = hi + math.log(math.exp(total - hi) + math.exp(lc - hi))
+        if rr.uniform_at(sk1, sk2, ctr + np.uint64(1)) < math.exp(lc - new_total):
+            pick = c0 + local
+        total = new_total
+        chunk_id += 1
+    return pick
+
+
+@njit(cache=True, nogil=True)
+def _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, table, out):
+    """:func:`_select_group` for groups g0 … g1 − 1 (without the GIL: stripes run on threads)."""
     D = np.uint64(n_dims)
-    for g in range(widths.shape[0]):
-        w = widths[g]
-        if w <= 0:
-            out[g] = 0
-            continue
-        N = np.int64(1) << w
-        i0 = inf_ptr[g]
-        i1 = inf_ptr[g + 1]
-        if i1 == i0:  # no informative dimension: all weights equal
-            out[g] = np.int64(rr.raw_at(sk1, sk2, np.uint64(g) << np.uint64(20)) & np.uint64(N - 1))
-            continue
-        total = -np.inf
-        pick = 0
-        chunk_id = 0
-        for c0 in range(0, N, _CHUNK):
-            m = min(N - c0, _CHUNK)  # even: N >= 2 and _CHUNK even
-            for n in range(m):
-                lw[n] = 0.0
-            for t in range(i0, i1):
-                d = np.uint64(inf_dims[t])
-                aa = a[inf_dims[t]]
-                bb = b[inf_dims[t]]
-                base = np.uint64(c0 >> 1) * D + d
-                for j in range(m >> 1):
-                    x = rr.raw_at(k1, k2, base + np.uint64(j) * D)
-                    e0 = _approx_u32(x >> np.uint64(32), table)
-                    e1 = _approx_u32(x & _U32, table)
-                    lw[2 * j] += (aa * e0 + bb) * e0
-                    lw[2 * j + 1] += (aa * e1 + bb) * e1
-            mx = -np.inf
-            for n in range(m):
-                if lw[n] > mx:
-                    mx = lw[n]
-            s = 0.0
-            for n in range(m):
-                dl = lw[n] - mx
-                v = math.exp(dl) if dl > -200.0 else 0.0  # no subnormals
-                lw[n] = v
-                s += v
-            # inverse CDF within the block
-            ctr = (np.uint64(g) << np.uint64(20)) + np.uint64(2 * chunk_id + 1)
-            target = rr.uniform_at(sk1, sk2, ctr) * s
-            acc = 0.0
-            local = m - 1
-            for n in range(m):
-                acc += lw[n]
-                if acc > target:
-                    local = n
-                    break
-            # weighted reservoir across blocks
-            lc = mx + math.log(s)
-            if total == -np.inf:
-                new_total = lc
-            else:
-                hi = max(total, lc)
-                new_total = hi + math.log(math.exp(total - hi) + math.exp(lc - hi))
-            if rr.uniform_at(sk1, sk2, ctr + np.uint64(1)) < math.exp(lc - new_total):
-                pick = c0 + local
-            total = new_total
-            chunk_id += 1
-        out[g] = pick
+    lw = np.empty(_CHUNK, np.float64)
+    for g in range(g0, g1):
+        out[g] = _select_group(g, k1, k2, sk1, sk2, D, widths[g], inf_ptr[g], inf_ptr[g + 1],
+                               inf_dims, a, b, table, lw)
+
+
+def _select(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, out) -> None:
+    """Every group's candidate, groups in stripes on all cores (:func:`rec.random.striped`):
+    a group's choice depends on its own draws only, so the result is the same for any
+    number of threads."""
+    table = rr.approx_table()
+    rr.striped(lambda g0, g1: _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims,
+                                            a, b, table, out), widths.shape[0], 16)
 
 
 @njit(cache=True)
@@ -466,7 +478,7 @@ class ImportanceSampler(Sampler):
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
         chosen = np.zeros(sizes.size, np.int64)
-        _select_kernel(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, rr.approx_table(), chosen)
+        _select(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, chosen)
 
         # outliers: exact samples of q, quantized
         odims = starts[outl]

@@ -185,3 +185,26 @@ def test_partial_margin_keeps_groups_next_to_outliers_faithful():
         assert abs(r.mean()) < 0.05
         spreads[pm] = r.std()
     assert spreads[0.0] > 1.1 and 0.9 < spreads[1.5] < 1.1, spreads
+
+
+def test_the_candidate_search_is_the_same_on_any_number_of_threads(monkeypatch):
+    """Groups are searched in stripes on several threads, or on one (forked workers): the same choices."""
+    import rec.random as rr
+    from rec.samplers import importance
+
+    rng = np.random.default_rng(5)
+    n_groups, D = 300, 2000
+    widths = rng.integers(0, 12, n_groups)
+    inf_ptr = np.concatenate([[0], np.cumsum(rng.integers(0, 8, n_groups))]).astype(np.int64)
+    inf_dims = rng.integers(0, D, inf_ptr[-1]).astype(np.int64)
+    a, b = -rng.uniform(0, 3, D), rng.normal(0, 2, D)
+    k1, k2 = rr.stream_keys(11, 2)
+    sk1, sk2 = rr.stream_keys(11, 8)
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(rr, "worker_threads", lambda: threads)
+        out = np.zeros(n_groups, np.int64)
+        importance._select(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, out)
+        runs.append(out)
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
+    assert np.all(runs[0] < np.where(widths > 0, 1 << widths, 1)) and len(np.unique(runs[0])) > 50
