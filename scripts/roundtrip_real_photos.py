@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         failures += row["failures"]
         quality = "—" if row["psnr_min"] is None else f"{row['psnr_min']:.2f} / {row['psnr_median']:.2f}"
         lines.append(f"| {name} | {args.cases} | {len(row['failures'])} | {quality} | {row['largest_mpx']:.2f} | {row['slowest_s']:.1f} |")
-    missing = [n for n in names if n not in state["models"]]
+    missing = [e.name for e in list_models() if e.name not in state["models"]]
     lines += ["", f"Failures: {len(failures)}."] + ([""] + failures if failures else [])
     if missing:
-        lines += ["", f"Not measured yet: {', '.join(missing)}."]
+        lines += ["", f"Shipped models not measured yet (run the script again): {', '.join(missing)}."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if failures else 0

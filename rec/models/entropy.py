@@ -308,6 +308,17 @@ class FactorizedDensity(nn.Module):
         and tail quantiles by bisection, 80 steps): identical on every machine.
         """
         tail = self.tail_mass if tail_mass is None else tail_mass
+        # the last table, kept while the parameters are the same tensors, unmodified (a 192-channel
+        # table takes ~0.1 s; a decoder builds it for every file)
+        key = (tail, max_size, tuple((p.data_ptr(), p._version) for p in self.parameters()))
+        cached = self.__dict__.get("_coding_table")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        table = self._coding_table(tail, max_size)
+        self.__dict__["_coding_table"] = (key, table)
+        return table
+
+    def _coding_table(self, tail: float, max_size: int) -> FactorizedTable:
         layers = self.portable_layers()
         m = self._portable_quantiles(0.5, layers)
         left = self._portable_quantiles(tail / 2, layers)
