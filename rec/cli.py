@@ -48,10 +48,15 @@ def _rate_fields(name: str, value: float | None) -> dict:
 def _print_report(report, symbol: str = "β") -> None:
     rate = "" if report.beta is None else f"  {symbol} {report.beta:g}"
     print(f"{report.width}×{report.height}  {report.bytes} bytes  {report.bpp:.4f} bpp  model {report.model}{rate}  samplers {report.samplers}")
-    print(f"{'level':<6}{'sampler':<12}{'dims':>9}{'KL bits':>12}{'index':>10}{'side':>9}{'outlier':>9}{'bits/KL':>9}")
+    print(f"{'level':<6}{'sampler':<12}{'dims':>9}{'KL bits':>12}{'index':>10}{'side':>9}{'outlier':>9}{'bits/KL':>9}"
+          f"{'groups':>8}{'slack':>8}{'over/grp':>9}")
     for lv in report.levels:
         ratio = lv.bits / lv.kl_bits if lv.kl_bits > 0 else float("nan")
-        print(f"{lv.name:<6}{lv.sampler:<12}{lv.dimensions:>9}{lv.kl_bits:>12.0f}{lv.index_bits:>10}{lv.side_bits:>9}{lv.outlier_bits:>9}{ratio:>9.3f}")
+        groups = "" if lv.groups is None else f"{lv.groups:>8}"
+        slack = "" if lv.slack_bits is None else f"{lv.slack_bits:>8.0f}"
+        per_group = "" if lv.overhead_per_group is None else f"{lv.overhead_per_group:>9.2f}"
+        print(f"{lv.name:<6}{lv.sampler:<12}{lv.dimensions:>9}{lv.kl_bits:>12.0f}{lv.index_bits:>10}{lv.side_bits:>9}"
+              f"{lv.outlier_bits:>9}{ratio:>9.3f}{groups or ' ' * 8}{slack or ' ' * 8}{per_group}")
     print(f"total KL {report.kl_bits:.0f} bits, bound I + 2 log2(I + 1) = {report.bound_bits:.0f}, written {8 * report.bytes} "
           f"({8 * report.bytes / max(report.kl_bits, 1):.3f} × KL; container {report.container_bits} bits)")
     line = f"encode {report.encode_seconds:.2f} s"

@@ -9,9 +9,9 @@ model object), then decoded from the bytes with the model found from the file's 
 PSNR that is no garbage (≥ 15 dB). Any exception is a failure, and the script exits 1 if
 there is one.
 
-It takes hours for the whole zoo on 2 cores, so each model's row is kept in
-``<out>.json`` as soon as it is measured, and a later run with the same settings skips the
-models done with the same weights (``--restart`` forgets them).
+It takes hours for the whole zoo on 2 cores, so every case is kept in ``<out>.json`` as soon
+as it is measured, and a later run with the same settings resumes at the next case of each
+model (a model whose weights changed starts again; ``--restart`` forgets everything).
 
     python scripts/roundtrip_real_photos.py [--cases 200] [--models NAME ...] [--out results/roundtrip.md] [--restart]
 """
@@ -86,50 +86,68 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         sys.exit(f"no photos under {', '.join(map(str, DATA))}")
     names = args.models or [e.name for e in list_models()]
-    lines = ["# Round trips of real photos at random sizes", "", provenance(__file__, argv),
-             f"Per model {args.cases} cases: photos of ../shared/data (train, val, kodak) resized or cropped to sides drawn "
-             f"from [{args.min_size}, {args.max_size}] px (seed {args.seed}); encoded with `rec.compress` at the model's "
-             "default rate (a variable-rate model: at a rate drawn log-uniformly from its range per case), verified by the encoder's decode with the model object, decoded again from the bytes with "
-             "the model named in the header. A case fails on any "
-             f"exception, on two decodes that differ, or on a PSNR under {MIN_PSNR:g} dB.", "",
-             "| model | cases | failures | PSNR min / median (dB) | largest (Mpx) | slowest case (s) |", "|---|---|---|---|---|---|"]
+    header = ["# Round trips of real photos at random sizes", "", provenance(__file__, argv),
+              f"Per model {args.cases} cases: photos of ../shared/data (train, val, kodak) resized or cropped to sides drawn "
+              f"from [{args.min_size}, {args.max_size}] px (seed {args.seed}); encoded with `rec.compress` at the model's "
+              "default rate (a variable-rate model: at a rate drawn log-uniformly from its range per case), verified by the "
+              "encoder's decode with the model object, decoded again from the bytes with the model named in the header. "
+              f"A case fails on any exception, on two decodes that differ, or on a PSNR under {MIN_PSNR:g} dB. Cases are "
+              "kept as they are measured (roundtrip.json), so a run that is stopped resumes at the next case; times are "
+              "wall clock on a machine that may have been busy with other work.", ""]
     for name in names:
-        if state["models"].get(name, {}).get("sha256") == get_entry(name).sha256:
+        sha = get_entry(name).sha256
+        row = state["models"].get(name)
+        if row is None or row["sha256"] != sha:
+            row = state["models"][name] = {"sha256": sha, "cases": []}
+        done = len(row["cases"])
+        if done >= args.cases:
             print(f"{name}: measured by an earlier run, kept", flush=True)
             continue
         rng = np.random.default_rng(args.seed)  # the same cases for every model
         rates = np.random.default_rng([args.seed, 1])
         span = load_model(name).config.rate_range
-        qualities, slowest, largest, failed = [], 0.0, 0.0, []
-        for label, rgb in cases(files, args.cases, rng, args.min_size, args.max_size):
+        for i, (label, rgb) in enumerate(cases(files, args.cases, rng, args.min_size, args.max_size)):
             rate = None if span is None else float(np.exp(rates.uniform(*np.log(span))))
+            if i < done:  # measured by an earlier run (the draws above keep the sequence)
+                continue
             label += "" if rate is None else f" at rate {rate:.4g}"
             t = time.perf_counter()
             problem, quality = round_trip(name, rgb, rate)
             seconds = time.perf_counter() - t
-            slowest, largest = max(slowest, seconds), max(largest, rgb.shape[0] * rgb.shape[1] / 1e6)
-            qualities.append(quality)
-            if problem:
-                failed.append(f"- `{name}`, {label}: {problem}")
+            row["cases"].append({"label": label, "problem": problem, "psnr": quality, "seconds": seconds,
+                                 "mpx": rgb.shape[0] * rgb.shape[1] / 1e6})
             print(f"{name:16s} {label:56s} {problem or 'ok'} {quality:.2f} dB ({seconds:.1f} s)", flush=True)
-        q = np.array(qualities)
-        q = q[np.isfinite(q)]
-        state["models"][name] = {"sha256": get_entry(name).sha256, "failures": failed, "psnr_min": float(q.min()) if q.size else None,
-                                 "psnr_median": float(np.median(q)) if q.size else None,
-                                 "largest_mpx": largest, "slowest_s": slowest, "provenance": provenance(__file__, argv)}
-        state_path.write_text(json.dumps(state, indent=1) + "\n")
-    failures = []
+            state_path.write_text(json.dumps(state, indent=0) + "\n")
+            Path(args.out).write_text(render(state, header, args.cases))
+    text = render(state, header, args.cases)
+    Path(args.out).write_text(text)
+    print(text)
+    return 1 if any(c["problem"] for row in state["models"].values() for c in row["cases"]) else 0
+
+
+def render(state: dict, header: list[str], n_cases: int) -> str:
+    """roundtrip.md from the kept cases: a row per model, the failures, what is not measured yet."""
+    lines = header + ["| model | cases | failures | PSNR min / median (dB) | largest (Mpx) | slowest case (s) |",
+                      "|---|---|---|---|---|---|"]
+    failures, partial = [], []
     for name, row in state["models"].items():
-        failures += row["failures"]
-        quality = "—" if row["psnr_min"] is None else f"{row['psnr_min']:.2f} / {row['psnr_median']:.2f}"
-        lines.append(f"| {name} | {args.cases} | {len(row['failures'])} | {quality} | {row['largest_mpx']:.2f} | {row['slowest_s']:.1f} |")
+        done = row["cases"]
+        failed = [c for c in done if c["problem"]]
+        failures += [f"- `{name}`, {c['label']}: {c['problem']}" for c in failed]
+        q = np.array([c["psnr"] for c in done], dtype=float)
+        q = q[np.isfinite(q)]
+        quality = f"{q.min():.2f} / {np.median(q):.2f}" if q.size else "—"
+        count = f"{len(done)}" if len(done) >= n_cases else f"{len(done)} of {n_cases} so far"
+        lines.append(f"| {name} | {count} | {len(failed)} | {quality} | {max((c['mpx'] for c in done), default=0):.2f} "
+                     f"| {max((c['seconds'] for c in done), default=0):.1f} |")
+        if len(done) < n_cases:
+            partial.append(name)
     missing = [e.name for e in list_models() if e.name not in state["models"]]
     lines += ["", f"Failures: {len(failures)}."] + ([""] + failures if failures else [])
-    if missing:
-        lines += ["", f"Shipped models not measured yet (run the script again): {', '.join(missing)}."]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 1 if failures else 0
+    if partial or missing:
+        lines += ["", "Not finished yet (run the script again, it resumes): "
+                  + ", ".join(partial + missing) + "."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

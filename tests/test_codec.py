@@ -217,3 +217,21 @@ def test_variable_rate_files_carry_their_beta_and_decode_at_it(image):
         compress(image, model=model, samplers=FAST, beta=10.0)
     with pytest.raises(RecError, match="fixed rate"):
         compress(image, model=tiny_model(), samplers=FAST, beta=0.5)
+
+
+def test_the_report_shows_groups_and_index_slack_of_importance_sampling(model, image):
+    r = compress(image, model=model, samplers="importance:importance", seed=1).report
+    for lv in r.levels:
+        assert lv.groups is not None and 0 < lv.groups <= lv.dimensions
+        # every indexed group pays at least one index bit; the groups' KL is part of the level's
+        assert lv.index_bits >= lv.groups
+        assert lv.index_bits - lv.kl_bits - 1e-9 <= lv.slack_bits <= lv.index_bits
+        assert lv.overhead_per_group == pytest.approx((lv.bits - lv.kl_bits) / lv.groups)
+    d = r.to_dict()
+    assert all({"groups", "slack_bits", "overhead_per_group"} <= set(level) for level in d["levels"])
+    assert sum(level["bits"] for level in d["levels"]) + d["container_bits"] == 8 * d["bytes"]
+
+
+def test_samplers_without_groups_report_none(model, image):
+    r = compress(image, model=model, samplers="rejection(bits=6):rejection(bits=6)", seed=1).report
+    assert all(lv.groups is None and lv.slack_bits is None and lv.overhead_per_group is None for lv in r.levels)

@@ -73,7 +73,13 @@ class Codec(Protocol):
 
 @dataclass(frozen=True)
 class LevelReport:
-    """Rate of one latent level: the KL (a quantized codec: its estimate −Σ log2 P) and the bits actually written."""
+    """Rate of one latent level: the KL (a quantized codec: its estimate −Σ log2 P) and the bits actually written.
+
+    ``index_bits + side_bits + outlier_bits`` are the level's payload. A sampler that codes
+    groups of dimensions also reports ``groups`` (how many were coded by an index) and
+    ``slack_bits``: its index bits minus the KL of its groups (all but the outliers), what the
+    indices cost beyond the KL they carry (None where it does not apply).
+    """
 
     name: str
     sampler: str
@@ -82,10 +88,17 @@ class LevelReport:
     index_bits: int
     side_bits: int
     outlier_bits: int
+    groups: int | None = None
+    slack_bits: float | None = None
 
     @property
     def bits(self) -> int:
         return self.index_bits + self.side_bits + self.outlier_bits
+
+    @property
+    def overhead_per_group(self) -> float | None:
+        """(bits − KL) / groups: what each coded group costs beyond its KL, side information included."""
+        return None if not self.groups else (self.bits - self.kl_bits) / self.groups
 
 
 @dataclass
@@ -127,6 +140,7 @@ class Report:
         d["kl_bpp"] = self.kl_bpp
         for level, lr in zip(d["levels"], self.levels):
             level["bits"] = lr.bits
+            level["overhead_per_group"] = lr.overhead_per_group
         return d
 
 

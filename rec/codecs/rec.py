@@ -108,7 +108,13 @@ def _spec(sampler: Sampler) -> SamplerSpec:
 
 
 def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:
-    return LevelReport(name, sampler.name, int(msg.sample.size), float(msg.kl_bits), msg.index_bits, msg.side_bits, msg.outlier_bits)
+    """The level's rate; groups and index slack from a grouping sampler's stats (the indexed groups
+    and their KL), None for the others."""
+    stats = msg.stats or {}
+    groups = stats.get("indexed_groups")
+    slack = None if "group_kl_bits" not in stats else msg.index_bits - float(stats["group_kl_bits"])
+    return LevelReport(name, sampler.name, int(msg.sample.size), float(msg.kl_bits), msg.index_bits, msg.side_bits,
+                       msg.outlier_bits, groups, slack)
 
 
 def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int) -> np.ndarray:
