@@ -98,7 +98,7 @@ def test_masked_conv_is_causal(mask_type):
     assert not torch.allclose(conv(x4)[..., 3, 3], out[..., 3, 3])
 
 
-@pytest.mark.parametrize("h, w", [(1, 1), (1, 6), (5, 1), (4, 7), (9, 3)])
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 6), (5, 1), (4, 7), (9, 3), (40, 2), (2, 40)])
 def test_wavefront_schedule_covers_once_and_respects_the_context(h, w):
     steps = wavefront_schedule(h, w)
     when = {}
