@@ -48,7 +48,7 @@ from torch import nn
 
 from rec import portable
 from rec.errors import RecError
-from rec.models.entropy import FactorizedDensity
+from rec.models.entropy import FactorizedDensity, portable_interval_mass
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 
 __all__ = ["PRECISION", "BrummerConfig", "BrummerLosses", "ManyPriors", "StaticTable"]
@@ -326,8 +326,7 @@ class ManyPriors(nn.Module):
         edges = np.arange(-r, r + 2, dtype=np.float64) - 0.5  # −R − ½ … R + ½
         logits = d.portable_logits(np.broadcast_to(edges, (d.channels, edges.size)), layers)  # (P·M, 2R + 2)
         lower, upper = logits[:, :-1], logits[:, 1:]
-        inner = np.where(lower + upper > 0, portable.sigmoid(-lower) - portable.sigmoid(-upper),
-                         portable.sigmoid(upper) - portable.sigmoid(lower))
+        inner = portable_interval_mass(lower, upper)
         p = np.concatenate([portable.sigmoid(logits[:, :1]), inner, portable.sigmoid(-logits[:, -1:])], axis=1)
         p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, None)
         total = np.cumsum(p, axis=1)[:, -1:]  # a sequential sum: the same order everywhere

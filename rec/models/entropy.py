@@ -134,6 +134,31 @@ def _interval_mass(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
 
 
 
+def portable_interval_mass(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """:func:`_interval_mass` in float64 by :mod:`rec.portable`: the same bits on every machine."""
+    return np.where(lower + upper > 0, portable.sigmoid(-lower) - portable.sigmoid(-upper),
+                    portable.sigmoid(upper) - portable.sigmoid(lower))
+
+
+def _bisect(logits, target: float, lo, hi, where, iterations: int):
+    """Per row, the x where the non-decreasing ``logits(x)`` crosses ``target``: the bracket
+    [lo, hi] doubled until it holds it, then ``iterations`` halvings (fixed counts:
+    deterministic). For torch tensors (``where`` = torch.where) or numpy arrays (np.where)."""
+    for _ in range(iterations):  # widen the bracket until it holds the target
+        low_out = logits(lo) > target
+        high_out = logits(hi) < target
+        if not (low_out.any() or high_out.any()):
+            break
+        lo = where(low_out, lo * 2.0, lo)
+        hi = where(high_out, hi * 2.0, hi)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        above = logits(mid) > target
+        hi = where(above, mid, hi)
+        lo = where(above, lo, mid)
+    return 0.5 * (lo + hi)
+
+
 @dataclass
 class FactorizedTable:
     """Per-channel coding tables of a :class:`FactorizedDensity` for ẑ = k + median.
@@ -238,23 +263,9 @@ class FactorizedDensity(nn.Module):
         Deterministic: fixed iteration counts, float32 throughout.
         """
         target = math.log(level) - math.log1p(-level)
-        c = self.channels
         layers = self._layers()
-        lo = torch.full((c, 1), -1.0)
-        hi = torch.full((c, 1), 1.0)
-        for _ in range(iterations):  # widen the bracket until it holds the target
-            low_out = self.logits_cdf(lo, layers) > target
-            high_out = self.logits_cdf(hi, layers) < target
-            if not (low_out.any() or high_out.any()):
-                break
-            lo = torch.where(low_out, lo * 2.0, lo)
-            hi = torch.where(high_out, hi * 2.0, hi)
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            above = self.logits_cdf(mid, layers) > target
-            hi = torch.where(above, mid, hi)
-            lo = torch.where(above, lo, mid)
-        return (0.5 * (lo + hi))[:, 0]
+        lo, hi = torch.full((self.channels, 1), -1.0), torch.full((self.channels, 1), 1.0)
+        return _bisect(lambda x: self.logits_cdf(x, layers), target, lo, hi, torch.where, iterations)[:, 0]
 
     def medians(self) -> torch.Tensor:
         """The per-channel medians (C,): the dequantization offsets of ẑ = round(z − m) + m."""
@@ -281,21 +292,8 @@ class FactorizedDensity(nn.Module):
     def _portable_quantiles(self, level: float, layers, iterations: int = 80) -> np.ndarray:
         """x_c with c_c(x_c) = ``level`` (C,), by bracketing and bisection on the portable logits."""
         target = float(portable.log(level) - portable.log(1.0 - level))
-        lo = np.full((self.channels, 1), -1.0)
-        hi = np.full((self.channels, 1), 1.0)
-        for _ in range(iterations):  # widen the bracket until it holds the target
-            low_out = self.portable_logits(lo, layers) > target
-            high_out = self.portable_logits(hi, layers) < target
-            if not (low_out.any() or high_out.any()):
-                break
-            lo = np.where(low_out, lo * 2.0, lo)
-            hi = np.where(high_out, hi * 2.0, hi)
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            above = self.portable_logits(mid, layers) > target
-            hi = np.where(above, mid, hi)
-            lo = np.where(above, lo, mid)
-        return (0.5 * (lo + hi))[:, 0]
+        lo, hi = np.full((self.channels, 1), -1.0), np.full((self.channels, 1), 1.0)
+        return _bisect(lambda x: self.portable_logits(x, layers), target, lo, hi, np.where, iterations)[:, 0]
 
     @torch.no_grad()
     def coding_table(self, tail_mass: float | None = None, max_size: int = 1 << 16) -> FactorizedTable:
@@ -331,9 +329,7 @@ class FactorizedDensity(nn.Module):
         values = m[:, None] + offsets
         lower = self.portable_logits(values - 0.5, layers)
         upper = self.portable_logits(values + 0.5, layers)
-        p = np.where(lower + upper > 0, portable.sigmoid(-lower) - portable.sigmoid(-upper),
-                     portable.sigmoid(upper) - portable.sigmoid(lower))  # as _interval_mass
-        p = np.maximum(p, self.likelihood_bound)
+        p = np.maximum(portable_interval_mass(lower, upper), self.likelihood_bound)
         cols = np.arange(width)[None, :]
         p = np.where(cols <= size[:, None], p, 0.0)
         rows = np.arange(self.channels)

@@ -63,7 +63,17 @@ def exactness_bound(weight: torch.Tensor, bias: torch.Tensor | None) -> float:
     rows = weight.abs().flatten(1).sum(1).double()
     room = _UNITS * 2.0 ** -(ACT_BITS + WEIGHT_BITS) - (0.0 if bias is None else float(bias.detach().abs().max()))
     worst = float(rows.max())
-    return float(2.0 ** np.floor(np.log2(room / worst))) if worst > 0 else float("inf")
+    if worst <= 0:
+        return float("inf")
+    _, e = np.frexp(room / worst)  # room / worst = m 2**e, m in [1/2, 1): exact (a platform log2 is not)
+    return float(2.0 ** (int(e) - 1))
+
+
+def _checked(bound: float) -> float:
+    """``bound``, or RecError if it is under MIN_BOUND."""
+    if bound < MIN_BOUND:
+        raise RecError(f"weights too large for exact fixed-point coding (input bound {bound:g} < {MIN_BOUND:g})")
+    return bound
 
 
 def _rounded(layer: nn.Module) -> tuple[nn.Module, float]:
@@ -129,9 +139,7 @@ class FixedPointSequential(nn.Module):
                 gain, shift = _modulation(next(mods), weights)
                 layers.append(_Affine(gain, shift))
         self.layers = nn.ModuleList(layers)
-        self.bound = min(bounds)
-        if self.bound < MIN_BOUND:
-            raise RecError(f"weights too large for exact fixed-point coding (input bound {self.bound:g} < {MIN_BOUND:g})")
+        self.bound = _checked(min(bounds))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = on_grid(x, ACT_BITS, self.bound)
@@ -168,7 +176,5 @@ class StepNetworks:
     def exact(cls, context: tuple[torch.Tensor, torch.Tensor], layers) -> "StepNetworks":
         """The fixed-point version of float (matrix, bias) pairs."""
         pairs = [(on_grid(w, WEIGHT_BITS), on_grid(b, WEIGHT_BITS)) for w, b in (context, *layers)]
-        bound = min(exactness_bound(w, b) for w, b in pairs)
-        if bound < MIN_BOUND:
-            raise RecError(f"weights too large for exact fixed-point coding (input bound {bound:g} < {MIN_BOUND:g})")
+        bound = _checked(min(exactness_bound(w, b) for w, b in pairs))
         return cls(pairs[0], tuple(pairs[1:]), torch.float64, bound, True)
