@@ -13,6 +13,7 @@ from conftest.py), never from one another.
 :func:`install`                write a model into a zoo directory as the zoo does
 :func:`load_script`            a module of scripts/ by name
 :func:`rec_curve`              a fabricated ``rec eval`` REC curve (KL, bound, ideal quality)
+:func:`random_layout`          group sizes and levels of a random sampler layout
 =============================  ===================================================================
 """
 
@@ -163,3 +164,21 @@ def rec_curve(name: str = "REC γ-PLN", kl=(0.2, 0.5, 1.0), pixels: int = 768 * 
         name=name, bpp=[1.4 * k for k in kl], psnr=[p - 0.05 for p in ideal], ms_ssim=[0.9 + 0.05 * k for k in kl],
         extra={"kl_bpp": kl, "bound_bpp": bound, "ideal_psnr": ideal, "ideal_ms_ssim": [0.901 + 0.05 * k for k in kl]},
         meta={"models": models or [f"m{i}" for i in range(len(kl))], "dataset": "kodak", "images": 24})
+
+
+def random_layout(rng, n_dims: int, max_group: int, outlier_level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group ``(sizes, levels)`` of a random layout: outliers, small, random and full groups, every level class."""
+    sizes, levels = [], []
+    left = n_dims
+    while left:
+        kind = rng.integers(4)
+        if kind == 0:  # outlier
+            s, lv = 1, outlier_level
+        else:
+            s = int(min(left, rng.choice([rng.integers(1, 8), rng.integers(1, max_group + 1), max_group])))
+            lv = int(rng.choice([0, outlier_level - 1, rng.integers(1, outlier_level)]))
+        s = min(s, left)
+        sizes.append(s)
+        levels.append(lv)
+        left -= s
+    return np.array(sizes, np.int64), np.array(levels, np.int64)

@@ -41,24 +41,14 @@ from numba import njit
 
 import rec.random as rr
 from rec.bitio import ByteWriter, pack_bits, unpack_bits
+from rec.coding import RangeEncoder
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (
-    STREAM_GREEDY,
-    STREAM_OUTLIER,
-    GroupLayout,
-    SampleMessage,
-    Sampler,
-    decode_outliers,
-    dequantize_outliers,
-    encode_outliers,
-    outlier_dither,
-    kl_bits_per_dim,
-    make_groups,
-    quantize_outliers,
-    range_decoder,
-    standardized_coefficients,
-)
+from rec.samplers.base import (STREAM_GREEDY, STREAM_OUTLIER, SampleMessage, Sampler, kl_bits_per_dim, range_decoder,
+                               standardized_coefficients)
+from rec.samplers.layout import GroupLayout, make_groups
+from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
+                                   quantize_outliers)
 
 __all__ = ["GreedySampler"]
 
@@ -184,8 +174,6 @@ class GreedySampler(Sampler):
                     skip_kl=self.skip_kl)
 
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        from rec.coding import RangeEncoder
-
         self._check_pair(posterior, prior)
         seed = self._check_seed(seed)
         D = prior.size

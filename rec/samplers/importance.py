@@ -40,12 +40,8 @@ can drop from 2 bits to 0 (results/samplers_real.md). It changes which
 candidate is chosen, nothing in the format.
 
 Side information (group levels = widths or the outlier mark, group sizes) is
-written by one of five codes, the shortest wins (one byte names it):
-0-2 batch range coding with adaptive models (sizes per level class, directly,
-as differences, or Elias-gamma), 3-4 a context-adaptive binary range coder
-(:mod:`rec.coding.context_coder`: the level in the context of the previous
-group's, the size in the context of the previous full group's size and of
-the group one row above). Indices are raw ``w_g``-bit fields.
+written by each of the five codes of :mod:`rec.samplers.layout` and the
+shortest is kept (one byte names it). Indices are raw ``w_g``-bit fields.
 
 Invariants: the decoder never re-derives a discrete decision (groups,
 widths, outliers, the side-information code are all in the message; the row
@@ -61,28 +57,14 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
-from rec.bitio import ByteWriter, bit_length, pack_bits, unpack_bits, unzigzag, zigzag
-from rec.coding.context_coder import decode_layout_ctx, encode_layout_ctx
+from rec.bitio import ByteWriter, pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (
-    STREAM_IMPORTANCE,
-    STREAM_OUTLIER,
-    STREAM_SELECT,
-    GroupLayout,
-    SampleMessage,
-    Sampler,
-    decode_outliers,
-    dequantize_outliers,
-    encode_outliers,
-    outlier_dither,
-    kl_bits_per_dim,
-    make_groups,
-    quantize_outliers,
-    range_decoder,
-    size_contexts,
-    standardized_coefficients,
-)
+from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, SampleMessage, Sampler,
+                               kl_bits_per_dim, standardized_coefficients)
+from rec.samplers.layout import LAYOUT_CODES, GroupLayout, decode_layout, encode_layout, make_groups, row_length
+from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
+                                   quantize_outliers)
 
 __all__ = ["ImportanceSampler"]
 
@@ -223,133 +205,6 @@ def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, ch
             out[d] = mu[d] + sd[d] * _normal_u32(u)
 
 
-# ---------------------------------------------------------------------------
-# Side information v2: group levels, then group sizes by one of three codes
-# (the encoder writes all three and keeps the shortest; one byte says which)
-# ---------------------------------------------------------------------------
-
-_SIZE_CODES = 5
-_ESC = 47  # code 1: zigzag differences >= _ESC escape to an Elias-gamma value
-_GAMMA_ALPHABET = 40
-
-
-def _encode_gamma(enc, vals: np.ndarray) -> None:
-    """Non-negative ints: bit length of v + 1 (adaptive), then the bits below
-    its leading one (uniform)."""
-    from rec.coding import AdaptiveModel, UniformModel
-
-    v1 = np.asarray(vals, np.int64) + 1
-    L = bit_length(v1)
-    enc.encode(L - 1, AdaptiveModel(_GAMMA_ALPHABET))
-    for e in np.unique(L):
-        if e > 1:
-            enc.encode(v1[L == e] - (1 << int(e - 1)), UniformModel(1 << int(e - 1)))
-
-
-def _decode_gamma(dec, n: int) -> np.ndarray:
-    from rec.coding import AdaptiveModel, UniformModel
-
-    L = dec.decode(n, AdaptiveModel(_GAMMA_ALPHABET)).astype(np.int64) + 1
-    if np.any(L > 30):
-        raise FormatError("size field too long")
-    v1 = np.ones(n, np.int64)
-    for e in np.unique(L):
-        if e > 1:
-            sel = L == e
-            v1[sel] = dec.decode(int(sel.sum()), UniformModel(1 << int(e - 1))).astype(np.int64) + (1 << int(e - 1))
-    return v1 - 1
-
-
-def _row_length(shape) -> int:
-    """Dimensions per image row (the last axis) for the code-3 context; 0 for 1-D."""
-    return int(shape[-1]) if len(shape) >= 2 else 0
-
-
-def _encode_layout(layout: GroupLayout, code: int, row: int = 0) -> bytes:
-    """Range-coded side information with size code ``code``:
-    0 = :meth:`GroupLayout.encode` (sizes per context, direct or bit length);
-    1 = per context, the zigzagged difference to the previous size of that
-    context, adaptive over 48 symbols with an Elias-gamma escape;
-    2 = the same differences, Elias-gamma coded (few groups: less to learn);
-    3 = levels and sizes with per-symbol contexts (previous group, the group
-    one row above): :mod:`rec.coding.context_coder`; 4 = the same without the
-    neighbour contexts of sizes."""
-    from rec.coding import AdaptiveModel, RangeEncoder
-
-    if code >= 3:
-        return encode_layout_ctx(layout.levels, layout.sizes, layout.outlier_level, layout.max_group, row,
-                                 neighbours=code == 3)
-    enc = RangeEncoder()
-    if code == 0:
-        layout.encode(enc)
-        return enc.finish()
-    enc.encode(layout.levels.astype(np.int64), AdaptiveModel(layout.outlier_level + 1))
-    keep = ~layout.is_outlier
-    sizes = layout.sizes[keep].astype(np.int64)
-    ctx = size_contexts(layout.levels[keep], layout.outlier_level)
-    for c in range(3):
-        s = sizes[ctx == c]
-        if s.size == 0:
-            continue
-        zz = zigzag(np.diff(s, prepend=0)).astype(np.int64)
-        if code == 1:
-            enc.encode(np.minimum(zz, _ESC), AdaptiveModel(_ESC + 1))
-            big = zz >= _ESC
-            if big.any():
-                _encode_gamma(enc, zz[big] - _ESC)
-        else:
-            _encode_gamma(enc, zz)
-    return enc.finish()
-
-
-def _decode_layout(ac: bytes, code: int, n_groups: int, max_group: int, outlier_level: int, n_dims: int,
-                   row: int) -> GroupLayout:
-    if code >= 3:
-        if outlier_level > 31:
-            raise FormatError("size codes 3 and 4 need bits <= 30")
-        try:
-            levels, sizes = decode_layout_ctx(ac, n_groups, outlier_level, max_group, row, n_dims,
-                                              neighbours=code == 3)
-        except ValueError as exc:
-            raise FormatError(str(exc)) from None
-        return GroupLayout(sizes, levels, max_group, outlier_level)
-    dec = range_decoder(ac)
-    layout = _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims)
-    dec.finish()
-    return layout
-
-
-def _decode_layout_ac(dec, code, n_groups, max_group, outlier_level, n_dims) -> GroupLayout:
-    from rec.coding import AdaptiveModel
-
-    if code == 0:
-        return GroupLayout.decode(dec, n_groups, max_group, outlier_level, n_dims)
-    levels = dec.decode(n_groups, AdaptiveModel(outlier_level + 1)).astype(np.int64)
-    outl = levels == outlier_level
-    ctx = size_contexts(levels[~outl], outlier_level)
-    inner = np.ones(ctx.size, np.int64)
-    for c in range(3):
-        sel = ctx == c
-        n = int(sel.sum())
-        if n == 0:
-            continue
-        if code == 1:
-            zz = dec.decode(n, AdaptiveModel(_ESC + 1)).astype(np.int64)
-            big = zz == _ESC
-            if big.any():
-                zz[big] = _decode_gamma(dec, int(big.sum())) + _ESC
-        else:
-            zz = _decode_gamma(dec, n)
-        if np.any(zz > 4 * max_group):
-            raise FormatError("group size difference out of range")
-        inner[sel] = np.cumsum(unzigzag(zz).astype(np.int64))
-    sizes = np.ones(n_groups, np.int64)
-    sizes[~outl] = inner
-    if np.any(sizes < 1) or np.any(sizes > max_group) or sizes.sum() != n_dims:
-        raise FormatError(f"group sizes add up to {int(sizes.sum())}, the prior has {n_dims} dimensions")
-    return GroupLayout(sizes, levels, max_group, outlier_level)
-
-
 class ImportanceSampler(Sampler):
     """Adaptive importance sampler (thesis Alg. 3 with Alg. 5 per group).
 
@@ -486,9 +341,9 @@ class ImportanceSampler(Sampler):
         oe, ov = quantize_outliers(u, s[odims], outlier_dither(seed, odims))
 
         # serialize
-        row = _row_length(prior.shape)
-        codes = range(_SIZE_CODES) if outlier_level <= 31 else range(3)
-        blobs = [_encode_layout(layout, code, row) for code in codes]
+        row = row_length(prior.shape)
+        codes = range(LAYOUT_CODES) if outlier_level <= 31 else range(3)
+        blobs = [encode_layout(layout, code, row) for code in codes]
         code = int(np.argmin([len(x) for x in blobs]))
         ac = blobs[code]
         oblob = encode_outliers(oe, ov)
@@ -527,10 +382,10 @@ class ImportanceSampler(Sampler):
                 raise FormatError("max_group must be >= 1")
             n_groups = r.varint(D)
             code = r.byte()
-            if code >= _SIZE_CODES:
+            if code >= LAYOUT_CODES:
                 raise FormatError(f"unknown size code {code}")
             ac = r.blob(len(data))
-            layout = _decode_layout(ac, code, n_groups, G, B + 1, D, _row_length(prior.shape))
+            layout = decode_layout(ac, code, n_groups, G, B + 1, D, row_length(prior.shape))
             outl = layout.is_outlier
             widths = np.where(outl, 0, layout.levels).astype(np.int64)
             oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))

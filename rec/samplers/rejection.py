@@ -22,7 +22,7 @@ keep precision). Accepted samples are exact draws from q.
 A dimension that exhausts its 2**B candidates is an outlier: a sample of the
 residual ``max(q - c_N p, 0)`` (drawn by rejection from q, private stream 9;
 the thesis draws from q itself, which biases the output toward p's shape)
-sent in fixed point with a step of at most s/4 (``base.quantize_outliers``;
+sent in fixed point with a step of at most s/4 (``rec.samplers.outliers``;
 16 bits on a fixed range, as in the thesis, cannot hold the narrow posteriors
 of high-KL dimensions). With the residual, the decoded samples follow q
 exactly up to that quantization.
@@ -47,23 +47,13 @@ from numba import njit
 
 import rec.random as rr
 from rec.bitio import ByteWriter
+from rec.coding import AdaptiveModel, RangeEncoder, StaticModel
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (
-    STREAM_OUTLIER,
-    STREAM_REJECTION,
-    STREAM_SELECT,
-    SampleMessage,
-    Sampler,
-    decode_outliers,
-    dequantize_outliers,
-    encode_outliers,
-    outlier_dither,
-    kl_bits_per_dim,
-    quantize_outliers,
-    range_decoder,
-    standardized_coefficients,
-)
+from rec.samplers.base import (STREAM_OUTLIER, STREAM_REJECTION, STREAM_SELECT, SampleMessage, Sampler,
+                               kl_bits_per_dim, range_decoder, standardized_coefficients)
+from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
+                                   quantize_outliers)
 
 __all__ = ["RejectionSampler", "fit_index_table", "static_index_counts"]
 
@@ -215,8 +205,6 @@ class RejectionSampler(Sampler):
         return dict(bits=self.bits, table=self.table, alpha=self.alpha)
 
     def _model(self, bits: int, table: int, alpha: float):
-        from rec.coding import AdaptiveModel, StaticModel
-
         if table == 0:
             return StaticModel.from_counts(static_index_counts(bits), alpha=alpha)
         return AdaptiveModel((1 << bits) + 1)
@@ -244,8 +232,6 @@ class RejectionSampler(Sampler):
         return out, u
 
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        from rec.coding import RangeEncoder
-
         idx, u = self._run(posterior, prior, seed)
         seed = int(seed)
         N = 1 << self.bits

@@ -1,13 +1,10 @@
-"""ImportanceSampler (thesis Alg. 3 + 5): bias against budget, grouping, side information."""
+"""ImportanceSampler (thesis Alg. 3 + 5): bias against budget, grouping, tempering, threads."""
 
 import numpy as np
 import pytest
 
-from rec.coding.context_coder import decode_layout_ctx, encode_layout_ctx
 from rec.errors import FormatError, RecError
 from rec.samplers import ImportanceSampler
-from rec.samplers.base import GroupLayout
-from rec.samplers.importance import _SIZE_CODES, _decode_layout, _encode_layout
 from rec.samplers.synthetic import synthetic_latent
 
 
@@ -58,69 +55,6 @@ def test_collapsed_latent_costs_almost_nothing():
     assert msg.total_bits < 200
 
 
-def random_layout(rng, n_dims, max_group, outlier_level):
-    sizes, levels = [], []
-    left = n_dims
-    while left:
-        kind = rng.integers(4)
-        if kind == 0:  # outlier
-            s, lv = 1, outlier_level
-        else:
-            s = int(min(left, rng.choice([rng.integers(1, 8), rng.integers(1, max_group + 1), max_group])))
-            lv = int(rng.choice([0, outlier_level - 1, rng.integers(1, outlier_level)]))
-        s = min(s, left)
-        sizes.append(s)
-        levels.append(lv)
-        left -= s
-    return GroupLayout(np.array(sizes, np.int64), np.array(levels, np.int64), max_group, outlier_level)
-
-
-@pytest.mark.parametrize("code", range(_SIZE_CODES))
-def test_every_size_code_round_trips(code):
-    rng = np.random.default_rng(code)
-    for max_group, outlier_level, n_dims, row in ((16, 11, 500, 10), (256, 13, 3000, 48), (3000, 25, 9000, 0)):
-        layout = random_layout(rng, n_dims, max_group, outlier_level)
-        data = _encode_layout(layout, code, row)
-        back = _decode_layout(data, code, layout.sizes.size, max_group, outlier_level, n_dims, row)
-        assert np.array_equal(back.sizes, layout.sizes) and np.array_equal(back.levels, layout.levels)
-
-
-def test_context_coder_garbage_is_an_error_or_a_valid_layout():
-    rng = np.random.default_rng(5)
-    layout = random_layout(rng, 2000, 64, 13)
-    data = encode_layout_ctx(layout.levels, layout.sizes, 13, 64, 40)
-    for trial in range(200):
-        junk = bytearray(data)
-        if trial % 2:
-            junk[rng.integers(len(junk))] ^= 1 << int(rng.integers(8))
-        else:
-            junk = junk[: rng.integers(len(junk))]
-        try:
-            levels, sizes = decode_layout_ctx(bytes(junk), layout.sizes.size, 13, 64, 40, 2000)
-        except ValueError:
-            continue
-        assert sizes.sum() == 2000 and np.all((sizes >= 1) & (sizes <= 64)) and np.all(levels <= 13)
-
-
-def test_context_coder_learns_correlated_sizes():
-    """Sizes predictable from the previous one (uniform marginal, nearly
-    deterministic transitions) cost far less than their plain entropy with
-    the neighbour contexts, and less than without them."""
-    rng = np.random.default_rng(1)
-    sizes = np.empty(4000, np.int64)
-    sizes[0] = 1
-    for i in range(1, sizes.size):
-        sizes[i] = (sizes[i - 1] * 2 + 1) % 5 + 1 if rng.random() > 0.05 else rng.integers(1, 6)
-    levels = np.full(sizes.size, 12, np.int64)
-    with_ctx = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=True)
-    without = encode_layout_ctx(levels, sizes, 13, 256, 0, neighbours=False)
-    _, counts = np.unique(sizes, return_counts=True)
-    entropy = -(counts * np.log2(counts / sizes.size)).sum()
-    assert 8 * len(with_ctx) < 0.5 * entropy and len(with_ctx) < 0.7 * len(without)
-    back = decode_layout_ctx(with_ctx, sizes.size, 13, 256, 0, int(sizes.sum()), neighbours=True)
-    assert np.array_equal(back[1], sizes)
-
-
 def test_temper_is_encoder_only_and_narrows_the_sample(level2):
     """The tempered weights (q/p)**t change which candidate is picked, not the
     layout: same side information and index widths; more temper, samples
@@ -160,19 +94,6 @@ def test_defaults_faithful_on_level1_like_latent():
     r = ((msg.sample - q.mean) / q.std).ravel()[kl > 0.05]
     assert abs(r.mean()) < 0.05 and 0.9 < r.std() < 1.1
     assert msg.total_bits < 2.0 * msg.kl_bits
-
-
-def test_context_coder_worst_case_fits_its_buffer():
-    """Train every probability towards one symbol, then send the least likely
-    ones: the stream stays within the encoder's buffer and round-trips."""
-    G = 4096
-    sizes = np.concatenate([np.full(3000, 2), np.full(1000, G - 1)]).astype(np.int64)
-    levels = np.concatenate([np.full(3000, 5), np.tile([12, 0, 13, 3], 250)]).astype(np.int64)
-    sizes[levels == 13] = 1
-    data = encode_layout_ctx(levels, sizes, 13, G, 0)
-    assert len(data) < 48 * sizes.size
-    back_levels, back_sizes = decode_layout_ctx(data, sizes.size, 13, G, 0, int(sizes.sum()))
-    assert np.array_equal(back_levels, levels) and np.array_equal(back_sizes, sizes)
 
 
 def test_partial_margin_keeps_groups_next_to_outliers_faithful():
