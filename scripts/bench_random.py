@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 import rec.random as R
+from rec.inverse_normal import approx_table
 from rec.evaluation.machine import machine
 
 
@@ -62,7 +63,7 @@ def main() -> None:
         ("normal_reference (pure numpy, 1M)", best_rate(lambda: R.normal_reference(1, 2, idx), chunk, reps=1)),
         ("normal_fill_strided (stride 2 304, as candidates)", best_rate(strided(R.normal_fill_strided), n)),
         ("normal_fill_strided_approx (encoder scoring, not exact)",
-         best_rate(strided(R.normal_fill_strided_approx, R.approx_table()), n)),
+         best_rate(strided(R.normal_fill_strided_approx, approx_table()), n)),
     ]
     lines = [
         "# rec.random throughput",

@@ -8,7 +8,7 @@ package's ``__init__`` by its submodules is not an edge.
 
 Floors (docs/design.md §2), lowest first; a module may import its own floor and those below::
 
-    base       errors, bitio, random, signals, coding.limits
+    base       errors, bitio, random, inverse_normal, threads, portable, signals, coding.limits
     data       distributions, container, image, metrics
     coding     coding/
     samplers   samplers/
@@ -37,7 +37,7 @@ PACKAGE = "rec"
 
 #: (floor, module prefixes), lowest first; the longest matching prefix decides.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.portable", "rec.signals", "rec.coding.limits")),
+    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.inverse_normal", "rec.threads", "rec.portable", "rec.signals", "rec.coding.limits")),
     ("data", ("rec.distributions", "rec.container", "rec.image", "rec.metrics")),
     ("coding", ("rec.coding",)),
     ("samplers", ("rec.samplers",)),

@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.special import ndtri
 
 import rec.random as R
+from rec.inverse_normal import approx_table
 from rec.errors import RecError
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "random_golden.json").read_text())
@@ -136,7 +137,7 @@ def test_approx_scoring_normals_close_to_exact():
     n = 200_000
     approx = np.empty(n)
     exact = np.empty(n)
-    R.normal_fill_strided_approx(k1, k2, np.uint64(5), np.uint64(1000), approx, n, R.approx_table())
+    R.normal_fill_strided_approx(k1, k2, np.uint64(5), np.uint64(1000), approx, n, approx_table())
     R.normal_fill_strided(k1, k2, np.uint64(5), np.uint64(1000), exact, n)
     assert np.array_equal(exact, R.normal(3, 4, 5 + 1000 * np.arange(n)))
     assert np.max(np.abs(approx - exact)) < 5e-8

@@ -44,6 +44,7 @@ from rec.bitio import ByteWriter, pack_bits, unpack_bits
 from rec.coding import RangeEncoder
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
+from rec.inverse_normal import approx_table
 from rec.samplers.base import (STREAM_GREEDY, STREAM_OUTLIER, SampleMessage, Sampler, kl_bits_per_dim, range_decoder,
                                standardized_coefficients)
 from rec.samplers.layout import GroupLayout, make_groups
@@ -194,7 +195,7 @@ class GreedySampler(Sampler):
 
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)
         chosen = np.zeros((sizes.size, max(K, 1)), np.int64)
-        _greedy_kernel(k1, k2, D, B, shards, K + 1, inf_ptr, inf_dims, m, s, rr.approx_table(), chosen)
+        _greedy_kernel(k1, k2, D, B, shards, K + 1, inf_ptr, inf_dims, m, s, approx_table(), chosen)
 
         odims = layout.starts[outl]
         oe, ov = quantize_outliers(m[odims] + s[odims] * rr.normal(seed, STREAM_OUTLIER, odims), s[odims],

@@ -60,11 +60,13 @@ import rec.random as rr
 from rec.bitio import ByteWriter, pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
+from rec.inverse_normal import APPROX_TABLE_BITS, approx_table, ndtri_float
 from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, SampleMessage, Sampler,
                                kl_bits_per_dim, standardized_coefficients)
 from rec.samplers.layout import LAYOUT_CODES, GroupLayout, decode_layout, encode_layout, make_groups, row_length
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
+from rec.threads import striped
 
 __all__ = ["ImportanceSampler"]
 
@@ -77,8 +79,8 @@ _MAX_GROUP = 1 << 16
 # ``Phi^-1((u + 1/2) 2**-32)`` computed by rec.random's exact transform.
 _U32 = np.uint64(0xFFFFFFFF)
 _HALF32 = np.uint64(0x80000000)
-_T_BITS = 14  # scoring: 2**14 + 1 knots Phi^-1(k / 2**14), every _T_STRIDE-th knot of rr.approx_table()
-_T_STRIDE = 1 << (rr.APPROX_TABLE_BITS - _T_BITS)
+_T_BITS = 14  # scoring: 2**14 + 1 knots Phi^-1(k / 2**14), every _T_STRIDE-th knot of approx_table()
+_T_STRIDE = 1 << (APPROX_TABLE_BITS - _T_BITS)
 _T_SHIFT = np.uint64(32 - _T_BITS)
 _T_MASK = np.uint64((1 << (32 - _T_BITS)) - 1)
 _T_SCALE = 2.0 ** -(32 - _T_BITS)
@@ -98,11 +100,11 @@ def _approx_u32(u, table):
     in a 2**14-knot table (error < 1e-5, < 1e-7 for |e| < 1.5), the inverse
     CDF with the platform's log in the tails (p < 2**-8). Not bit-exact; the
     chosen index is rebuilt with :func:`_normal_u32` on both sides. ``table``
-    is :func:`rec.random.approx_table` (2**16 knots), read at every
+    is :func:`rec.inverse_normal.approx_table` (2**16 knots), read at every
     ``_T_STRIDE``-th knot."""
     k = np.int64(u >> _T_SHIFT)
     if k < _T_LO or k >= _T_HI:
-        return rr.ndtri_float((np.float64(u) + 0.5) * 2.3283064365386963e-10)
+        return ndtri_float((np.float64(u) + 0.5) * 2.3283064365386963e-10)
     f = (np.float64(u & _T_MASK) + 0.5) * _T_SCALE
     t0 = table[k * _T_STRIDE]
     return t0 + f * (table[(k + 1) * _T_STRIDE] - t0)
@@ -181,11 +183,11 @@ def _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a
 
 
 def _select(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, out) -> None:
-    """Every group's candidate, groups in stripes on all cores (:func:`rec.random.striped`):
+    """Every group's candidate, groups in stripes on all cores (:func:`rec.threads.striped`):
     a group's choice depends on its own draws only, so the result is the same for any
     number of threads."""
-    table = rr.approx_table()
-    rr.striped(lambda g0, g1: _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims,
+    table = approx_table()
+    striped(lambda g0, g1: _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims,
                                             a, b, table, out), widths.shape[0], 16)
 
 

@@ -111,6 +111,7 @@ def test_partial_margin_keeps_groups_next_to_outliers_faithful():
 def test_the_candidate_search_is_the_same_on_any_number_of_threads(monkeypatch):
     """Groups are searched in stripes on several threads, or on one (forked workers): the same choices."""
     import rec.random as rr
+    import rec.threads
     from rec.samplers import importance
 
     rng = np.random.default_rng(5)
@@ -123,7 +124,7 @@ def test_the_candidate_search_is_the_same_on_any_number_of_threads(monkeypatch):
     sk1, sk2 = rr.stream_keys(11, 8)
     runs = []
     for threads in (1, 2, 3):
-        monkeypatch.setattr(rr, "worker_threads", lambda: threads)
+        monkeypatch.setattr(rec.threads, "worker_threads", lambda: threads)
         out = np.zeros(n_groups, np.int64)
         importance._select(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, out)
         runs.append(out)

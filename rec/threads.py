@@ -1,0 +1,46 @@
+"""Threads for the encoder's numba kernels: stripes of independent work on every core.
+
+Results must not depend on the number of threads: each stripe writes its own
+outputs and each value depends on its index only (the tests compare 1, 2 and 3
+threads). Python threads over kernels compiled with ``nogil=True``, not numba's
+parallel layers: numba's OpenMP layer kills every child forked after the parent
+used it (``rec encode DIR -j 2`` after in-process coding), its workqueue layer is
+not fork-safe either.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["striped", "worker_threads"]
+
+_HOME_PID = os.getpid()
+
+
+def worker_threads() -> int:
+    """Threads for :func:`striped`: the CPUs this process may use; 1 in a child forked from the
+    process that imported rec (batch workers share the cores among themselves)."""
+    if os.getpid() != _HOME_PID:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def striped(work: Callable[[int, int], None], n: int, min_stripe: int = 1) -> None:
+    """``work(i0, i1)`` over stripes of [0, n) on :func:`worker_threads` Python threads.
+
+    ``work`` must run numba kernels compiled with ``nogil=True`` (so the threads run at once)
+    and write disjoint outputs; each value must depend on its index only.
+    """
+    threads = min(worker_threads(), max(1, n // max(1, min_stripe)))
+    if threads <= 1:
+        work(0, n)
+        return
+    k = 8 * threads
+    edges = [n * i // k for i in range(k + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: work(edges[i], edges[i + 1]), range(k)))
