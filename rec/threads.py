@@ -10,24 +10,38 @@ not fork-safe either.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["striped", "worker_threads"]
+__all__ = ["limited", "striped", "worker_threads"]
 
 _HOME_PID = os.getpid()
+_limits: list[int] = []  # innermost :func:`limited` last
 
 
 def worker_threads() -> int:
-    """Threads for :func:`striped`: the CPUs this process may use; 1 in a child forked from the
-    process that imported rec (batch workers share the cores among themselves)."""
+    """Threads for :func:`striped`: the CPUs this process may use, at most the innermost
+    :func:`limited`; 1 in a child forked from the process that imported rec (batch workers
+    share the cores among themselves)."""
     if os.getpid() != _HOME_PID:
         return 1
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    return min(n, _limits[-1]) if _limits else n
+
+
+@contextlib.contextmanager
+def limited(n: int) -> Iterator[int]:
+    """At most ``n`` >= 1 threads for :func:`striped` inside the block (``rec bench --threads``)."""
+    _limits.append(max(1, int(n)))
+    try:
+        yield _limits[-1]
+    finally:
+        _limits.pop()
 
 
 def striped(work: Callable[[int, int], None], n: int, min_stripe: int = 1) -> None:

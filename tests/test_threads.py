@@ -36,3 +36,14 @@ def test_a_forked_child_works_on_one_thread():
     child.join(30)
     assert queue.get(timeout=5) == 1
     assert rec.threads.worker_threads() >= 1
+
+
+def test_limited_caps_the_threads_and_nests(monkeypatch):
+    monkeypatch.setattr(rec.threads.os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert rec.threads.worker_threads() == 8
+    with rec.threads.limited(3):
+        assert rec.threads.worker_threads() == 3
+        with rec.threads.limited(1):
+            assert rec.threads.worker_threads() == 1
+        assert rec.threads.worker_threads() == 3
+    assert rec.threads.worker_threads() == 8

@@ -48,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--samplers", metavar="P1;P2", help="sampler pairs separated by ';', each LEVEL2:LEVEL1 or "
                                                        "LABEL=LEVEL2:LEVEL1 (default: the default pair)")
     p.add_argument("--betas", metavar="B1,B2", help="rates of variable-rate models (default: each model's own β)")
-    p.add_argument("--threads", type=int, metavar="N", help="torch and numba threads (default: as they are)")
+    p.add_argument("--threads", type=int, metavar="N", help="threads of torch and of the samplers' search (default: every core)")
     p.add_argument("--warmup", type=int, default=1, metavar="K", help="untimed runs before each model × pair (default 1)")
     p.add_argument("--repeats", type=int, default=1, metavar="R", help="timed runs per image; the fastest is kept (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared randomness (default 0)")

@@ -9,7 +9,8 @@ from PIL import Image
 
 from rec.cli import main
 from rec.errors import RecError
-from rec.evaluation.bench import SamplerPair, load_bench_images, parse_betas, parse_pairs, run_bench, threads
+from rec.evaluation.bench import load_bench_images, parse_betas, parse_pairs, run_bench, threads
+from rec.evaluation.bench_results import SamplerPair
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage
 from tests.evaluation.conftest import photo_like
@@ -97,13 +98,14 @@ def test_pairs_betas_and_threads():
     assert parse_betas("0.1, 0.3") == [0.1, 0.3] and parse_betas(None) is None
     with pytest.raises(RecError):
         parse_betas("0,-1")
-    import numba
     import torch
 
-    before = torch.get_num_threads(), numba.get_num_threads()
+    from rec.threads import worker_threads
+
+    before = torch.get_num_threads(), worker_threads()
     with threads(1):
-        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
-    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+        assert torch.get_num_threads() == 1 and worker_threads() == 1  # the samplers' stripes too
+    assert (torch.get_num_threads(), worker_threads()) == before
     with pytest.raises(RecError, match="at least 1"), threads(0):
         pass
 
