@@ -258,7 +258,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _train(args) -> None:
-    from rec.training import Trainer, load_config
+    from rec.training import load_config
+    from rec.training.loop import Trainer
 
     config = load_config(args.config, args.set)
     Trainer(config, args.out, progress=not args.quiet).run()

@@ -20,7 +20,8 @@ import torch
 
 from rec.codecs import Compressed, LevelReport, Report, codec_for, get_codec, model_hash, serves
 from rec.codecs.base import check_header_size, distortion
-from rec.codecs.rec import CODEC_ID, DEFAULT_SAMPLERS, parse_samplers, read_rate
+from rec.codecs.rec import CODEC_ID, DEFAULT_SAMPLERS, parse_samplers
+from rec.container import read_rate
 from rec.container import Container
 from rec.errors import FormatError, RecError
 from rec.image import to_rgb_array

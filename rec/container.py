@@ -43,6 +43,7 @@ deterministic: the same :class:`Container` always gives the same bytes, and
 from __future__ import annotations
 
 import enum
+import math
 import numbers
 import struct
 import zlib
@@ -53,6 +54,9 @@ from rec.bitio import VarintError, put_varint, read_varint, unzigzag, zigzag
 from rec.errors import FormatError, RecError
 
 __all__ = [
+    "checked_rate",
+    "rate_section",
+    "read_rate",
     "MAGIC",
     "FORMAT_VERSION",
     "SectionType",
@@ -465,3 +469,47 @@ def _parse_body(r: _Reader) -> Container:
     if r.pos != len(r.data):
         raise FormatError(f"malformed: {len(r.data) - r.pos} unparsed bytes before the CRC")
     return Container(header, tuple(sections))
+
+
+# ---------------------------------------------------------------------------
+# The rate parameter of a variable-rate model (REC's β, mbt2018's λ)
+# ---------------------------------------------------------------------------
+
+
+def rate_section(value: float) -> Section:
+    """The RATE section of a variable-rate model's file: one f64 at level 0."""
+    return Section(SectionType.RATE, 0, struct.pack("<d", value))
+
+
+def read_rate(container: Container) -> float | None:
+    """The rate parameter of the file's RATE section (None when there is none: a fixed-rate model's file).
+
+    Raises:
+        FormatError: a RATE section that is not one finite, positive f64.
+    """
+    sections = [s for s in container.sections if s.kind == SectionType.RATE]
+    if not sections:
+        return None
+    payload = sections[0].payload
+    if len(payload) != 8 or sections[0].level != 0:
+        raise FormatError(f"RATE section must hold one f64 at level 0, got {len(payload)} bytes at level {sections[0].level}")
+    (beta,) = struct.unpack("<d", payload)
+    if not (math.isfinite(beta) and beta > 0):
+        raise FormatError(f"RATE section holds an invalid β {beta!r}")
+    return beta
+
+
+def checked_rate(container: Container, net) -> float | None:
+    """The file's rate parameter (REC's β, mbt2018's λ), checked against the model: present exactly for a
+    variable-rate model, within its range. ``net``: any model with ``config.variable_rate`` and a
+    :class:`~rec.models.rate.RateEmbedding` ``rate``."""
+    beta = read_rate(container)
+    if net.config.variable_rate != (beta is not None):
+        raise FormatError("file has a rate section, but its model has a fixed rate" if beta is not None else
+                          "file has no rate section, but its model is variable-rate")
+    if beta is not None:
+        try:
+            net.rate.check(beta)
+        except RecError as e:
+            raise FormatError(f"file's {e}") from None
+    return beta

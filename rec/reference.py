@@ -32,7 +32,7 @@ A variable-rate model (``JointConfig.lmbda_min < lmbda_max``) codes at a λ of i
 travels as one f64 in the RATE section (level 0, as REC's β), and both sides run g_a / h_a
 (encoder), h_s and g_s at it; the context model and g_ep see it through ψ = h_s(ẑ, λ). The
 decoder refuses a file of a variable-rate model without RATE section or with a λ outside the
-model's range, and a RATE section in a fixed-rate model's file (rec.codecs.rec.checked_rate);
+model's range, and a RATE section in a fixed-rate model's file (rec.container.checked_rate);
 a fixed-rate model's files are unchanged.
 
 Coding parameters other than the defaults of :class:`CodecParams` travel in the header
@@ -52,7 +52,8 @@ our machines and the decode failed (issue 17; CompressAI issues 279/309/340 repo
 failure); a channels-last ẑ gave another ψ in the last bits. Only g_a (encoder) and g_s
 (decoder) stay in float: they decide nothing. Both range decoders must end exactly at the
 end of their payloads, which refuses a header whose image size differs from the coded one
-before the costly y pass. :func:`fragility_trial` measures how far ψ may be perturbed.
+before the costly y pass. :func:`rec.evaluation.reference_study.fragility_trial` measures how
+far ψ may be perturbed.
 tests/test_reference_portability.py decodes under other SIMD kernels.
 """
 
@@ -60,41 +61,36 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import constriction
 import numpy as np
 import torch
 
 from rec import portable
-from rec.bitio import VarintError, read_varint, varints
-from rec.container import Container, Header, SamplerSpec, Section, SectionType
+from rec.coding.escapes import EscapeValues, escape_bytes
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section
 from rec.errors import FormatError, RecError
 from rec.image import check_size, tensor_image
 from rec.models.entropy import FactorizedTable
 from rec.models.joint import JointPrior, Step
 from rec.models.pln import model_input
+from rec.threads import single_thread
 
 __all__ = [
-    "single_thread",
     "CODEC_ID",
     "CodecParams",
     "EncodeResult",
     "DecodeResult",
-    "FragilityResult",
     "compress",
     "decompress",
     "encode",
     "decode",
-    "fragility_trial",
 ]
 
 CODEC_ID = "mbt2018"
 _ORDERS = ("wavefront", "raster")
-_MAX_ESCAPE = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -219,36 +215,6 @@ class DecodeResult:
     lmbda: float | None = None
 
 
-@dataclass
-class FragilityResult:
-    """One decode with ψ = h_s(ẑ) perturbed to ψ·(1 + ε·rel_noise), ε ~ N(0, 1).
-
-    Attributes:
-        symbols_equal: every integer latent q decoded as encoded.
-        symbol_errors, total_symbols: how many of the y integers differ.
-        max_latent_error: max |ŷ_decoded − ŷ_encoded| (inf if decoding raised).
-        max_pixel_error: max |Δ| of the uint8 pixels (255 if decoding raised).
-        error: the message of the exception decoding raised, or "".
-        image: the perturbed decode's image, uint8 (H, W, 3), or None if decoding raised
-            (to measure how wrong a wrong decode looks, e.g. its PSNR).
-    """
-
-    rel_noise: float
-    seed: int
-    symbols_equal: bool
-    symbol_errors: int
-    total_symbols: int
-    max_latent_error: float
-    max_pixel_error: int
-    error: str = ""
-    image: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        """Decoded correctly: same integers, pixels within one level."""
-        return not self.error and self.symbols_equal and self.max_pixel_error <= 1
-
-
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
@@ -260,24 +226,6 @@ def _inference():
         yield
 
 
-@contextlib.contextmanager
-def single_thread():
-    """Run what both sides must compute identically on one intra-op thread.
-
-    torch's CPU kernels may split work differently for different thread counts,
-    which changes the last bits of h_s(ẑ) (measured: encoding with 2 threads and
-    decoding with 1 gave a different ŷ). g_a runs on the encoder only and g_s on
-    the decoder only, so they keep every thread. Changes the process-wide setting
-    for the duration: do not code concurrently from several Python threads.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def _coding_model(model) -> JointPrior:
     """The model in the one layout the codec computes with: float32, contiguous weights."""
     if not isinstance(model, JointPrior):
@@ -286,40 +234,6 @@ def _coding_model(model) -> JointPrior:
     if any(p.dtype != torch.float32 or not p.is_contiguous() for p in params):
         model = copy.deepcopy(model).float().to(memory_format=torch.contiguous_format)
     return model.eval()
-
-
-def _get_varints(data: bytes) -> list[int]:
-    """The escape values of a SIDE_INFO section: varints of at most 5 bytes up to
-    its end (non-canonical ones are accepted, as they always were)."""
-    values, pos = [], 0
-    while pos < len(data):
-        try:
-            v, pos = read_varint(data, pos, 5, canonical=False)
-        except VarintError as e:
-            raise FormatError("truncated escape values" if e.reason == "truncated"
-                              else "malformed escape value") from None
-        values.append(v)
-    return values
-
-
-class _Escapes:
-    """The escape values of one level, consumed in order by the decoder."""
-
-    def __init__(self, values: list[int]):
-        self.values, self.pos = values, 0
-
-    def take(self, n: int) -> np.ndarray:
-        if self.pos + n > len(self.values):
-            raise FormatError("the bitstream needs more escape values than it carries")
-        out = np.asarray(self.values[self.pos : self.pos + n], dtype=np.int64)
-        self.pos += n
-        if np.any(out >= _MAX_ESCAPE):
-            raise FormatError("escape value out of range")
-        return out
-
-    def check_done(self) -> None:
-        if self.pos != len(self.values):
-            raise FormatError(f"{len(self.values) - self.pos} unused escape values")
 
 
 def _words(payload: bytes) -> np.ndarray:
@@ -359,7 +273,7 @@ def _encode_z(q: np.ndarray, table: FactorizedTable) -> tuple[bytes, list[int]]:
     return encoder.get_compressed().astype("<u4").tobytes(), escapes
 
 
-def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], escapes: _Escapes) -> np.ndarray:
+def _decode_z(payload: bytes, table: FactorizedTable, shape: tuple[int, ...], escapes: EscapeValues) -> np.ndarray:
     decoder = constriction.stream.queue.RangeDecoder(_words(payload))
     n_channels, count = shape[1], shape[2] * shape[3]
     out = np.zeros((n_channels, count), dtype=np.int64)
@@ -397,7 +311,7 @@ def _hyper_parameters(model: JointPrior, qz: np.ndarray, medians: torch.Tensor, 
     return z_hat.float(), model.fixed_point_hyper_synthesis(lmbda)(z_hat)
 
 
-def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: _Escapes) -> torch.Tensor:
+def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, support: int, escapes: EscapeValues) -> torch.Tensor:
     sigma = _quantized_scales(step.scale, table)
     c = np.asarray(decoder.decode(gaussian, np.zeros_like(sigma), sigma), dtype=np.int64)
     esc = np.abs(c) >= support
@@ -457,8 +371,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
         sigma = np.concatenate([_quantized_scales(s, table_s) for _, s in coded])
         esc = np.abs(q_all) >= support
         y_escapes = (np.abs(q_all[esc]) - support).tolist()
-        if any(e >= _MAX_ESCAPE for e in y_escapes) or any(e >= _MAX_ESCAPE for e in z_escapes):
-            raise RecError("a latent is out of the codable range (the model diverged?)")
+        y_side, z_side = escape_bytes(y_escapes), escape_bytes(z_escapes)
         encoder = constriction.stream.queue.RangeEncoder()
         encoder.encode(np.clip(q_all, -support, support).astype(np.int32),
                        constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
@@ -471,12 +384,12 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
 
     specs = () if params == CodecParams() else params.specs()  # the defaults cost no bytes (~90 otherwise)
     sections = [Section(SectionType.PAYLOAD_LEVEL, 2, z_payload), Section(SectionType.PAYLOAD_LEVEL, 1, y_payload)]
-    if z_escapes:
-        sections.append(Section(SectionType.SIDE_INFO, 2, varints(z_escapes)))
-    if y_escapes:
-        sections.append(Section(SectionType.SIDE_INFO, 1, varints(y_escapes)))
+    if z_side:
+        sections.append(Section(SectionType.SIDE_INFO, 2, z_side))
+    if y_side:
+        sections.append(Section(SectionType.SIDE_INFO, 1, y_side))
     if lmbda is not None:  # the rate of a variable-rate model, as REC's β (rec.codecs.rec)
-        sections.insert(0, Section(SectionType.RATE, 0, struct.pack("<d", lmbda)))
+        sections.insert(0, rate_section(lmbda))
     header = Header(width, height, CODEC_ID, model_id, model_hash, 0, specs)
     container = Container(header, tuple(sections))
     data = container.to_bytes()
@@ -495,14 +408,12 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         data: the bytes.
         model_hash: if given, the header's hash must equal it.
         psi_transform: applied to ψ = h_s(ẑ) before the autoregressive pass
-            (for :func:`fragility_trial`; None in normal use).
+            (for :func:`rec.evaluation.reference_study.fragility_trial`; None in normal use).
 
     Raises:
         FormatError: on corrupted, truncated or foreign bytes, or bytes of another model; a
             variable-rate model's file without its λ or with a λ outside the model's range.
     """
-    from rec.codecs.rec import checked_rate  # the RATE section, read as REC reads its β
-
     container = Container.from_bytes(data)
     header = container.header
     if header.codec_id != CODEC_ID:
@@ -517,8 +428,8 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     model = _coding_model(model)
     lmbda = checked_rate(container, model)
     y_shape, z_shape = model.latent_shapes(header.height, header.width)
-    y_escapes = _Escapes(_side_info(container, 1))
-    z_escapes = _Escapes(_side_info(container, 2))
+    y_escapes = EscapeValues(_side_info(container, 1))
+    z_escapes = EscapeValues(_side_info(container, 2))
     table_s = params.scale_table()
     try:
         with _inference():
@@ -546,11 +457,11 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     return DecodeResult(tensor_image(x_hat, header.height, header.width), y_hat, z_hat, ar.symbols.float(), header, lmbda)
 
 
-def _side_info(container: Container, level: int) -> list[int]:
+def _side_info(container: Container, level: int) -> bytes:
     for s in container.sections:
         if s.kind == SectionType.SIDE_INFO and s.level == level:
-            return _get_varints(s.payload)
-    return []
+            return s.payload
+    return b""
 
 
 def compress(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
@@ -562,30 +473,3 @@ def compress(model: JointPrior, image: np.ndarray, model_id: str = "", model_has
 def decompress(model: JointPrior, data: bytes, model_hash: bytes | None = None) -> np.ndarray:
     """Bytes → image (uint8 RGB, (H, W, 3)); see :func:`decode`."""
     return decode(model, data, model_hash).image
-
-
-def fragility_trial(model: JointPrior, image: np.ndarray, rel_noise: float = 1e-5, seed: int = 0,
-                    encoded: EncodeResult | None = None) -> FragilityResult:
-    """Decode with ψ = h_s(ẑ) perturbed by relative Gaussian noise and compare with the encoder.
-
-    ψ' = ψ · (1 + rel_noise · ε), ε ~ N(0, I) from a generator seeded with ``seed``:
-    a stand-in for the last-bit differences between the encoder's and the
-    decoder's machines (CompressAI issues 279, 309, 340). Never raises on a
-    failed decode; the failure is the result.
-    """
-    if encoded is None or encoded.image is None:
-        encoded = encode(model, image)
-    gen = torch.Generator().manual_seed(seed)
-
-    def perturb(psi: torch.Tensor) -> torch.Tensor:
-        return psi * (1.0 + rel_noise * torch.randn(psi.shape, generator=gen))
-
-    total = encoded.symbols.numel()
-    try:
-        dec = decode(model, encoded.data, psi_transform=perturb)
-    except RecError as e:
-        return FragilityResult(rel_noise, seed, False, total, total, math.inf, 255, str(e))
-    wrong = int((dec.symbols != encoded.symbols).sum())
-    latent_error = float((dec.y_hat - encoded.y_hat).abs().max())
-    pixel_error = int(np.abs(dec.image.astype(np.int16) - encoded.image.astype(np.int16)).max())
-    return FragilityResult(rel_noise, seed, wrong == 0, wrong, total, latent_error, pixel_error, image=dec.image)

@@ -1,4 +1,4 @@
-"""Threads for the encoder's numba kernels: stripes of independent work on every core.
+"""Threads: stripes of the encoder's numba kernels on every core; one torch thread where both sides must agree.
 
 Results must not depend on the number of threads: each stripe writes its own
 outputs and each value depends on its index only (the tests compare 1, 2 and 3
@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["limited", "striped", "worker_threads"]
+__all__ = ["limited", "single_thread", "striped", "worker_threads"]
 
 _HOME_PID = os.getpid()
 _limits: list[int] = []  # innermost :func:`limited` last
@@ -58,3 +58,23 @@ def striped(work: Callable[[int, int], None], n: int, min_stripe: int = 1) -> No
     edges = [n * i // k for i in range(k + 1)]
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda i: work(edges[i], edges[i + 1]), range(k)))
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run what both sides must compute identically on one intra-op thread.
+
+    torch's CPU kernels may split work differently for different thread counts,
+    which changes the last bits of what both sides compute (measured with mbt2018's
+    h_s(ẑ): encoding with 2 threads and decoding with 1 gave a different ŷ). What
+    only one side runs (g_a, g_s) keeps every thread. Changes the process-wide setting
+    for the duration: do not code concurrently from several Python threads.
+    """
+    import torch  # only the codecs that run torch networks need it
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

@@ -3,8 +3,10 @@
 Every ``import`` and ``from … import`` of every module of ``rec/`` counts, the ones inside
 functions too (a function-local import is still a dependency, only a hidden one). An edge
 goes to the module that is imported (``from rec.coding import avl`` → ``rec.coding.avl``;
-``from rec.samplers import make`` → ``rec.samplers``, its ``__init__``). The implicit import of a
-package's ``__init__`` by its submodules is not an edge.
+``from rec.samplers import make`` → ``rec.samplers``, its ``__init__``). Importing ``a.b.c`` runs
+``a.b``'s ``__init__`` first, so it is an edge to ``a.b`` too (the loop rec.reference → rec.codecs
+→ rec.codecs.mbt2018 → rec.reference hides there), except from inside ``a.b`` and to the root
+package (its ``__init__`` is lazy).
 
 Floors (docs/design.md §2), lowest first; a module may import its own floor and those below::
 
@@ -13,7 +15,7 @@ Floors (docs/design.md §2), lowest first; a module may import its own floor and
     coding     coding/
     samplers   samplers/
     models     models/ (networks, entropy models, the zoo of shipped weights)
-    run files  training.config, training.shards, training.checkpoint (what a run writes)
+    run files  training.config, training.shards, training.checkpoint (what a run writes), training/__init__
     codecs     codecs/, codec (the front door), reference (the mbt2018 engine)
     training   training/ (the loop, the data)
     evaluation evaluation/
@@ -35,16 +37,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "rec"
 
-#: (floor, module prefixes), lowest first; the longest matching prefix decides.
+#: (floor, module prefixes), lowest first; the longest matching prefix decides. "pkg." holds the modules
+#: inside pkg but not pkg's __init__ (rec.training's __init__ imports only the run files).
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.inverse_normal", "rec.threads", "rec.portable", "rec.signals", "rec.coding.limits")),
     ("data", ("rec.distributions", "rec.container", "rec.image", "rec.metrics")),
     ("coding", ("rec.coding",)),
     ("samplers", ("rec.samplers",)),
     ("models", ("rec.models",)),
-    ("run files", ("rec.training.config", "rec.training.shards", "rec.training.checkpoint")),
+    ("run files", ("rec.training", "rec.training.config", "rec.training.shards", "rec.training.checkpoint")),
     ("codecs", ("rec.codecs", "rec.codec", "rec.reference")),
-    ("training", ("rec.training",)),
+    ("training", ("rec.training.",)),
     ("evaluation", ("rec.evaluation",)),
     ("app", ("rec.cli", "rec.batch", "rec.fuzzing", "rec")),
 ]
@@ -74,7 +77,10 @@ def floor(module: str) -> int:
     best, best_len = None, -1
     for i, (_, prefixes) in enumerate(FLOORS):
         for p in prefixes:
-            inside = module == p or (p != PACKAGE and module.startswith(p + "."))  # "rec" is only the package itself
+            if p.endswith("."):  # "pkg.": the modules inside pkg, not its __init__
+                inside = module.startswith(p)
+            else:  # "rec" is only the package itself
+                inside = module == p or (p != PACKAGE and module.startswith(p + "."))
             if inside and len(p) > best_len:
                 best, best_len = i, len(p)
     if best is None:
@@ -120,6 +126,13 @@ def edges(known: dict[str, Path] | None = None) -> list[Edge]:
                 if target is None or target == source:
                     continue
                 out.append(Edge(source, target, node.lineno, id(node) in local_nodes))
+                # importing a.b.c runs the package a.b's __init__ first: an edge to it too, unless the
+                # source lies inside that package (its __init__ ran before) or it is the root (lazy)
+                parent = target.rpartition(".")[0]
+                while parent.count("."):
+                    if parent in known and not (source + ".").startswith(parent + "."):
+                        out.append(Edge(source, parent, node.lineno, id(node) in local_nodes))
+                    parent = parent.rpartition(".")[0]
     return sorted(set(out), key=lambda e: (e.source, e.target, e.line))
 
 

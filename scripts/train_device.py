@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rec.training import Trainer, load_config  # noqa: E402
+from rec.training import load_config  # noqa: E402
+from rec.training.loop import Trainer  # noqa: E402
 from rec.training.shards import write_shards  # noqa: E402
 
 

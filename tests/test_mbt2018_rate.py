@@ -17,7 +17,8 @@ from rec.codecs import model_hash
 from rec.container import Container, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.models.joint import JointConfig, JointPrior
-from rec.training import Trainer, load_config
+from rec.training import load_config
+from rec.training.loop import Trainer
 from tests.conftest import smooth_image
 from tests.helpers import lively_mbt
 

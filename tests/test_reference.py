@@ -7,8 +7,8 @@ import torch
 from rec.container import Container
 from rec.errors import FormatError, RecError
 from rec.models.joint import JointPrior
-from rec.reference import (CODEC_ID, CodecParams, compress, decode, decompress, encode,
-                           fragility_trial)
+from rec.evaluation.reference_study import fragility_trial
+from rec.reference import CODEC_ID, CodecParams, compress, decode, decompress, encode
 from tests.conftest import smooth_image
 from tests.helpers import lively_mbt
 

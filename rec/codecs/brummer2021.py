@@ -43,14 +43,16 @@ import numpy as np
 import torch
 
 from rec.bitio import VarintError, read_varint, varints
-from rec.codecs.base import Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate, split_parameters
+from rec.codecs.base import (Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate,
+                             split_parameters)
+from rec.coding.escapes import MAX_ESCAPE, EscapeValues, escape_bytes
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.brummer import ManyPriors, StaticTable
 from rec.models.pln import model_input
-from rec.reference import single_thread
+from rec.threads import single_thread
 
 __all__ = [
     "CODEC_ID",
@@ -69,7 +71,6 @@ CODEC_ID = "brummer2021"
 INDEX_METHODS = ("categorical", "lzma")
 _SPEC = "static-table"
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 20}]
-_MAX_ESCAPE = 1 << 31
 _CHUNK = 1 << 22  # values of the (P, M, locations) cost gather per chunk
 
 
@@ -244,7 +245,7 @@ def encode(net: ManyPriors, image: np.ndarray, model_id: str = "", hash_: bytes 
         y = net.analyze(x).float()
     _, m, h, w = y.shape
     q = torch.round(y).reshape(m, h * w).numpy().astype(np.int64)
-    if np.abs(q).max(initial=0) - table.support - 1 >= _MAX_ESCAPE:
+    if np.abs(q).max(initial=0) - table.support - 1 >= MAX_ESCAPE:
         raise RecError("a latent is out of the codable range (the model diverged?)")
     symbols, _ = table.to_symbols(q)
     indices = choose_priors(coding.costs, symbols)
@@ -265,7 +266,7 @@ def encode(net: ManyPriors, image: np.ndarray, model_id: str = "", hash_: bytes 
     sections = [Section(SectionType.PAYLOAD_LEVEL, 1, payload)]
     if side:
         sections.append(Section(SectionType.SIDE_INFO, 1, side))
-    excess = varints(escapes)
+    excess = escape_bytes(escapes)
     if excess:
         sections.append(Section(SectionType.OUTLIERS, 1, excess))
     header = Header(width, height, CODEC_ID, model_id, hash_, 0, (_spec(coding),))
@@ -280,20 +281,11 @@ def encode(net: ManyPriors, image: np.ndarray, model_id: str = "", hash_: bytes 
                    8 * len(data) - bits_y - bits_index - bits_esc)
 
 
-def _escape_values(container: Container) -> list[int]:
+def _escape_values(container: Container) -> EscapeValues:
     for s in container.sections:
         if s.kind == SectionType.OUTLIERS and s.level == 1:
-            values, pos = [], 0
-            while pos < len(s.payload):
-                try:
-                    v, pos = read_varint(s.payload, pos, 5, canonical=False)
-                except VarintError:
-                    raise FormatError("malformed escape values") from None
-                if v >= _MAX_ESCAPE:
-                    raise FormatError("escape value out of range")
-                values.append(v)
-            return values
-    return []
+            return EscapeValues(s.payload)
+    return EscapeValues()
 
 
 def decode(net: ManyPriors, data: bytes, container: Container | None = None,
@@ -324,7 +316,7 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
     payload = container.section(SectionType.PAYLOAD_LEVEL, 1).payload
     if len(payload) % 4:
         raise FormatError("a range-coder payload must be a whole number of 32-bit words")
-    last, pos = table.symbols - 1, 0
+    last = table.symbols - 1
     q = np.zeros((m, n), dtype=np.int64)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
@@ -332,17 +324,12 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
             locs = np.flatnonzero(indices == p)
             for c in range(m):
                 s = np.asarray(decoder.decode(coding.model(p, c), locs.size), dtype=np.int64)
-                k = int(((s == 0) | (s == last)).sum())
-                if pos + k > len(escapes):
-                    raise FormatError("the bitstream needs more escape values than it carries")
-                q[c, locs] = table.from_symbols(s, np.asarray(escapes[pos : pos + k], dtype=np.int64))
-                pos += k
+                q[c, locs] = table.from_symbols(s, escapes.take(int(((s == 0) | (s == last)).sum())))
     except (ValueError, RuntimeError, OverflowError, AssertionError, RecError) as e:
         if isinstance(e, FormatError):
             raise
         raise FormatError(f"undecodable payload: {e}") from None
-    if pos != len(escapes):
-        raise FormatError(f"{len(escapes) - pos} unused escape values")
+    escapes.check_done()
     if not decoder.maybe_exhausted():
         raise FormatError("the payload is longer than the header's image size needs")
     q_t = torch.from_numpy(q).float().reshape(1, m, h, w)

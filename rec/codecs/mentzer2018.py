@@ -62,7 +62,7 @@ from rec.image import tensor_image
 from rec.models.context3d import PRECISION, WavefrontContext
 from rec.models.mentzer import ContextAutoencoder
 from rec.models.pln import model_input
-from rec.reference import single_thread
+from rec.threads import single_thread
 
 __all__ = ["CODEC_ID", "SPEC", "Decoded", "Encoded", "Mentzer2018Codec", "decode", "decode_map", "encode", "encode_map",
            "map_residuals", "map_from_residuals"]

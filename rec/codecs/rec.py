@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-import struct
 import time
 from collections.abc import Callable
 
@@ -37,7 +36,7 @@ import torch
 
 from rec.codecs.base import Compressed, LevelReport, Report, distortion, model_hash
 from rec.codecs.registry import register
-from rec.container import Container, Header, SamplerSpec, Section, SectionType
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image
@@ -45,7 +44,7 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "parse_samplers", "read_rate", "checked_rate"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "parse_samplers"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -123,40 +122,6 @@ def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int
     return tensor_image(net.synthesize(latents.z1, analysis.beta), height, width)
 
 
-def read_rate(container: Container) -> float | None:
-    """The β of the file's RATE section (None when there is none: a fixed-rate model's file).
-
-    Raises:
-        FormatError: a RATE section that is not one finite, positive f64.
-    """
-    sections = [s for s in container.sections if s.kind == SectionType.RATE]
-    if not sections:
-        return None
-    payload = sections[0].payload
-    if len(payload) != 8 or sections[0].level != 0:
-        raise FormatError(f"RATE section must hold one f64 at level 0, got {len(payload)} bytes at level {sections[0].level}")
-    (beta,) = struct.unpack("<d", payload)
-    if not (math.isfinite(beta) and beta > 0):
-        raise FormatError(f"RATE section holds an invalid β {beta!r}")
-    return beta
-
-
-def checked_rate(container: Container, net) -> float | None:
-    """The file's rate parameter (β), checked against the model: present exactly for a variable-rate model,
-    within its range. Any model with ``config.variable_rate`` and a :class:`~rec.models.rate.RateEmbedding` ``rate``
-    (the mbt2018 reference reads its λ with it too, rec.reference)."""
-    beta = read_rate(container)
-    if net.config.variable_rate != (beta is not None):
-        raise FormatError("file has a rate section, but its model has a fixed rate" if beta is not None else
-                          "file has no rate section, but its model is variable-rate")
-    if beta is not None:
-        try:
-            net.rate.check(beta)
-        except RecError as e:
-            raise FormatError(f"file's {e}") from None
-    return beta
-
-
 class RecCodec:
     """Relative entropy coding with the PLN family (PLN, γ-PLN, the one-level VAE)."""
 
@@ -196,7 +161,7 @@ class RecCodec:
                        lambda prior: code("z2", 2, s2, analysis.q2, prior),
                        lambda prior: code("z1", 1, s1, net.level1_posterior(analysis.level1, prior), prior))
         if beta is not None:
-            sections.insert(0, Section(SectionType.RATE, 0, struct.pack("<d", beta)))
+            sections.insert(0, rate_section(beta))
         header = Header(width, height, CODEC_ID, getattr(net, "name", ""), model_hash(net), seed, tuple(specs))
         data = Compressed(Container(header, tuple(sections)).to_bytes())
         encode_seconds = time.perf_counter() - started

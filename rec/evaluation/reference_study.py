@@ -3,7 +3,7 @@
 The RD point of a model (bpp from the file bytes, PSNR, MS-SSIM, times) is measured by
 :func:`rec.evaluation.runner.evaluate_mbt2018` (``rec eval --codec mbt2018``). This module
 adds, per image and model, what only :func:`rec.reference.encode` and
-:func:`rec.reference.fragility_trial` see::
+:func:`fragility_trial` sees::
 
     image ─► encode (with reconstruction) ─► bytes = header + y section + z section
                 │                             bits_y: PAYLOAD_LEVEL 1 + SIDE_INFO 1 (escapes of y)
@@ -28,15 +28,75 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from rec.errors import RecError
 from rec.metrics import psnr
+from rec.models.joint import JointPrior
+from rec.reference import CodecParams, EncodeResult, decode, encode
 
-__all__ = ["TrialOutcome", "ImageStudy", "FragilitySummary", "PointStudy", "wavefront_steps", "study_image",
+__all__ = ["FragilityResult", "fragility_trial", "TrialOutcome", "ImageStudy", "FragilitySummary", "PointStudy", "wavefront_steps", "study_image",
            "study_point"]
+
+
+@dataclass
+class FragilityResult:
+    """One decode with ψ = h_s(ẑ) perturbed to ψ·(1 + ε·rel_noise), ε ~ N(0, 1).
+
+    Attributes:
+        symbols_equal: every integer latent q decoded as encoded.
+        symbol_errors, total_symbols: how many of the y integers differ.
+        max_latent_error: max |ŷ_decoded − ŷ_encoded| (inf if decoding raised).
+        max_pixel_error: max |Δ| of the uint8 pixels (255 if decoding raised).
+        error: the message of the exception decoding raised, or "".
+        image: the perturbed decode's image, uint8 (H, W, 3), or None if decoding raised
+            (to measure how wrong a wrong decode looks, e.g. its PSNR).
+    """
+
+    rel_noise: float
+    seed: int
+    symbols_equal: bool
+    symbol_errors: int
+    total_symbols: int
+    max_latent_error: float
+    max_pixel_error: int
+    error: str = ""
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Decoded correctly: same integers, pixels within one level."""
+        return not self.error and self.symbols_equal and self.max_pixel_error <= 1
+
+
+def fragility_trial(model: JointPrior, image: np.ndarray, rel_noise: float = 1e-5, seed: int = 0,
+                    encoded: EncodeResult | None = None) -> FragilityResult:
+    """Decode with ψ = h_s(ẑ) perturbed by relative Gaussian noise and compare with the encoder.
+
+    ψ' = ψ · (1 + rel_noise · ε), ε ~ N(0, I) from a generator seeded with ``seed``:
+    a stand-in for the last-bit differences between the encoder's and the
+    decoder's machines (CompressAI issues 279, 309, 340). Never raises on a
+    failed decode; the failure is the result.
+    """
+    if encoded is None or encoded.image is None:
+        encoded = encode(model, image)
+    gen = torch.Generator().manual_seed(seed)
+
+    def perturb(psi: torch.Tensor) -> torch.Tensor:
+        return psi * (1.0 + rel_noise * torch.randn(psi.shape, generator=gen))
+
+    total = encoded.symbols.numel()
+    try:
+        dec = decode(model, encoded.data, psi_transform=perturb)
+    except RecError as e:
+        return FragilityResult(rel_noise, seed, False, total, total, math.inf, 255, str(e))
+    wrong = int((dec.symbols != encoded.symbols).sum())
+    latent_error = float((dec.y_hat - encoded.y_hat).abs().max())
+    pixel_error = int(np.abs(dec.image.astype(np.int16) - encoded.image.astype(np.int16)).max())
+    return FragilityResult(rel_noise, seed, wrong == 0, wrong, total, latent_error, pixel_error, image=dec.image)
 
 
 def wavefront_steps(height: int, width: int) -> tuple[int, int]:
@@ -51,7 +111,7 @@ def wavefront_steps(height: int, width: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """One perturbed decode (from :class:`rec.reference.FragilityResult`).
+    """One perturbed decode (from :class:`FragilityResult`).
 
     Attributes:
         seed: the noise's seed.
@@ -214,7 +274,6 @@ def study_image(model, name: str, rgb: np.ndarray, *, model_id: str = "", model_
     Raises:
         RecError: a bad image or model (from :func:`rec.reference.encode`).
     """
-    from rec.reference import CodecParams, encode, fragility_trial
 
     params = CodecParams(scale_levels=scale_levels)
     enc = encode(model, rgb, model_id=model_id, model_hash=model_hash, params=params, reconstruct=True)

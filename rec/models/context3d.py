@@ -36,7 +36,7 @@ voxel (c, y, x) of wavefront t sits at [t mod 8, c + 1, y + 1], its x being t âˆ
 entries no voxel of that wavefront owns, and the padding rows, stay zero as the zero
 padding of ``F.conv3d``), then one matrix product. The compute is that of one dense pass
 over the volume, the memory O(M Â· h) per layer. Encoder and decoder both run this class,
-with the same shapes, the same order and on one thread (rec.reference.single_thread), and
+with the same shapes, the same order and on one thread (rec.threads.single_thread), and
 read only voxels of earlier wavefronts, which both hold identically: their probabilities
 agree bit for bit. The float64 softmax is then rounded to integer counts that sum to
 2**24 (:func:`quantize_probabilities`), the form constriction's categorical coder takes

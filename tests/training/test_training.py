@@ -7,7 +7,8 @@ import torch
 import torch.multiprocessing as mp
 
 from rec.errors import RecError
-from rec.training import Trainer, load_config
+from rec.training import load_config
+from rec.training.loop import Trainer
 from rec.training.data import PatchDataset, load_images, patches_per_image
 from rec.training.loop import cosine_rate, draw_betas, fast_bf16, learning_rate, warmup_factor
 
