@@ -5,7 +5,8 @@ while another process keeps a core busy (issue 17: no flaky rendezvous, no hang)
 
 Each run is ``pytest tests/training/test_training.py::test_two_process_gradient_equals_single_process``
 in a fresh interpreter (its own port, its own processes), under pytest's per-test timeout;
-a busy loop runs in a separate process for the whole time.
+a busy loop runs in a separate process for the whole time. Run it from a checkout nobody edits
+meanwhile (each run imports the package afresh); a failure's pytest error lines go to the report.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST], cwd=ROOT,
                                capture_output=True, text=True)
             seconds = time.perf_counter() - t
-            outcomes.append((r.returncode, seconds, r.stdout.strip().splitlines()[-1:] or [""]))
+            out = (r.stdout + r.stderr).strip().splitlines()
+            why = [ln.strip() for ln in out if ln.lstrip().startswith("E ")][:3]  # pytest's error lines
+            outcomes.append((r.returncode, seconds, (out[-1:] or [""]) + why))
             print(f"run {i + 1}: exit {r.returncode} in {seconds:.1f} s {outcomes[-1][2][0]}", flush=True)
     finally:
         stop.set()
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
              f"`{TEST}` run {args.runs} times in a row, each in a fresh interpreter, while a busy loop holds a core.", "",
              "| runs | passed | slowest run | median run |", "|---|---|---|---|",
              f"| {args.runs} | {passed} | {times[-1]:.1f} s | {times[len(times) // 2]:.1f} s |"]
-    failed = [f"- run {i + 1}: exit {code}: {tail[0]}" for i, (code, _, tail) in enumerate(outcomes) if code]
+    failed = [f"- run {i + 1}: exit {code}: {tail[0]}" + "".join(f"\n  `{ln}`" for ln in tail[1:])
+              for i, (code, _, tail) in enumerate(outcomes) if code]
     lines += ([""] + failed) if failed else []
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
