@@ -74,7 +74,8 @@ from rec.container import Container, Header, SamplerSpec, Section, SectionType, 
 from rec.errors import FormatError, RecError
 from rec.image import check_size, tensor_image
 from rec.models.entropy import FactorizedTable
-from rec.models.joint import JointPrior, Step
+from rec.models.context2d import Step
+from rec.models.joint import JointPrior
 from rec.models.pln import model_input
 from rec.threads import single_thread
 

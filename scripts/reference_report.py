@@ -201,7 +201,7 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
             "**encode s**, **decode s**: median wall seconds per image in one process "
             "(`rec.reference.compress` / `decompress`, as `rec eval` times them; indicative only on a shared "
             "machine, see the load average above). The decoder runs the context model autoregressively as a **wavefront** "
-            "(`rec.models.joint.wavefront_schedule`): all positions on an anti-diagonal t = 3i + j of the "
+            "(`rec.models.context2d.wavefront_schedule`): all positions on an anti-diagonal t = 3i + j of the "
             "latent are decoded together, one batched evaluation of the context model and the entropy-parameter "
             f"network per step, so these images need {wave} steps. The encoder runs the same pass (y is rounded "
             "around the predicted mean, which depends on the positions before)."]

@@ -103,7 +103,7 @@ def wavefront_steps(height: int, width: int) -> tuple[int, int]:
     """(wavefront steps, raster steps) of the autoregressive pass for an image of this size.
 
     y is (H, W) padded to a multiple of 64, divided by 16: h × w positions; the wavefront
-    of :func:`rec.models.joint.wavefront_schedule` needs 3(h − 1) + w steps, raster order h·w.
+    of :func:`rec.models.context2d.wavefront_schedule` needs 3(h − 1) + w steps, raster order h·w.
     """
     h, w = -(-height // 64) * 4, -(-width // 64) * 4
     return 3 * (h - 1) + w, h * w

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file
 
 from rec.errors import RecError
-from rec.models.joint import MaskedConv2d
+from rec.models.context2d import MaskedConv2d
 from rec.models.kinds import build, config_class, inference_layout, model_config  # noqa: F401 (re-exported)
 
 __all__ = ["ZooEntry", "zoo_dir", "user_zoo_dir", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",

@@ -6,7 +6,7 @@ import pytest
 from rec.errors import RecError
 from rec.evaluation.reference_study import study_point, wavefront_steps
 from rec.evaluation.runner import EvalImage
-from rec.models.joint import wavefront_schedule
+from rec.models.context2d import wavefront_schedule
 from rec.reference import encode
 from tests.helpers import lively_mbt
 

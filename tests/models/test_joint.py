@@ -5,8 +5,8 @@ import torch
 
 from rec.errors import RecError
 from rec.models.entropy import DiscretizedGaussian, FactorizedDensity, gaussian_likelihood, lower_bound
-from rec.models.joint import (JointConfig, JointPrior, MaskedConv2d, raster_schedule,
-                              wavefront_schedule)
+from rec.models.context2d import MaskedConv2d, raster_schedule, wavefront_schedule
+from rec.models.joint import JointConfig, JointPrior
 from rec.models.pln import pad_to_multiple
 
 TINY = dict(N=8, M=6, F=8, G=4)

@@ -8,7 +8,8 @@ from safetensors.torch import load_file, save_file
 from rec.codec import compress, decompress, read_header
 from rec.errors import RecError
 from rec.evaluation.metrics import psnr
-from rec.models.joint import JointConfig, JointPrior, MaskedConv2d
+from rec.models.context2d import MaskedConv2d
+from rec.models.joint import JointConfig, JointPrior
 from rec.models.zoo import list_models, load_model, stored_state
 from rec.training.checkpoint import load_weights_into
 from tests.conftest import smooth_image
