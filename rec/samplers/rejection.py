@@ -30,7 +30,7 @@ exactly up to that quantization.
 Coding (thesis 3.5.1): one symbol per dimension, the 0-based index or the
 escape 2**B, range coded with either
 
-* ``table="static"``: the packaged table :mod:`rec.samplers._rejection_table`,
+* ``table="static"``: the packaged table :mod:`rec.samplers.rejection_table`,
   empirical counts of indices from synthetic latents
   (``python -m rec.samplers.rejection`` refits it), Laplace-smoothed with
   ``alpha`` (thesis: 0.01);
@@ -54,6 +54,7 @@ from rec.samplers.base import (STREAM_OUTLIER, STREAM_REJECTION, STREAM_SELECT, 
                                kl_bits_per_dim, range_decoder, standardized_coefficients)
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
+from rec.samplers.rejection_table import BITS, COUNTS
 
 __all__ = ["RejectionSampler", "fit_index_table", "static_index_counts"]
 
@@ -159,8 +160,6 @@ def _residual_kernel(ok1, ok2, n_dims, dims, m, s, a, b, c0, c_end, max_tries, o
 
 def static_index_counts(bits: int) -> np.ndarray:
     """The packaged empirical counts folded to ``2**bits`` indices + escape."""
-    from rec.samplers._rejection_table import BITS, COUNTS
-
     full = np.asarray(COUNTS, dtype=np.float64)  # 2**BITS indices + escape
     n = 1 << bits
     if bits <= BITS:
@@ -338,5 +337,5 @@ def _write_table(path: str, bits: int = 12) -> None:
 if __name__ == "__main__":  # pragma: no cover - regeneration tool
     import os
 
-    _write_table(os.path.join(os.path.dirname(__file__), "_rejection_table.py"),
+    _write_table(os.path.join(os.path.dirname(__file__), "rejection_table.py"),
                  int(sys.argv[1]) if len(sys.argv) > 1 else 12)
