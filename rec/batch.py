@@ -34,7 +34,7 @@ from pathlib import Path
 from PIL import Image
 
 from rec.errors import FormatError, RecError
-from rec.image import IMAGE_SUFFIXES, estimated_memory_gb
+from rec.image import estimated_memory_gb, image_files
 from rec.signals import die_with_parent, parent_alive
 
 __all__ = ["BatchItem", "estimated_memory_gb", "encode_directory"]
@@ -110,7 +110,7 @@ def encode_directory(source: str | os.PathLike, destination: str | os.PathLike, 
         raise RecError(f"not a directory: {src}")
     if jobs < 1:
         raise RecError("jobs must be at least 1")
-    files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(src)
     if not files:
         raise RecError(f"no images in {src}")
     by_output: dict[str, list[str]] = {}

@@ -24,12 +24,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rec.errors import RecError
 
-__all__ = ["IMAGE_SUFFIXES", "AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "check_output_path", "save_png", "MAX_PIXELS", "MAX_SIDE", "check_size",
+__all__ = ["IMAGE_SUFFIXES", "LOSSLESS_SUFFIXES", "image_files", "AlphaDroppedWarning", "to_rgb_array", "read_image", "write_atomic", "check_output_path", "save_png", "MAX_PIXELS", "MAX_SIDE", "check_size",
            "estimated_memory_gb", "memory_limit_gb",
            "image_tensor", "tensor_image"]
 
 #: The image files that folders are read for (training data, batch encoding).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
+#: The lossless ones: what ``rec eval`` and ``rec bench`` measure against.
+LOSSLESS_SUFFIXES = frozenset({".png", ".bmp", ".ppm", ".tif", ".tiff"})
 MAX_SIDE = 1 << 16  # the container's limit per dimension
 MAX_PIXELS = 1 << 26  # 67 M pixels: about 8k × 8k
 
@@ -165,6 +167,18 @@ def to_rgb_array(image) -> np.ndarray:
             a = np.repeat(a, 3, axis=-1)
         return np.ascontiguousarray(a)
     raise RecError(f"cannot make an image of a {type(image).__name__}")
+
+
+def image_files(directory: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """The files of ``directory`` whose suffix (any case) is one of ``suffixes``, sorted by name.
+
+    Raises:
+        RecError: ``directory`` is not a directory.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise RecError(f"no such directory: {d}")
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

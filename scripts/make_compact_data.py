@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from rec.image import IMAGE_SUFFIXES
+from rec.image import image_files
 
 LIMIT = 40 << 20
 
@@ -26,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for p in Path(args.source).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(args.source)
     total = 0
     for p in files:
         target = out / f"{p.stem}.jpg"

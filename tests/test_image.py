@@ -160,3 +160,15 @@ def test_write_atomic_refuses_bad_outputs_with_rec_error(tmp_path, monkeypatch):
     with pytest.raises(RecError, match="Permission denied"):
         write_atomic(tmp_path / "y.bin", b"abc")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"] and (tmp_path / "f").read_bytes() == b"keep"
+
+
+def test_image_files_lists_one_folder_by_suffix_in_any_case_sorted(tmp_path):
+    from rec.image import LOSSLESS_SUFFIXES, image_files
+
+    for name in ("b.PNG", "a.jpg", "c.tif", "notes.txt", "d.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "e.png").mkdir()  # a folder named like an image is not one
+    assert [p.name for p in image_files(tmp_path)] == ["a.jpg", "b.PNG", "c.tif", "d.webp"]
+    assert [p.name for p in image_files(tmp_path, LOSSLESS_SUFFIXES)] == ["b.PNG", "c.tif"]
+    with pytest.raises(RecError, match="no such directory"):
+        image_files(tmp_path / "a.jpg")

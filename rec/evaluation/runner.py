@@ -109,7 +109,6 @@ from rec.evaluation.summary import bd_summary, format_point, summary_table
 from rec.evaluation.sweep import Log, OnPoint, default_log, measure_quality, run_points, warn_small
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "EvalImage",
     "ImageResult",
     "Failure",
@@ -135,10 +134,6 @@ __all__ = [
     "bd_summary",
 ]
 
-#: Lossless formats read from an image directory.
-IMAGE_SUFFIXES = (".png", ".bmp", ".ppm", ".tif", ".tiff")
-
-
 def __getattr__(name):
     if name == "LEARNED_CODECS":  # the registry's codec ids; read on first use (it imports torch)
         return learned_codecs()
@@ -159,16 +154,13 @@ def load_images(directory: str | os.PathLike, limit: int | None = None) -> list[
     Raises:
         RecError: no such directory, no images, a bad ``limit`` or an unreadable image.
     """
-    from rec.image import read_image
+    from rec.image import LOSSLESS_SUFFIXES, image_files, read_image
 
-    d = Path(directory)
-    if not d.is_dir():
-        raise RecError(f"no such directory: {d}")
+    paths = image_files(directory, LOSSLESS_SUFFIXES)
     if limit is not None and limit < 1:
         raise RecError(f"--limit must be at least 1, got {limit}")
-    paths = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise RecError(f"no lossless images ({', '.join(IMAGE_SUFFIXES)}) in {d}")
+        raise RecError(f"no lossless images ({', '.join(sorted(LOSSLESS_SUFFIXES))}) in {directory}")
     if limit is not None:
         paths = paths[:limit]
     images = []

@@ -14,6 +14,7 @@ to save. Under data parallelism rank r of R takes rows r::R of the global batch.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 
 from rec.errors import RecError
-from rec.image import IMAGE_SUFFIXES
+from rec.image import AlphaDroppedWarning, image_files, read_image
 
 __all__ = ["PatchDataset", "load_images", "patches_per_image"]
 
@@ -34,14 +35,16 @@ def patches_per_image(width: int, height: int, c: int = 15, patch: int = 256) ->
 
 
 def load_images(directory: str | Path) -> list[np.ndarray]:
-    """Every image of a directory as an RGB uint8 array (H, W, 3), sorted by name."""
-    directory = Path(directory)
-    if not directory.is_dir():
+    """Every image of a directory as an RGB uint8 array (H, W, 3), sorted by name, read as the
+    codec reads them (:func:`rec.image.read_image`: EXIF orientation applied, alpha dropped)."""
+    if not Path(directory).is_dir():
         raise RecError(f"training data directory not found: {directory}")
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(directory)
     if not files:
         raise RecError(f"no images in {directory}")
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlphaDroppedWarning)
+        return [np.array(read_image(p)) for p in files]
 
 
 @dataclass
