@@ -112,6 +112,13 @@ class SampleMessage:
     def to_bytes(self) -> bytes:
         return self.payload
 
+    @classmethod
+    def accounted(cls, sample: np.ndarray, payload: bytes, index_bits: int, outlier_bits: int, kl_bits: float,
+                  **stats) -> "SampleMessage":
+        """The message whose side bits are everything but its index and outlier bits."""
+        return cls(sample, payload, index_bits, outlier_bits, 8 * len(payload) - index_bits - outlier_bits, kl_bits,
+                   stats)
+
 
 class Sampler(ABC):
     """A coded sampler: ``encode(q, p, seed) -> SampleMessage``,
@@ -131,13 +138,40 @@ class Sampler(ABC):
     def params(self) -> dict:
         """The constructor arguments (``make(name, **params)`` rebuilds it)."""
 
-    @abstractmethod
     def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        """Code a sample of ``posterior`` using candidates from ``prior``."""
+        """Code a sample of ``posterior`` using candidates from ``prior``.
+
+        Raises:
+            RecError: posterior and prior not DiagonalGaussians of one shape, a seed not in [0, 2**64).
+        """
+        self._check_pair(posterior, prior)
+        return self._encode(posterior, prior, self._check_seed(seed))
+
+    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        """The encoder's sample from the message bytes, the prior and the seed.
+
+        Raises:
+            RecError: a bad prior or seed.
+            FormatError: bytes that are not a message of this sampler (any malformed field).
+        """
+        self._check_prior(prior)
+        seed = self._check_seed(seed)
+        reader = ByteReader(data)
+        self._read_header_byte(reader)
+        try:
+            return self._decode(reader, prior, seed)
+        except FormatError:
+            raise
+        except RecError as exc:
+            raise FormatError(f"malformed {self.name} message: {exc}") from exc
 
     @abstractmethod
-    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        """The encoder's sample from the message bytes, the prior and the seed."""
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+        """:meth:`encode` with checked arguments."""
+
+    @abstractmethod
+    def _decode(self, reader: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        """:meth:`decode` from the message after its tag byte; a RecError becomes a FormatError."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -168,18 +202,7 @@ class Sampler(ABC):
     def _header_byte(self) -> int:
         return (self.tag << 4) | self.version
 
-    def _open_message(self, data, prior, seed) -> tuple["ByteReader", int, int]:
-        """Start a decode: check the prior and seed, read the tag byte.
-
-        Returns the reader (past the tag byte), the seed and the number of dimensions.
-        """
-        self._check_prior(prior)
-        seed = self._check_seed(seed)
-        reader = ByteReader(data)
-        self._read_header_byte(reader)
-        return reader, seed, prior.size
-
-    def _read_header_byte(self, reader: "ByteReader") -> None:
+    def _read_header_byte(self, reader: ByteReader) -> None:
         b = reader.byte()
         if b != self._header_byte():
             raise FormatError(

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
-from rec.bitio import ByteWriter, pack_bits, unpack_bits
+from rec.bitio import ByteReader, ByteWriter, pack_bits, unpack_bits
 from rec.coding import RangeEncoder
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
@@ -174,9 +174,7 @@ class GreedySampler(Sampler):
                     max_group=self.max_group, outlier_kl=self.outlier_kl, min_kl=self.min_kl,
                     skip_kl=self.skip_kl)
 
-    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        self._check_pair(posterior, prior)
-        seed = self._check_seed(seed)
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
         D = prior.size
         B, K = self.bits, self.shards
         kl = kl_bits_per_dim(posterior, prior)
@@ -223,39 +221,33 @@ class GreedySampler(Sampler):
         sample = self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
         index_bits = B * int(idx.size)
         outlier_bits = 8 * len(oblob)
-        return SampleMessage(
-            sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
-            side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
-            stats=dict(groups=int(sizes.size), shards=int(coded.sum()), outliers=int(outl.sum()),
-                       coded_groups=int((shards > 0).sum()), informative_dims=int(inf.sum()),
-                       candidates=float(coded.sum()) * 2.0**B))
+        return SampleMessage.accounted(
+            sample, payload, index_bits, outlier_bits, float(kl.sum()),
+            groups=int(sizes.size), shards=int(coded.sum()), outliers=int(outl.sum()),
+            coded_groups=int((shards > 0).sum()), informative_dims=int(inf.sum()),
+            candidates=float(coded.sum()) * 2.0**B)
 
-    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        r, seed, D = self._open_message(data, prior, seed)
-        try:
-            B = r.varint(_MAX_BITS)
-            K = r.varint(_MAX_SHARDS)
-            G = r.varint(_MAX_GROUP)
-            if B < 1 or K < 1 or G < 1:
-                raise FormatError("bits, shards and max_group must be >= 1")
-            n_groups = r.varint(D)
-            ac = r.blob(len(data))
-            dec = range_decoder(ac)
-            layout = GroupLayout.decode(dec, n_groups, G, K + 1, D)
-            dec.finish()
-            outl = layout.is_outlier
-            oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
-            coded = np.where(outl, 0, layout.levels)
-            # unpack first: the length check bounds the allocation below
-            fields = unpack_bits(r.rest(), np.full(int(coded.sum()), B, np.int64))
-            width = int(coded.max()) if coded.size else 0
-            chosen = np.zeros((n_groups, width), np.int64)
-            mask = np.arange(width)[None, :] < coded[:, None]
-            chosen[mask] = fields.astype(np.int64)
-        except FormatError:
-            raise
-        except RecError as exc:
-            raise FormatError(f"malformed greedy message: {exc}") from exc
+    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        D = prior.size
+        B = r.varint(_MAX_BITS)
+        K = r.varint(_MAX_SHARDS)
+        G = r.varint(_MAX_GROUP)
+        if B < 1 or K < 1 or G < 1:
+            raise FormatError("bits, shards and max_group must be >= 1")
+        n_groups = r.varint(D)
+        ac = r.blob(len(r.data))
+        dec = range_decoder(ac)
+        layout = GroupLayout.decode(dec, n_groups, G, K + 1, D)
+        dec.finish()
+        outl = layout.is_outlier
+        oe, ov = decode_outliers(r.blob(len(r.data)), int(outl.sum()))
+        coded = np.where(outl, 0, layout.levels)
+        # unpack first: the length check bounds the allocation below
+        fields = unpack_bits(r.rest(), np.full(int(coded.sum()), B, np.int64))
+        width = int(coded.max()) if coded.size else 0
+        chosen = np.zeros((n_groups, width), np.int64)
+        mask = np.arange(width)[None, :] < coded[:, None]
+        chosen[mask] = fields.astype(np.int64)
         return self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
 
     @staticmethod

@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
-from rec.bitio import ByteWriter, pack_bits, unpack_bits
+from rec.bitio import ByteReader, ByteWriter, pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.inverse_normal import APPROX_TABLE_BITS, approx_table, ndtri_float
@@ -294,9 +294,7 @@ class ImportanceSampler(Sampler):
                     full_width=self.full_width, temper=self.temper, partial_margin=self.partial_margin)
 
     # ------------------------------------------------------------------
-    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
-        self._check_pair(posterior, prior)
-        seed = self._check_seed(seed)
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
         D = prior.size
         B = self.bits
         kl = kl_bits_per_dim(posterior, prior)
@@ -364,38 +362,32 @@ class ImportanceSampler(Sampler):
         sample = self._reconstruct(prior, seed, layout, chosen, oe, ov)
         index_bits = int(widths.sum())
         outlier_bits = 8 * len(oblob)
-        return SampleMessage(
-            sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
-            side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
-            stats=dict(groups=int(sizes.size), outliers=int(outl.sum()),
-                       indexed_groups=int((widths > 0).sum()), informative_dims=int(inf.sum()),
-                       group_kl_bits=float(gkl[~outl].sum()), outlier_kl_bits=float(gkl[outl].sum()),
-                       candidates=float(np.sum(np.where(widths > 0, 2.0 ** widths, 0.0))), size_code=code))
+        return SampleMessage.accounted(
+            sample, payload, index_bits, outlier_bits, float(kl.sum()),
+            groups=int(sizes.size), outliers=int(outl.sum()),
+            indexed_groups=int((widths > 0).sum()), informative_dims=int(inf.sum()),
+            group_kl_bits=float(gkl[~outl].sum()), outlier_kl_bits=float(gkl[outl].sum()),
+            candidates=float(np.sum(np.where(widths > 0, 2.0 ** widths, 0.0))), size_code=code)
 
     # ------------------------------------------------------------------
-    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        r, seed, D = self._open_message(data, prior, seed)
-        try:
-            B = r.varint(_MAX_BITS)
-            if B < 1:
-                raise FormatError("bits must be >= 1")
-            G = r.varint(_MAX_GROUP)
-            if G < 1:
-                raise FormatError("max_group must be >= 1")
-            n_groups = r.varint(D)
-            code = r.byte()
-            if code >= LAYOUT_CODES:
-                raise FormatError(f"unknown size code {code}")
-            ac = r.blob(len(data))
-            layout = decode_layout(ac, code, n_groups, G, B + 1, D, row_length(prior.shape))
-            outl = layout.is_outlier
-            widths = np.where(outl, 0, layout.levels).astype(np.int64)
-            oe, ov = decode_outliers(r.blob(len(data)), int(outl.sum()))
-            chosen = unpack_bits(r.rest(), widths).astype(np.int64)
-        except FormatError:
-            raise
-        except RecError as exc:
-            raise FormatError(f"malformed importance message: {exc}") from exc
+    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        D = prior.size
+        B = r.varint(_MAX_BITS)
+        if B < 1:
+            raise FormatError("bits must be >= 1")
+        G = r.varint(_MAX_GROUP)
+        if G < 1:
+            raise FormatError("max_group must be >= 1")
+        n_groups = r.varint(D)
+        code = r.byte()
+        if code >= LAYOUT_CODES:
+            raise FormatError(f"unknown size code {code}")
+        ac = r.blob(len(r.data))
+        layout = decode_layout(ac, code, n_groups, G, B + 1, D, row_length(prior.shape))
+        outl = layout.is_outlier
+        widths = np.where(outl, 0, layout.levels).astype(np.int64)
+        oe, ov = decode_outliers(r.blob(len(r.data)), int(outl.sum()))
+        chosen = unpack_bits(r.rest(), widths).astype(np.int64)
         return self._reconstruct(prior, seed, layout, chosen, oe, ov)
 
     @staticmethod

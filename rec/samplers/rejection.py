@@ -46,7 +46,7 @@ import numpy as np
 from numba import njit
 
 import rec.random as rr
-from rec.bitio import ByteWriter
+from rec.bitio import ByteReader, ByteWriter
 from rec.coding import AdaptiveModel, RangeEncoder, StaticModel
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
@@ -230,7 +230,7 @@ class RejectionSampler(Sampler):
         _residual_kernel(ok1, ok2, prior.size, odims, m, s, a, b, c0, c_end, 10_000, u)
         return out, u
 
-    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
         idx, u = self._run(posterior, prior, seed)
         seed = int(seed)
         N = 1 << self.bits
@@ -258,32 +258,26 @@ class RejectionSampler(Sampler):
         sample = self._reconstruct(prior, seed, idx, N, oe, ov)
         index_bits = 8 * len(ac)
         outlier_bits = 8 * len(oblob)
-        return SampleMessage(
-            sample=sample, payload=payload, index_bits=index_bits, outlier_bits=outlier_bits,
-            side_bits=8 * len(payload) - index_bits - outlier_bits, kl_bits=float(kl.sum()),
-            stats=dict(outliers=int(odims.size), header_bytes=header_len,
-                       mean_index=float(idx[idx < N].mean()) if np.any(idx < N) else 0.0))
+        return SampleMessage.accounted(
+            sample, payload, index_bits, outlier_bits, float(kl.sum()),
+            outliers=int(odims.size), header_bytes=header_len,
+            mean_index=float(idx[idx < N].mean()) if np.any(idx < N) else 0.0)
 
-    def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        r, seed, D = self._open_message(data, prior, seed)
-        try:
-            bits = r.varint(_MAX_BITS)
-            if bits < 1:
-                raise FormatError("bits must be >= 1")
-            table = r.varint(len(_TABLES) - 1)
-            alpha_code = r.varint(9999)
-            if alpha_code < 1:
-                raise FormatError("alpha must be > 0")
-            ac = r.blob(len(data))
-            N = 1 << bits
-            dec = range_decoder(ac)
-            idx = dec.decode(D, self._model(bits, table, alpha_code / 10000)).astype(np.int64)
-            dec.finish()
-            oe, ov = decode_outliers(r.rest(), int((idx == N).sum()))
-        except FormatError:
-            raise
-        except RecError as exc:
-            raise FormatError(f"malformed rejection message: {exc}") from exc
+    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
+        D = prior.size
+        bits = r.varint(_MAX_BITS)
+        if bits < 1:
+            raise FormatError("bits must be >= 1")
+        table = r.varint(len(_TABLES) - 1)
+        alpha_code = r.varint(9999)
+        if alpha_code < 1:
+            raise FormatError("alpha must be > 0")
+        ac = r.blob(len(r.data))
+        N = 1 << bits
+        dec = range_decoder(ac)
+        idx = dec.decode(D, self._model(bits, table, alpha_code / 10000)).astype(np.int64)
+        dec.finish()
+        oe, ov = decode_outliers(r.rest(), int((idx == N).sum()))
         return self._reconstruct(prior, seed, idx, N, oe, ov)
 
     @staticmethod
