@@ -6,6 +6,7 @@ from conftest.py), never from one another.
 :data:`FAST`, :data:`FAST_STEM`  a fast REC sampler pair, and what a ``rec eval`` run with it adds to file names
 :func:`tiny_model`             an untrained tiny PLN (γ-PLN by default)
 :func:`tiny_variable_rate_model`  a tiny variable-rate γ-PLN whose β changes what is coded
+:func:`tiny_mbt`               an untrained tiny mbt2018 (N = 8, M = 6, F = 8, G = 4 unless told)
 :func:`lively_mbt`             a tiny mbt2018 whose latents span several integers (optionally variable-rate)
 :func:`tiny_mentzer`           a tiny mentzer2018 (3D context model) with spread latents
 :func:`tiny_brummer`           a tiny brummer2021 (competition of priors) with priors of different spreads
@@ -41,6 +42,9 @@ FAST_STEM = "is-bits10-maxgroup8_gs-bits8-shards4"
 
 # -- models ------------------------------------------------------------------------------------
 
+#: The widths of :func:`tiny_mbt`.
+TINY_MBT = dict(N=8, M=6, F=8, G=4)
+
 
 def tiny_model(seed: int = 0, *, kind: str = "gamma-pln"):
     """An untrained N = 16, M = 8 PLN of ``kind``, named ``tiny-<seed>`` (a γ-PLN) or ``tiny-<kind>-<seed>``."""
@@ -65,6 +69,15 @@ def tiny_variable_rate_model(seed: int = 0):
             p.normal_(0, 0.3)
     model.name = f"tiny-vr-{seed}"
     return model
+
+
+def tiny_mbt(seed: int = 0, **config):
+    """An untrained, seeded mbt2018 of :data:`TINY_MBT` widths; ``config`` overrides
+    :class:`~rec.models.joint.JointConfig` fields (widths, a λ range)."""
+    from rec.models.joint import JointConfig, JointPrior
+
+    torch.manual_seed(seed)
+    return JointPrior(JointConfig(**{**TINY_MBT, **config})).eval()
 
 
 def lively_mbt(seed: int = 0, config=None, spread: float = 0.3):

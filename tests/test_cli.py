@@ -38,7 +38,10 @@ def test_encode_json_decode_info(png, tmp_path, capsys):
     assert 10 * np.log10(255**2 / mse) == pytest.approx(report["psnr"], abs=1e-6)
     assert main(["info", str(rec_file)]) == 0
     info = capsys.readouterr().out
-    assert "64" in info and DEFAULT_MODEL in info and "importance" in info
+    size = rec_file.stat().st_size
+    assert f"{size} bytes, 80×64, {8 * size / (64 * 80):.4f} bpp" in info  # width × height of the 64-row image
+    assert f"codec rec, model {DEFAULT_MODEL} " in info
+    assert "level 2: importance(" in info and "level 1: importance(" in info
 
 
 def test_models_json(capsys):

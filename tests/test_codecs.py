@@ -8,11 +8,10 @@ import rec.codecs as codecs
 from rec.codec import compress, decompress, read_header
 from rec.container import Container, Header
 from rec.errors import FormatError, RecError
-from rec.models.joint import JointConfig, JointPrior
 from rec.models.pln import PLN, ModelConfig, model_input
 from tests.conftest import smooth_image
+from tests.helpers import FAST, tiny_mbt
 
-FAST = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
 
 
 def _pln(kind="gamma-pln"):
@@ -29,7 +28,7 @@ def test_the_registry_holds_rec_and_mbt2018_and_finds_codecs_by_id_kind_and_mode
     for kind in ("pln", "gamma-pln", "vae"):
         assert codecs.codec_for_kind(kind).codec_id == "rec"
         assert codecs.codec_for(_pln(kind)).codec_id == "rec"
-    assert codecs.codec_for(JointPrior(JointConfig(N=8, M=8, F=8, G=8))).codec_id == "mbt2018"
+    assert codecs.codec_for(tiny_mbt(M=8, G=8)).codec_id == "mbt2018"
     with pytest.raises(RecError, match="model of a known kind"):
         codecs.codec_for(object())
     with pytest.raises(ValueError, match="registered already"):
@@ -47,7 +46,7 @@ def test_a_file_of_an_unregistered_codec_is_refused():
 def test_a_file_decoded_with_a_model_of_another_codec_is_refused():
     data = compress(smooth_image(np.random.default_rng(0), 24, 32), model=_pln(), samplers=FAST, verify=False)
     with pytest.raises(FormatError, match="coded by REC; model .* is a mbt2018"):
-        decompress(data, model=JointPrior(JointConfig(N=8, M=8, F=8, G=8)))
+        decompress(data, model=tiny_mbt(M=8, G=8))
 
 
 @pytest.mark.parametrize("height,width", [(5, 7), (64, 64), (65, 130)])
@@ -58,7 +57,7 @@ def test_models_answer_the_shapes_of_their_coded_latents(height, width):
         a = net.analyze(model_input(rgb, net.config.factor))
         expected = (tuple(a.level1.mean.shape),) + ((tuple(a.q2.mean.shape),) if a.q2 is not None else ())
         assert net.latent_shapes(height, width) == expected
-    joint = JointPrior(JointConfig(N=8, M=8, F=8, G=8)).eval()
+    joint = tiny_mbt(M=8, G=8)
     with torch.no_grad():
         y = joint.analyze(model_input(rgb, joint.config.factor, channels_last=False))
         z = joint.hyper_analyze(y)

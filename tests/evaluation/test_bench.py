@@ -14,11 +14,10 @@ from rec.evaluation.bench_results import SamplerPair
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage
 from tests.evaluation.conftest import photo_like
-from tests.helpers import install, tiny_model
+from tests.helpers import FAST, install, tiny_model
 
 pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
-FAST = "importance(bits=10,max_group=8):greedy(bits=8,shards=4)"
 SMALL_IS = "is(bits=8):is(bits=8)"
 
 

@@ -6,20 +6,13 @@ import torch
 from rec.errors import RecError
 from rec.models.entropy import DiscretizedGaussian, FactorizedDensity, gaussian_likelihood, lower_bound
 from rec.models.context2d import MaskedConv2d, raster_schedule, wavefront_schedule
-from rec.models.joint import JointConfig, JointPrior
+from rec.models.joint import JointConfig
 from rec.models.pln import pad_to_multiple
-
-TINY = dict(N=8, M=6, F=8, G=4)
-
-
-def tiny_model(seed: int = 0) -> JointPrior:
-    torch.manual_seed(seed)
-    return JointPrior(JointConfig(**TINY)).eval()
-
+from tests.helpers import tiny_mbt
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 5), (37, 53), (64, 128)])
 def test_shapes_for_odd_sizes(size):
-    model = tiny_model()
+    model = tiny_mbt()
     x = torch.rand(1, 3, *size)
     xp = pad_to_multiple(x, model.config.factor)
     assert xp.shape[-2] % 64 == 0 and xp.shape[-1] % 64 == 0
@@ -43,7 +36,7 @@ def test_shapes_for_odd_sizes(size):
 
 @pytest.mark.parametrize("bf16", [False, True])
 def test_training_forward_loss_and_gradients(bf16):
-    model = tiny_model().train()
+    model = tiny_mbt().train()
     x = torch.rand(2, 3, 64, 128)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         losses = model(x)
@@ -66,7 +59,7 @@ def test_training_forward_loss_and_gradients(bf16):
 
 
 def test_inference_quantization_rounds_around_the_mean():
-    model = tiny_model()
+    model = tiny_mbt()
     with torch.no_grad():
         y = model.analyze(torch.rand(1, 3, 64, 64)) * 30
         _, z_hat = model.quantize_z(model.hyper_analyze(y))
@@ -119,7 +112,7 @@ def test_wavefront_schedule_covers_once_and_respects_the_context(h, w):
 
 
 def test_local_windows_match_the_full_context_model():
-    model = tiny_model()
+    model = tiny_mbt()
     torch.manual_seed(1)
     psi = torch.randn(1, 12, 5, 7)
     y = torch.randn(1, 6, 5, 7) * 4

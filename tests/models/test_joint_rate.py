@@ -10,14 +10,14 @@ from rec.errors import RecError
 from rec.models.joint import JointConfig, JointPrior
 from rec.models.rate import modulated_widths
 from rec.models.zoo import list_models, load_model, load_state
+from tests.helpers import TINY_MBT
 
-TINY = dict(N=8, M=6, F=8, G=4)
 VR = dict(lmbda=0.01, lmbda_min=0.002, lmbda_max=0.05, knots=4)
 
 
 def vr_model(seed: int = 0, spread: float = 0.0) -> JointPrior:
     torch.manual_seed(seed)
-    model = JointPrior(JointConfig(**TINY, **VR))
+    model = JointPrior(JointConfig(**TINY_MBT, **VR))
     if spread:
         with torch.no_grad():  # modulations that differ per knot, so that λ changes what is computed
             for p in model.modulations.parameters():
@@ -26,20 +26,20 @@ def vr_model(seed: int = 0, spread: float = 0.0) -> JointPrior:
 
 
 def test_config_rate_range_and_validation():
-    fixed = JointConfig(**TINY)
+    fixed = JointConfig(**TINY_MBT)
     assert not fixed.variable_rate and fixed.rate_range is None
     assert (fixed.lmbda_min, fixed.lmbda_max, fixed.knots) == (0.0, 0.0, 8)
-    vr = JointConfig(**TINY, **VR)
+    vr = JointConfig(**TINY_MBT, **VR)
     assert vr.variable_rate and vr.rate_range == (0.002, 0.05)
     for bad in (dict(lmbda=0.1, lmbda_min=0.002, lmbda_max=0.05), dict(lmbda=0.01, lmbda_min=0.0, lmbda_max=0.05),
                 dict(lmbda=0.01, lmbda_min=0.01, lmbda_max=0.01), dict(lmbda=0.01, lmbda_min=0.002, lmbda_max=0.05, knots=1)):
         with pytest.raises(RecError, match="variable-rate model needs"):
-            JointConfig(**TINY, **bad)
+            JointConfig(**TINY_MBT, **bad)
 
 
 def test_a_fixed_rate_model_has_no_new_tensors_and_refuses_a_lambda():
     torch.manual_seed(0)
-    model = JointPrior(JointConfig(**TINY))
+    model = JointPrior(JointConfig(**TINY_MBT))
     assert not any("modulations" in k for k in model.state_dict()) and not hasattr(model, "rate")
     x = torch.rand(1, 3, 64, 64)
     with pytest.raises(RecError, match="fixed rate: it takes no λ"):
@@ -63,7 +63,7 @@ def test_modulations_follow_every_gdn_and_activation_of_the_four_transforms():
 @torch.no_grad()
 def test_variable_rate_model_loaded_from_fixed_rate_weights_behaves_exactly_like_them():
     torch.manual_seed(1)
-    fixed = JointPrior(JointConfig(**TINY, lmbda=0.01)).eval()
+    fixed = JointPrior(JointConfig(**TINY_MBT, lmbda=0.01)).eval()
     vr = vr_model(seed=2)
     fresh = load_state(vr, fixed.state_dict(), strict=False)
     assert fresh and all(k.startswith("modulations.") for k in fresh)

@@ -9,15 +9,10 @@ from rec.codec import compress, decompress, read_header
 from rec.errors import RecError
 from rec.evaluation.metrics import psnr
 from rec.models.context2d import MaskedConv2d
-from rec.models.joint import JointConfig, JointPrior
 from rec.models.zoo import list_models, load_model, stored_state
 from rec.training.checkpoint import load_weights_into
 from tests.conftest import smooth_image
-
-
-def tiny(seed: int = 0, **widths) -> JointPrior:
-    torch.manual_seed(seed)
-    return JointPrior(JointConfig(**{"N": 8, "M": 6, "F": 8, "G": 4, **widths})).eval()
+from tests.helpers import tiny_mbt
 
 
 @pytest.mark.parametrize("mask_type, kept", [("A", 12), ("B", 13)])
@@ -31,12 +26,12 @@ def test_pack_keeps_exactly_the_unmasked_taps(mask_type, kept):
 
 
 def test_stored_state_round_trips_through_safetensors(tmp_path):
-    model = tiny()
+    model = tiny_mbt()
     stored = stored_state(model)
     assert stored["context.weight"].shape == (12, 6, 12)  # 12 of the 25 taps of a type-A 5×5 kernel
     assert all(v.dtype == torch.float16 for v in stored.values())
     save_file(stored, str(tmp_path / "m.safetensors"))
-    other = tiny(seed=1)
+    other = tiny_mbt(seed=1)
     assert load_weights_into(other, str(tmp_path / "m.safetensors")) == []
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
@@ -50,9 +45,9 @@ def test_stored_state_round_trips_through_safetensors(tmp_path):
 
 
 def test_partial_load_takes_what_fits_and_names_the_rest(tmp_path):
-    source = tiny()
+    source = tiny_mbt()
     save_file(stored_state(source), str(tmp_path / "wide.safetensors"))
-    narrow = tiny(seed=1, G=2)  # another hyper-latent width: h_a's last layer, h_s's first and the density differ
+    narrow = tiny_mbt(seed=1, G=2)  # another hyper-latent width: h_a's last layer, h_s's first and the density differ
     with pytest.raises(RecError, match=r"h_a\.4\.\w+ has shape"):
         load_weights_into(narrow, str(tmp_path / "wide.safetensors"))
     fresh = load_weights_into(narrow, str(tmp_path / "wide.safetensors"), strict=False)
@@ -62,7 +57,7 @@ def test_partial_load_takes_what_fits_and_names_the_rest(tmp_path):
     unknown = {**load_file(str(tmp_path / "wide.safetensors")), "extra.weight": torch.zeros(1)}
     save_file(unknown, str(tmp_path / "extra.safetensors"))
     with pytest.raises(RecError, match="unexpected"):
-        load_weights_into(tiny(), str(tmp_path / "extra.safetensors"))
+        load_weights_into(tiny_mbt(), str(tmp_path / "extra.safetensors"))
 
 
 def test_every_shipped_model_loads_within_the_size_limit():
@@ -99,7 +94,7 @@ def _zoo_with(tmp_path, monkeypatch, entries: dict, files: dict | None = None):
 
 
 def _entry(name, sha="0" * 64, **config):
-    return {"name": name, "config": {**tiny().config.to_dict(), **config}, "steps": 0, "wall_hours": 0.0, "data": "test",
+    return {"name": name, "config": {**tiny_mbt().config.to_dict(), **config}, "steps": 0, "wall_hours": 0.0, "data": "test",
             "sha256": sha, "description": "", "parent": "", "extra": {}}
 
 
@@ -134,7 +129,7 @@ def test_malformed_weights_and_checkpoints_raise_rec_error(tmp_path, monkeypatch
         load_model("bad")  # the hash matches: the file itself is malformed
     (tmp_path / "x.safetensors").write_bytes(junk)
     with pytest.raises(RecError, match="cannot read weights"):
-        load_weights_into(tiny(), str(tmp_path / "x.safetensors"))
+        load_weights_into(tiny_mbt(), str(tmp_path / "x.safetensors"))
 
     class Evil:
         def __reduce__(self):
@@ -146,4 +141,4 @@ def test_malformed_weights_and_checkpoints_raise_rec_error(tmp_path, monkeypatch
     (tmp_path / "junk.pt").write_bytes(b"PK\x03\x04 junk")
     for name in ("evil.pt", "nojson.pt", "list.pt", "junk.pt"):
         with pytest.raises(RecError):
-            load_weights_into(tiny(), str(tmp_path / name))
+            load_weights_into(tiny_mbt(), str(tmp_path / name))
