@@ -3,7 +3,7 @@
     rec encode IN OUT [--model NAME] [--rate R] [--sampler LEVEL2:LEVEL1] [--seed S] [--json] [--ideal]
     rec encode DIR OUTDIR [-j N] [--max-memory GB] [--no-verify]
     rec decode IN OUT
-    rec info FILE
+    rec info FILE [--model M]
     rec models [--json]
     rec export CHECKPOINT NAME [--description TEXT]
     rec samplers
@@ -20,9 +20,10 @@ import contextlib
 import json
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
-from rec.errors import RecError
+from rec.errors import FormatError, RecError
 
 __all__ = ["main"]
 
@@ -118,7 +119,7 @@ def _decode(args) -> None:
 
 
 def _info(args) -> None:
-    from rec.codec import read_header, read_rate
+    from rec.codec import inspect, read_header, read_rate
 
     path = Path(args.input)
     data = _read_bytes(path)
@@ -129,11 +130,15 @@ def _info(args) -> None:
     levels = [{"level": level, "sampler": spec.name, "params": dict(spec.params)}
               for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers)]
     sections = [{"type": s.kind.name, "level": s.level, "bytes": len(s.payload)} for s in c.sections]
+    try:  # the split of each level's bits needs the model's latent shapes
+        written, why = [asdict(lv) for lv in inspect(data, model=args.model)], ""
+    except FormatError as e:
+        written, why = None, str(e)
     if args.json:
         print(json.dumps({"file": str(path), "bytes": len(data), "width": h.width, "height": h.height,
                           "bpp": 8 * len(data) / (h.width * h.height), "codec": h.codec_id, "model": h.model_id,
                           "model_hash": h.model_hash.hex(), "seed": h.seed, **_rate_fields(name, rate), "samplers": levels,
-                          "sections": sections, "container_overhead_bytes": c.overhead_bytes}))
+                          "sections": sections, "container_overhead_bytes": c.overhead_bytes, "levels": written}))
         return
     print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
     shown = "" if rate is None else f", rate {symbol} = {rate:g}"
@@ -144,6 +149,17 @@ def _info(args) -> None:
     for s in sections:
         print(f"section {s['type']} level {s['level']}: {s['bytes']} bytes ({8 * s['bytes']} bits)")
     print(f"container overhead: {c.overhead_bytes} bytes")
+    if written is None:
+        print(f"bits per level: not shown ({why})")
+        return
+    total = 8 * len(data)
+    for lv in written:
+        bits = lv["index_bits"] + lv["side_bits"] + lv["outlier_bits"]
+        groups = "" if lv["groups"] is None else f", {lv['groups']} groups ({lv['side_bits'] / max(lv['groups'], 1):.2f} side bits each)"
+        outliers = "" if lv["outliers"] is None else f", {lv['outliers']} outliers"
+        print(f"{lv['name']}: {bits} bits ({100 * bits / total:.1f} % of the file): index {lv['index_bits']}, "
+              f"side {lv['side_bits']} ({100 * lv['side_bits'] / max(bits, 1):.1f} %), outliers {lv['outlier_bits']}"
+              f"{groups}{outliers}")
 
 
 def _models(args) -> None:
@@ -304,8 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "a zoo name, a training checkpoint (.pt) or a shard folder")
     p.set_defaults(func=_decode)
 
-    p = sub.add_parser("info", help="show the header and sections of a .rec file")
+    p = sub.add_parser("info", help="show the header, the sections and each level's bits of a .rec file")
     p.add_argument("input")
+    p.add_argument("--model", default=None, help="the model whose latent shapes split the levels' bits "
+                                                 "(default: the zoo model the file names)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_info)
 

@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from rec.codecs import Compressed, LevelReport, Report, codec_for, get_codec, model_hash, serves
-from rec.codecs.base import check_header_size, distortion
+from rec.codecs.base import LevelBits, check_header_size, distortion
 from rec.codecs.rec import CODEC_ID, DEFAULT_SAMPLERS, parse_samplers
-from rec.container import read_rate
-from rec.container import Container
+from rec.container import Container, read_rate
 from rec.errors import FormatError, RecError
 from rec.image import to_rgb_array
 
@@ -35,6 +34,8 @@ __all__ = [
     "parse_samplers",
     "compress",
     "decompress",
+    "inspect",
+    "LevelBits",
     "read_header",
     "resolve_model",
     "model_hash",
@@ -124,6 +125,24 @@ def decompress(data: bytes, model=None) -> np.ndarray:
             installed, or its weights differ from the encoder's.
     """
     container = read_header(data)
+    codec, net = _codec_and_model(container, model)
+    return codec.decompress(bytes(data), container, net)
+
+
+def inspect(data: bytes, model=None) -> list[LevelBits]:
+    """How the bits of each latent level of a file divide (index, side, outlier bits; groups), read
+    from the file and its model's latent shapes, without decoding the image (``rec info``).
+
+    Raises:
+        FormatError: as :func:`decompress`.
+    """
+    container = read_header(data)
+    codec, net = _codec_and_model(container, model)
+    return codec.written(container, net)
+
+
+def _codec_and_model(container: Container, model):
+    """The codec of a file and the model it decodes with (by default the zoo model of its header)."""
     h = container.header
     check_header_size(h)  # before a model is loaded or anything of the image's size allocated
     if model is None:
@@ -138,4 +157,4 @@ def decompress(data: bytes, model=None) -> np.ndarray:
     if not serves(codec, net):
         raise FormatError(f"file was coded by {codec.label}; model {getattr(net, 'name', '')!r} is a "
                           f"{codec_for(net).label} model")
-    return codec.decompress(bytes(data), container, net)
+    return codec, net

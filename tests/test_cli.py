@@ -42,6 +42,13 @@ def test_encode_json_decode_info(png, tmp_path, capsys):
     assert f"{size} bytes, 80×64, {8 * size / (64 * 80):.4f} bpp" in info  # width × height of the 64-row image
     assert f"codec rec, model {DEFAULT_MODEL} " in info
     assert "level 2: importance(" in info and "level 1: importance(" in info
+    # each level's bits, read from the file alone, as the encoder reported them
+    assert main(["info", str(rec_file), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)["levels"]
+    for lv, w in zip(report["levels"], written):
+        assert (w["name"], w["index_bits"], w["side_bits"], w["outlier_bits"]) == (
+            lv["name"], lv["index_bits"], lv["side_bits"], lv["outlier_bits"])
+        assert f"{lv['name']}: {lv['index_bits'] + lv['side_bits'] + lv['outlier_bits']} bits" in info
 
 
 def test_models_json(capsys):

@@ -10,7 +10,7 @@ from rec.container import Container, Header
 from rec.errors import FormatError, RecError
 from rec.models.pln import PLN, ModelConfig, model_input
 from tests.conftest import smooth_image
-from tests.helpers import FAST, tiny_mbt
+from tests.helpers import FAST, tiny_brummer, tiny_mbt, tiny_mentzer
 
 
 
@@ -62,3 +62,18 @@ def test_models_answer_the_shapes_of_their_coded_latents(height, width):
         y = joint.analyze(model_input(rgb, joint.config.factor, channels_last=False))
         z = joint.hyper_analyze(y)
     assert joint.latent_shapes(height, width) == (tuple(y.shape), tuple(z.shape))
+
+
+def test_every_codec_splits_a_files_bits_by_level_from_the_file_alone():
+    from rec.codec import inspect
+
+    image = smooth_image(np.random.default_rng(2), 72, 88)
+    for model in (_pln(), _pln("vae"), tiny_mbt(M=8, G=8), tiny_brummer(), tiny_mentzer()):
+        data = compress(image, model=model, samplers=FAST if codecs.codec_for(model).codec_id == "rec" else None,
+                        verify=False)
+        written = inspect(bytes(data), model=model)
+        assert [w.name for w in written] == [lv.name for lv in data.report.levels]
+        assert sum(w.bits for w in written) + 8 * read_header(bytes(data)).overhead_bytes == 8 * len(data)
+        if codecs.codec_for(model).codec_id == "rec":
+            assert [(w.index_bits, w.side_bits, w.outlier_bits, w.groups) for w in written] == [
+                (lv.index_bits, lv.side_bits, lv.outlier_bits, lv.groups) for lv in data.report.levels]

@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rec.container import Container, Header
+from rec.container import Container, Header, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import check_size
 from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
 
-__all__ = ["Codec", "LevelReport", "Report", "Compressed", "model_hash", "distortion", "check_header_size",
+__all__ = ["Codec", "LevelBits", "LevelReport", "Report", "section_bits", "Compressed", "model_hash", "distortion", "check_header_size",
            "one_level_report", "refuse_rate", "split_parameters"]
 
 
@@ -53,6 +54,10 @@ class Codec(Protocol):
 
     def rate_label(self, config: Any) -> str:
         """The rate setting of a model config for ``rec models`` (28 characters wide)."""
+
+    def written(self, container: Container, model: Any) -> list["LevelBits"]:
+        """How each level's bits divide, read from a file of this codec and its model's shapes
+        (``rec info``); FormatError on a malformed file."""
 
     # training: the objective of the codec's models (rec.training.loop asks these)
     def losses(self, net: Any, x: Any, *, warmup: float, sample: bool, beta: Any) -> Any:
@@ -99,6 +104,34 @@ class LevelReport:
     def overhead_per_group(self) -> float | None:
         """(bits − KL) / groups: what each coded group costs beyond its KL, side information included."""
         return None if not self.groups else (self.bits - self.kl_bits) / self.groups
+
+
+@dataclass(frozen=True)
+class LevelBits:
+    """The bits of one latent level as a file holds them (``rec info``, :meth:`Codec.written`):
+    what the encoder's :class:`LevelReport` says, less what only the encoder knows (the KL)."""
+
+    name: str
+    coder: str
+    index_bits: int
+    side_bits: int
+    outlier_bits: int
+    groups: int | None = None
+    outliers: int | None = None
+
+    @property
+    def bits(self) -> int:
+        return self.index_bits + self.side_bits + self.outlier_bits
+
+
+def section_bits(container: Container, levels: Sequence[tuple[str, int]], coder: str) -> list[LevelBits]:
+    """A quantized codec's levels as its sections divide them: ``(name, level)`` → the level's
+    PAYLOAD_LEVEL section as index bits, its SIDE_INFO as side bits, its OUTLIERS as outlier bits."""
+    def size(kind: SectionType, level: int) -> int:
+        return sum(8 * len(s.payload) for s in container.sections if s.kind == kind and s.level == level)
+
+    return [LevelBits(name, coder, size(SectionType.PAYLOAD_LEVEL, level), size(SectionType.SIDE_INFO, level),
+                      size(SectionType.OUTLIERS, level)) for name, level in levels]
 
 
 @dataclass

@@ -43,8 +43,8 @@ import numpy as np
 import torch
 
 from rec.bitio import VarintError, read_varint, varints
-from rec.codecs.base import (Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate,
-                             split_parameters)
+from rec.codecs.base import (Compressed, LevelBits, LevelReport, check_header_size, model_hash, one_level_report,
+                             refuse_rate, section_bits, split_parameters)
 from rec.coding.escapes import MAX_ESCAPE, EscapeValues, escape_bytes
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
@@ -363,6 +363,9 @@ class Brummer2021Codec:
 
     def decompress(self, data: bytes, container: Container, net: ManyPriors) -> np.ndarray:
         return decode(net, data, container)[0]
+
+    def written(self, container: Container, net) -> list[LevelBits]:
+        return section_bits(container, (("y", 1),), _SPEC)  # SIDE_INFO: prior indices; OUTLIERS: escapes
 
     def rate_label(self, config) -> str:
         return f"λ={config.lmbda:<9g} {config.n_priors:>4} priors".ljust(28)[:28]

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from rec import reference
-from rec.codecs.base import Compressed, LevelReport, Report, model_hash
+from rec.codecs.base import Compressed, LevelBits, LevelReport, Report, model_hash, section_bits
 from rec.codecs.registry import register
 from rec.container import Container
 from rec.models.joint import JointPrior
@@ -59,6 +59,9 @@ class Mbt2018Codec:
 
     def decompress(self, data: bytes, container: Container, net: JointPrior) -> np.ndarray:
         return reference.decompress(net, bytes(data), model_hash(net))
+
+    def written(self, container: Container, net: JointPrior) -> list[LevelBits]:
+        return section_bits(container, (("z", 2), ("y", 1)), "quantized")  # SIDE_INFO: the escape values
 
     def rate_label(self, config) -> str:
         rate = f"{config.lmbda_min:g}-{config.lmbda_max:g}" if config.variable_rate else f"{config.lmbda:g}"

@@ -52,8 +52,8 @@ import constriction
 import numpy as np
 import torch
 
-from rec.codecs.base import (Compressed, LevelReport, check_header_size, model_hash, one_level_report, refuse_rate,
-                             split_parameters)
+from rec.codecs.base import (Compressed, LevelBits, LevelReport, check_header_size, model_hash, one_level_report,
+                             refuse_rate, section_bits, split_parameters)
 from rec.codecs.brummer2021 import decode_indices, encode_indices
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
@@ -296,6 +296,9 @@ class Mentzer2018Codec:
 
     def decompress(self, data: bytes, container: Container, net: ContextAutoencoder) -> np.ndarray:
         return decode(net, data, container).image
+
+    def written(self, container: Container, net) -> list[LevelBits]:
+        return section_bits(container, (("z", 1),), SPEC.name)  # SIDE_INFO: the importance map
 
     def rate_label(self, config) -> str:
         target = f" R_t={config.target_bpp:g}" if config.target_bpp else ""

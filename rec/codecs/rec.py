@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from rec.codecs.base import Compressed, LevelReport, Report, distortion, model_hash
+from rec.codecs.base import Compressed, LevelBits, LevelReport, Report, distortion, model_hash
 from rec.codecs.registry import register
 from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section
 from rec.distributions import DiagonalGaussian
@@ -107,8 +107,8 @@ def _spec(sampler: Sampler) -> SamplerSpec:
 
 
 def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:
-    """The level's rate; groups and index slack from a grouping sampler's stats (the indexed groups
-    and their KL), None for the others."""
+    """The level's rate; groups and index slack from a grouping sampler's stats (the indexed groups;
+    the KL of the groups, importance only), None for the others."""
     stats = msg.stats or {}
     groups = stats.get("indexed_groups")
     slack = None if "group_kl_bits" not in stats else msg.index_bits - float(stats["group_kl_bits"])
@@ -201,6 +201,21 @@ class RecCodec:
         _, z1 = _chain(net, shapes, beta, lambda prior: decode(2, samplers[0], prior),
                        lambda prior: decode(1, samplers[-1], prior))
         return tensor_image(net.synthesize(z1, beta), h.height, h.width)
+
+    def written(self, container: Container, net: PLN) -> list[LevelBits]:
+        h = container.header
+        shapes = net.latent_shapes(h.height, h.width)
+        if len(h.samplers) != len(shapes):
+            raise FormatError(f"file lists {len(h.samplers)} sampler levels, the model has {len(shapes)}")
+        out = []
+        for (name, level), spec, shape in zip((("z2", 2), ("z1", 1))[-len(shapes):], h.samplers, shapes[::-1]):
+            try:
+                sampler = make(spec.name, **spec.as_dict())
+            except RecError as e:
+                raise FormatError(f"file names an invalid sampler: {e}") from None
+            b = sampler.inspect(container.section(SectionType.PAYLOAD_LEVEL, level).payload, shape[1:])  # no batch
+            out.append(LevelBits(name, spec.name, b.index_bits, b.side_bits, b.outlier_bits, b.groups, b.outliers))
+        return out
 
     def rate_label(self, config) -> str:
         beta = f"{config.beta_min:g}-{config.beta_max:g}" if config.variable_rate else f"{config.beta:g}"

@@ -51,6 +51,7 @@ from rec.distributions import DiagonalGaussian, LOG2E
 from rec.errors import FormatError, RecError
 
 __all__ = [
+    "MessageBits",
     "SampleMessage",
     "Sampler",
     "kl_bits_per_dim",
@@ -120,6 +121,21 @@ class SampleMessage:
                    stats)
 
 
+@dataclass(frozen=True)
+class MessageBits:
+    """How a message's bits divide, read from the message and the latent's shape alone
+    (:meth:`Sampler.inspect`); the same figures as the encoder's :class:`SampleMessage`.
+
+    ``groups``: the groups coded by an index (None for a sampler that codes dimension by dimension).
+    """
+
+    index_bits: int
+    side_bits: int
+    outlier_bits: int
+    groups: int | None
+    outliers: int
+
+
 class Sampler(ABC):
     """A coded sampler: ``encode(q, p, seed) -> SampleMessage``,
     ``decode(bytes, p, seed) -> sample`` with ``decode(encode(...).to_bytes())``
@@ -156,10 +172,21 @@ class Sampler(ABC):
         """
         self._check_prior(prior)
         seed = self._check_seed(seed)
+        return self._reconstruct(prior, seed, self._parse_message(data, prior.shape))
+
+    def inspect(self, data: bytes, shape: tuple[int, ...]) -> MessageBits:
+        """How the bits of a message for a latent of ``shape`` divide (no prior, no seed needed).
+
+        Raises:
+            FormatError: as :meth:`decode`.
+        """
+        return self._parse_message(data, tuple(shape)).bits
+
+    def _parse_message(self, data: bytes, shape: tuple[int, ...]):
         reader = ByteReader(data)
         self._read_header_byte(reader)
         try:
-            return self._decode(reader, prior, seed)
+            return self._parse(reader, shape)
         except FormatError:
             raise
         except RecError as exc:
@@ -170,8 +197,13 @@ class Sampler(ABC):
         """:meth:`encode` with checked arguments."""
 
     @abstractmethod
-    def _decode(self, reader: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        """:meth:`decode` from the message after its tag byte; a RecError becomes a FormatError."""
+    def _parse(self, reader: ByteReader, shape: tuple[int, ...]):
+        """The message after its tag byte, for a latent of ``shape``: what :meth:`_reconstruct`
+        needs, with its :class:`MessageBits` as ``.bits``; a RecError becomes a FormatError."""
+
+    @abstractmethod
+    def _reconstruct(self, prior: DiagonalGaussian, seed: int, parsed) -> np.ndarray:
+        """The sample from a parsed message."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

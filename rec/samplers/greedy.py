@@ -35,6 +35,7 @@ the posterior mode; it needs ``K * B`` well above the group's KL (see
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -45,8 +46,8 @@ from rec.coding import RangeEncoder
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.inverse_normal import approx_table
-from rec.samplers.base import (STREAM_GREEDY, STREAM_OUTLIER, SampleMessage, Sampler, kl_bits_per_dim, range_decoder,
-                               standardized_coefficients)
+from rec.samplers.base import (STREAM_GREEDY, STREAM_OUTLIER, MessageBits, SampleMessage, Sampler, kl_bits_per_dim,
+                               range_decoder, standardized_coefficients)
 from rec.samplers.layout import GroupLayout, make_groups
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
@@ -124,6 +125,17 @@ def _reconstruct_kernel(k1, k2, n_dims, bits, sizes, starts, shards, outlier_lev
                     idx = (np.uint64(k) * N + np.uint64(chosen[g, k])) * D + np.uint64(d)
                     u += c * rr.normal_at(k1, k2, idx)
             out[d] = mu[d] + sd[d] * u
+
+
+class _Message(NamedTuple):
+    """A parsed message: the index width, the layout, each group's shard indices, the outliers and the bits."""
+
+    bits_per_index: int
+    layout: GroupLayout
+    chosen: np.ndarray
+    oe: np.ndarray
+    ov: np.ndarray
+    bits: MessageBits | None = None
 
 
 class GreedySampler(Sampler):
@@ -218,17 +230,17 @@ class GreedySampler(Sampler):
         w.raw(raw)
         payload = w.getvalue()
 
-        sample = self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
+        sample = self._reconstruct(prior, seed, _Message(B, layout, chosen, oe, ov))
         index_bits = B * int(idx.size)
         outlier_bits = 8 * len(oblob)
         return SampleMessage.accounted(
             sample, payload, index_bits, outlier_bits, float(kl.sum()),
             groups=int(sizes.size), shards=int(coded.sum()), outliers=int(outl.sum()),
-            coded_groups=int((shards > 0).sum()), informative_dims=int(inf.sum()),
+            indexed_groups=int((coded > 0).sum()), informative_dims=int(inf.sum()),
             candidates=float(coded.sum()) * 2.0**B)
 
-    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        D = prior.size
+    def _parse(self, r: ByteReader, shape: tuple[int, ...]) -> _Message:
+        D = math.prod(shape)
         B = r.varint(_MAX_BITS)
         K = r.varint(_MAX_SHARDS)
         G = r.varint(_MAX_GROUP)
@@ -240,7 +252,8 @@ class GreedySampler(Sampler):
         layout = GroupLayout.decode(dec, n_groups, G, K + 1, D)
         dec.finish()
         outl = layout.is_outlier
-        oe, ov = decode_outliers(r.blob(len(r.data)), int(outl.sum()))
+        oblob = r.blob(len(r.data))
+        oe, ov = decode_outliers(oblob, int(outl.sum()))
         coded = np.where(outl, 0, layout.levels)
         # unpack first: the length check bounds the allocation below
         fields = unpack_bits(r.rest(), np.full(int(coded.sum()), B, np.int64))
@@ -248,10 +261,13 @@ class GreedySampler(Sampler):
         chosen = np.zeros((n_groups, width), np.int64)
         mask = np.arange(width)[None, :] < coded[:, None]
         chosen[mask] = fields.astype(np.int64)
-        return self._reconstruct(prior, seed, B, layout, chosen, oe, ov)
+        index_bits, outlier_bits = B * int(coded.sum()), 8 * len(oblob)
+        bits = MessageBits(index_bits, 8 * len(r.data) - index_bits - outlier_bits, outlier_bits,
+                           int((coded > 0).sum()), int(outl.sum()))
+        return _Message(B, layout, chosen, oe, ov, bits)
 
-    @staticmethod
-    def _reconstruct(prior, seed, bits, layout, chosen, oe, ov) -> np.ndarray:
+    def _reconstruct(self, prior: DiagonalGaussian, seed: int, message: _Message) -> np.ndarray:
+        bits, layout, chosen, oe, ov = message[:5]
         p = prior.flatten()
         out = np.empty(p.size, np.float64)
         k1, k2 = rr.stream_keys(seed, STREAM_GREEDY)

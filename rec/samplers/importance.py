@@ -52,6 +52,7 @@ the decoder's work is O(D).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -61,8 +62,8 @@ from rec.bitio import ByteReader, ByteWriter, pack_bits, unpack_bits
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.inverse_normal import APPROX_TABLE_BITS, approx_table, ndtri_float
-from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, SampleMessage, Sampler,
-                               kl_bits_per_dim, standardized_coefficients)
+from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, MessageBits, SampleMessage,
+                               Sampler, kl_bits_per_dim, standardized_coefficients)
 from rec.samplers.layout import LAYOUT_CODES, GroupLayout, decode_layout, encode_layout, make_groups, row_length
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
@@ -205,6 +206,16 @@ def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, ch
             x = rr.raw_at(k1, k2, base + np.uint64(d))
             u = (x & _U32) if odd else (x >> np.uint64(32))
             out[d] = mu[d] + sd[d] * _normal_u32(u)
+
+
+class _Message(NamedTuple):
+    """A parsed message: the layout, each group's chosen index, the outliers (e, v) and the bits."""
+
+    layout: GroupLayout
+    chosen: np.ndarray
+    oe: np.ndarray
+    ov: np.ndarray
+    bits: MessageBits | None = None
 
 
 class ImportanceSampler(Sampler):
@@ -359,7 +370,7 @@ class ImportanceSampler(Sampler):
         w.raw(raw)
         payload = w.getvalue()
 
-        sample = self._reconstruct(prior, seed, layout, chosen, oe, ov)
+        sample = self._reconstruct(prior, seed, _Message(layout, chosen, oe, ov))
         index_bits = int(widths.sum())
         outlier_bits = 8 * len(oblob)
         return SampleMessage.accounted(
@@ -370,8 +381,8 @@ class ImportanceSampler(Sampler):
             candidates=float(np.sum(np.where(widths > 0, 2.0 ** widths, 0.0))), size_code=code)
 
     # ------------------------------------------------------------------
-    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        D = prior.size
+    def _parse(self, r: ByteReader, shape: tuple[int, ...]) -> _Message:
+        D = math.prod(shape)
         B = r.varint(_MAX_BITS)
         if B < 1:
             raise FormatError("bits must be >= 1")
@@ -383,15 +394,19 @@ class ImportanceSampler(Sampler):
         if code >= LAYOUT_CODES:
             raise FormatError(f"unknown size code {code}")
         ac = r.blob(len(r.data))
-        layout = decode_layout(ac, code, n_groups, G, B + 1, D, row_length(prior.shape))
+        layout = decode_layout(ac, code, n_groups, G, B + 1, D, row_length(shape))
         outl = layout.is_outlier
         widths = np.where(outl, 0, layout.levels).astype(np.int64)
-        oe, ov = decode_outliers(r.blob(len(r.data)), int(outl.sum()))
+        oblob = r.blob(len(r.data))
+        oe, ov = decode_outliers(oblob, int(outl.sum()))
         chosen = unpack_bits(r.rest(), widths).astype(np.int64)
-        return self._reconstruct(prior, seed, layout, chosen, oe, ov)
+        index_bits, outlier_bits = int(widths.sum()), 8 * len(oblob)
+        bits = MessageBits(index_bits, 8 * len(r.data) - index_bits - outlier_bits, outlier_bits,
+                           int((widths > 0).sum()), int(outl.sum()))
+        return _Message(layout, chosen, oe, ov, bits)
 
-    @staticmethod
-    def _reconstruct(prior, seed, layout, chosen, oe, ov) -> np.ndarray:
+    def _reconstruct(self, prior: DiagonalGaussian, seed: int, message: _Message) -> np.ndarray:
+        layout, chosen, oe, ov = message[:4]
         p = prior.flatten()
         D = p.size
         out = np.empty(D, np.float64)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -50,7 +51,7 @@ from rec.bitio import ByteReader, ByteWriter
 from rec.coding import AdaptiveModel, RangeEncoder, StaticModel
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (STREAM_OUTLIER, STREAM_REJECTION, STREAM_SELECT, SampleMessage, Sampler,
+from rec.samplers.base import (STREAM_OUTLIER, STREAM_REJECTION, STREAM_SELECT, MessageBits, SampleMessage, Sampler,
                                kl_bits_per_dim, range_decoder, standardized_coefficients)
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
@@ -176,6 +177,16 @@ def static_index_counts(bits: int) -> np.ndarray:
     return out
 
 
+class _Message(NamedTuple):
+    """A parsed message: each dimension's index (``N`` = 2**bits: an outlier), the outliers and the bits."""
+
+    idx: np.ndarray
+    N: int
+    oe: np.ndarray
+    ov: np.ndarray
+    bits: MessageBits | None = None
+
+
 class RejectionSampler(Sampler):
     """Per-dimension Harsha rejection sampling (thesis Alg. 1 and 4).
 
@@ -255,7 +266,7 @@ class RejectionSampler(Sampler):
         w.raw(ac)
         w.raw(oblob)
         payload = w.getvalue()
-        sample = self._reconstruct(prior, seed, idx, N, oe, ov)
+        sample = self._reconstruct(prior, seed, _Message(idx, N, oe, ov))
         index_bits = 8 * len(ac)
         outlier_bits = 8 * len(oblob)
         return SampleMessage.accounted(
@@ -263,8 +274,8 @@ class RejectionSampler(Sampler):
             outliers=int(odims.size), header_bytes=header_len,
             mean_index=float(idx[idx < N].mean()) if np.any(idx < N) else 0.0)
 
-    def _decode(self, r: ByteReader, prior: DiagonalGaussian, seed: int) -> np.ndarray:
-        D = prior.size
+    def _parse(self, r: ByteReader, shape: tuple[int, ...]) -> _Message:
+        D = math.prod(shape)
         bits = r.varint(_MAX_BITS)
         if bits < 1:
             raise FormatError("bits must be >= 1")
@@ -277,11 +288,15 @@ class RejectionSampler(Sampler):
         dec = range_decoder(ac)
         idx = dec.decode(D, self._model(bits, table, alpha_code / 10000)).astype(np.int64)
         dec.finish()
-        oe, ov = decode_outliers(r.rest(), int((idx == N).sum()))
-        return self._reconstruct(prior, seed, idx, N, oe, ov)
+        oblob = r.rest()
+        oe, ov = decode_outliers(oblob, int((idx == N).sum()))
+        index_bits, outlier_bits = 8 * len(ac), 8 * len(oblob)
+        counted = MessageBits(index_bits, 8 * len(r.data) - index_bits - outlier_bits, outlier_bits, None,
+                            int((idx == N).sum()))
+        return _Message(idx, N, oe, ov, counted)
 
-    @staticmethod
-    def _reconstruct(prior, seed, idx, N, oe, ov) -> np.ndarray:
+    def _reconstruct(self, prior: DiagonalGaussian, seed: int, message: _Message) -> np.ndarray:
+        idx, N, oe, ov = message[:4]
         p = prior.flatten()
         D = p.size
         d = np.arange(D, dtype=np.uint64)

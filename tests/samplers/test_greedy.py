@@ -42,7 +42,7 @@ def test_shard_counts_follow_group_kl(level2):
     s = GreedySampler(bits=5, shards=10, group_kl=20.0)
     msg = s.encode(q, p, 3)
     assert msg.index_bits == 5 * msg.stats["shards"]
-    assert msg.stats["shards"] <= 10 * msg.stats["coded_groups"]
+    assert msg.stats["shards"] <= 10 * msg.stats["indexed_groups"]
     # every coded bit of KL needs shards: at least KL / group_kl groups
     assert msg.stats["groups"] >= msg.kl_bits / 20.0 - 1
     assert np.array_equal(s.decode(msg.to_bytes(), p, 3), msg.sample)

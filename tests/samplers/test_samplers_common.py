@@ -136,3 +136,16 @@ def test_bad_arguments():
             s.encode(q, p.flatten(), seed=1)
         with pytest.raises(RecError):
             s.encode(q, p, seed=-1)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_inspect_reads_the_encoders_accounting_from_the_bytes(name, latent):
+    q, p = latent
+    s = make(name, **SMALL[name])
+    msg = s.encode(q, p, seed=11)
+    bits = make(name).inspect(msg.to_bytes(), q.shape)  # another instance: everything is in the message
+    assert (bits.index_bits, bits.side_bits, bits.outlier_bits) == (msg.index_bits, msg.side_bits, msg.outlier_bits)
+    assert bits.outliers == msg.stats["outliers"]
+    assert bits.groups == msg.stats.get("indexed_groups")  # None for rejection: no groups
+    with pytest.raises(FormatError):
+        s.inspect(msg.to_bytes()[:-3] if name != "rejection" else msg.to_bytes()[:2], q.shape)
