@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from rec.codec import compress
 from rec.evaluation.metrics import psnr
@@ -46,3 +47,26 @@ def test_a_file_decodes_identically_under_other_kernels(tmp_path, model, rate):
         assert np.abs(other.astype(int) - np.asarray(data.decoded).astype(int)).max() <= 1
     else:  # REC: the priors' floats move the decoded latents slightly, nothing else
         assert psnr(np.asarray(data.decoded), other) > 40
+
+
+def test_a_mentzer2018_file_decodes_identically_under_other_kernels(tmp_path, monkeypatch):
+    """The 3D context model's probabilities come from exact fixed-point sums: a file decodes
+    under scalar kernels to the same symbols, hence the same pixels up to g_s's rounding."""
+    from tests.helpers import install, tiny_mentzer
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    net = tiny_mentzer(M=6, gain=40.0)
+    with torch.no_grad():
+        for p in net.context.parameters():
+            p.mul_(3.0)
+    install(zoo, "mentzer-test", net)
+    monkeypatch.setenv("REC_ZOO", str(zoo))
+    rgb = smooth_image(np.random.default_rng(8), 120, 152)
+    data = compress(rgb, model="mentzer-test")
+    (tmp_path / "x.rec").write_bytes(bytes(data))
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default", ONEDNN_MAX_CPU_ISA="SSE41", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", _DECODE, str(tmp_path / "x.rec"), str(tmp_path / "x.npy")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert np.abs(np.load(tmp_path / "x.npy").astype(int) - np.asarray(data.decoded).astype(int)).max() <= 1

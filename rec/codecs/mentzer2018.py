@@ -20,10 +20,10 @@ c < d(y, x); the others are the zero symbol by construction (z ⊙ ⌈m⌉ = 0 t
 decoder fills them in without reading anything.
 
 Encoder and decoder run the same :class:`~rec.models.context3d.WavefrontContext` with the
-same shapes and order on one thread, and it reads only voxels of earlier wavefronts, which
-both sides hold identically (the encoder's later voxels are never read): the integer
-probabilities agree bit for bit on one machine, and across machines unless a float64
-last-bit difference moves a count (see rec.models.context3d). A 768 × 512 image with
+same shapes and order, and it reads only voxels of earlier wavefronts, which both sides hold
+identically (the encoder's later voxels are never read); it computes in fixed point with exact
+sums (see rec.models.context3d), so the integer probabilities agree bit for bit on every
+machine and thread count. A 768 × 512 image with
 M = 32 channels takes 346 network steps for its 196 608 voxels
 (:func:`~rec.models.context3d.wavefront_steps`).
 
@@ -62,7 +62,6 @@ from rec.image import tensor_image
 from rec.models.context3d import PRECISION, WavefrontContext
 from rec.models.mentzer import ContextAutoencoder
 from rec.models.pln import model_input
-from rec.threads import single_thread
 
 __all__ = ["CODEC_ID", "SPEC", "Decoded", "Encoded", "Mentzer2018Codec", "decode", "decode_map", "encode", "encode_map",
            "map_residuals", "map_from_residuals"]
@@ -202,7 +201,7 @@ def encode(net: ContextAutoencoder, image: np.ndarray, model_id: str = "", hash_
         estimate += float((PRECISION - np.log2(counts[np.arange(s.size), s].astype(np.float64))).sum())
         return s
 
-    with torch.no_grad(), single_thread():  # the probabilities the decoder computes, bit for bit
+    with torch.no_grad():  # exact sums: the probabilities the decoder computes, bit for bit
         steps = _context(net, depth).run(visit)
     payload = encoder.get_compressed().astype("<u4").tobytes()
     sections = [Section(SectionType.PAYLOAD_LEVEL, 1, payload)]
@@ -263,7 +262,7 @@ def decode(net: ContextAutoencoder, data: bytes, container: Container | None = N
             symbols[c, y, x] = s
             return s
 
-        with torch.no_grad(), single_thread():
+        with torch.no_grad():
             steps = _context(net, depth).run(visit)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:
         raise FormatError(f"undecodable payload: {e}") from None

@@ -30,18 +30,21 @@ volume of M × h × w symbols takes the number of non-empty wavefronts (:func:`w
 steps for 196 608 symbols).
 
 :class:`WavefrontContext` evaluates P step by step, each layer only at the step's voxels,
-in float64: for every layer, the step's voxels gather their taps from ring buffers holding
+in fixed point: for every layer, the step's voxels gather their taps from ring buffers holding
 the last 8 wavefronts of the layer below (a ring is 8 × (M + 1) × (h + 2) × channels: the
 voxel (c, y, x) of wavefront t sits at [t mod 8, c + 1, y + 1], its x being t − 4c − 2y;
 entries no voxel of that wavefront owns, and the padding rows, stay zero as the zero
 padding of ``F.conv3d``), then one matrix product. The compute is that of one dense pass
-over the volume, the memory O(M · h) per layer. Encoder and decoder both run this class,
-with the same shapes, the same order and on one thread (rec.threads.single_thread), and
-read only voxels of earlier wavefronts, which both hold identically: their probabilities
-agree bit for bit. The float64 softmax is then rounded to integer counts that sum to
-2**24 (:func:`quantize_probabilities`), the form constriction's categorical coder takes
-exactly; the float64 evaluation leaves a last-bit disagreement between two machines ~2**29
-times less likely to move a count than float32 would.
+over the volume, the memory O(M · h) per layer. Encoder and decoder both run this class with
+the same shapes and in the same order, and read only voxels of earlier wavefronts. Their
+probabilities agree bit for bit on every machine, whatever its kernels or thread count,
+because every sum is exact (:mod:`rec.models.fixed_point`, after Ballé, Johnston & Minnen
+2019): weights and biases on a 2**-16 grid, the centres and every layer's output on a
+2**-12 grid, clamped so that no partial sum reaches 2**53 units; the softmax takes its
+exponentials from :mod:`rec.portable` and sums them in a fixed order. The probabilities are
+then rounded to integer counts that sum to 2**24 (:func:`quantize_probabilities`), the form
+constriction's categorical coder takes exactly. The rounding moves P by about 1e-3 (the
+dense :class:`ContextModel` that trains it is float).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rec import portable
+from rec.models.fixed_point import ACT_BITS, MIN_BOUND, WEIGHT_BITS, checked_bound, exactness_bound, on_grid
 
 __all__ = ["PRECISION", "TAPS_A", "TAPS_B", "WAVEFRONT", "MaskedConv3d", "ContextModel", "WavefrontContext",
            "wavefront_of", "wavefront_steps", "quantize_probabilities"]
@@ -140,10 +146,16 @@ class ContextModel(nn.Module):
 
 
 def quantize_probabilities(logits: torch.Tensor) -> np.ndarray:
-    """Integer probabilities (n, L) int64 from logits (n, L): softmax in float64, then
+    """Integer probabilities (n, L) int64 from logits (n, L): softmax in float64 (the same bits on
+    every machine: :func:`rec.portable.exp`, the row sums in a fixed order), then
     ⌊p · (2**24 − L)⌋ + 1 for every symbol (none impossible), the remainder added to the most
     probable one, so that each row sums to 2**24 exactly. A deterministic function of the logits."""
-    p = torch.softmax(logits.double(), dim=1).numpy()
+    z = logits.detach().double().numpy()
+    e = portable.exp(z - z.max(axis=1, keepdims=True))
+    total = e[:, 0].copy()
+    for j in range(1, e.shape[1]):  # one IEEE addition at a time: no reduction order to vary
+        total += e[:, j]
+    p = e / total[:, None]
     n, size = p.shape
     counts = np.floor(p * float((1 << PRECISION) - size)).astype(np.int64) + 1
     counts[np.arange(n), np.argmax(p, axis=1)] += (1 << PRECISION) - counts.sum(axis=1)
@@ -151,7 +163,7 @@ def quantize_probabilities(logits: torch.Tensor) -> np.ndarray:
 
 
 class WavefrontContext:
-    """P evaluated wavefront by wavefront in float64, as encoder and decoder both run it (see the module docstring).
+    """P evaluated wavefront by wavefront in fixed point, as encoder and decoder both run it (see the module docstring).
 
     Args:
         model: the context model P.
@@ -167,8 +179,11 @@ class WavefrontContext:
     """
 
     def __init__(self, model: ContextModel, values: torch.Tensor, depth: np.ndarray, channels: int, zero: int):
-        self.layers = [model.conv0.matrix(), model.conv1.matrix(), model.conv2.matrix(), model.conv3.matrix()]
-        self.values = values.detach().double().reshape(-1)
+        layers = [conv.matrix() for conv in (model.conv0, model.conv1, model.conv2, model.conv3)]
+        self.layers = [(on_grid(w, WEIGHT_BITS), on_grid(b, WEIGHT_BITS)) for w, b in layers]
+        # the input bound of each layer (weights with their outputs first, as exactness_bound reads them)
+        self.bounds = [checked_bound(exactness_bound(w.T, b)) for w, b in self.layers]
+        self.values = on_grid(values.detach().reshape(-1), ACT_BITS, self.bounds[0])
         self.depth = np.asarray(depth, dtype=np.int64)
         self.h, self.w = self.depth.shape
         self.m = channels
@@ -204,6 +219,8 @@ class WavefrontContext:
 
     def run(self, visit) -> int:
         (w0, b0), (w1, b1), (w2, b2), (w3, b3) = self.layers
+        _, b1_in, b2_in, b3_in = self.bounds
+        bound1, bound2, bound3 = min(b1_in, b3_in), b2_in, b3_in  # h1 feeds conv1 and the residual sum
         inp, r1, r2, r3 = self.rings
         steps = 0
         for t in range(self.wavefronts):
@@ -217,16 +234,18 @@ class WavefrontContext:
             c, y, x = self.c[sel], self.y[sel], x[sel]
             cell = self.cell[sel]
             rows = torch.from_numpy(s + cell)
-            h1 = torch.relu(torch.addmm(b0, self._gather(inp, self.taps_a, t, cell), w0))
+            # every sum exact; every output rounded to the grid and clamped to its consumers' bound
+            h1 = on_grid(torch.relu(torch.addmm(b0, self._gather(inp, self.taps_a, t, cell), w0)), ACT_BITS, bound1)
             r1.index_copy_(0, rows, h1)
-            h2 = torch.relu(torch.addmm(b1, self._gather(r1, self.taps_b, t, cell), w1))
+            h2 = on_grid(torch.relu(torch.addmm(b1, self._gather(r1, self.taps_b, t, cell), w1)), ACT_BITS, bound2)
             r2.index_copy_(0, rows, h2)
-            h3 = torch.addmm(b2, self._gather(r2, self.taps_b, t, cell), w2) + h1
+            h3 = on_grid(torch.addmm(b2, self._gather(r2, self.taps_b, t, cell), w2), ACT_BITS, bound3)
+            h3 = (h3 + h1).clamp_(-bound3, bound3)  # both on the grid: exact
             r3.index_copy_(0, rows, h3)
             symbols = np.full(sel.size, self.zero, dtype=np.int64)
             coded = np.flatnonzero(c < self.depth[y, x])
             if coded.size:
-                logits = torch.addmm(b3, self._gather(r3, self.taps_b, t, cell[coded]), w3)
+                logits = on_grid(torch.addmm(b3, self._gather(r3, self.taps_b, t, cell[coded]), w3), ACT_BITS, MIN_BOUND)
                 got = np.asarray(visit(c[coded], y[coded], x[coded], quantize_probabilities(logits)), dtype=np.int64)
                 symbols[coded] = got
             inp.index_copy_(0, rows, self.values[torch.from_numpy(symbols)].view(-1, 1))

@@ -40,7 +40,7 @@ from rec import portable
 from rec.errors import RecError
 from rec.models.rate import MODULATED, Modulation, RateEmbedding
 
-__all__ = ["ACT_BITS", "WEIGHT_BITS", "MIN_BOUND", "on_grid", "exactness_bound", "FixedPointSequential",
+__all__ = ["ACT_BITS", "WEIGHT_BITS", "MIN_BOUND", "on_grid", "exactness_bound", "checked_bound", "FixedPointSequential",
            "StepNetworks", "rate_weights"]
 
 ACT_BITS = 12
@@ -69,7 +69,7 @@ def exactness_bound(weight: torch.Tensor, bias: torch.Tensor | None) -> float:
     return float(2.0 ** (int(e) - 1))
 
 
-def _checked(bound: float) -> float:
+def checked_bound(bound: float) -> float:
     """``bound``, or RecError if it is under MIN_BOUND."""
     if bound < MIN_BOUND:
         raise RecError(f"weights too large for exact fixed-point coding (input bound {bound:g} < {MIN_BOUND:g})")
@@ -139,7 +139,7 @@ class FixedPointSequential(nn.Module):
                 gain, shift = _modulation(next(mods), weights)
                 layers.append(_Affine(gain, shift))
         self.layers = nn.ModuleList(layers)
-        self.bound = _checked(min(bounds))
+        self.bound = checked_bound(min(bounds))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = on_grid(x, ACT_BITS, self.bound)
@@ -176,5 +176,5 @@ class StepNetworks:
     def exact(cls, context: tuple[torch.Tensor, torch.Tensor], layers) -> "StepNetworks":
         """The fixed-point version of float (matrix, bias) pairs."""
         pairs = [(on_grid(w, WEIGHT_BITS), on_grid(b, WEIGHT_BITS)) for w, b in (context, *layers)]
-        bound = _checked(min(exactness_bound(w, b) for w, b in pairs))
+        bound = checked_bound(min(exactness_bound(w, b) for w, b in pairs))
         return cls(pairs[0], tuple(pairs[1:]), torch.float64, bound, True)
