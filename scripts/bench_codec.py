@@ -1,10 +1,12 @@
-"""Regenerate results/codec.md: the REC codec end to end on Kodak, against the targets of issue 5.
+"""Regenerate results/codec.md: the REC codec end to end on Kodak, against the targets of issue 16.
 
     python scripts/bench_codec.py [--model NAME] [--samplers L2:L1] [--kodak DIR] [--limit N] [--skip-large]
 
 Per image: encode and decode seconds (networks included; decode timed on its own from the
 bytes), bytes written against the total KL, the side-information share (group layouts,
-widths, container framing), PSNR of the decoded image against the ideal reconstruction.
+widths, container framing), PSNR of the decoded image against the ideal reconstruction, and
+level 1's groups with their index slack and side bits per group (the report's fields).
+Run it with nothing else running: the times are the targets' figures.
 Then the time at 0.25×, 1× and 4× the pixels of one photo, and the peak memory of a
 4000×3000 photo (measured in a child process: its maximum resident set size).
 """
@@ -40,10 +42,15 @@ def run_one(rgb: np.ndarray, model: str, samplers: str) -> dict:
 
     r = data.report
     side = sum(lv.side_bits for lv in r.levels) + r.container_bits
+    z1 = r.levels[-1]
+    groups = z1.groups or 0
     return dict(encode=r.encode_seconds, decode=decode_seconds, bytes=r.bytes, bpp=r.bpp, kl_bits=r.kl_bits,
                 ratio=8 * r.bytes / r.kl_bits, side_share=side / (8 * r.bytes),
                 outlier_share=sum(lv.outlier_bits for lv in r.levels) / (8 * r.bytes),
-                psnr=psnr(rgb, decoded), ideal_psnr=r.ideal_psnr)
+                psnr=psnr(rgb, decoded), ideal_psnr=r.ideal_psnr, groups=groups,
+                kl_per_group=(z1.kl_bits / groups) if groups else float("nan"),
+                slack_per_group=(z1.slack_bits / groups) if groups and z1.slack_bits is not None else float("nan"),
+                side_per_group=(z1.side_bits / groups) if groups else float("nan"))
 
 
 def peak_memory(model: str, samplers: str, width: int, height: int) -> tuple[float, float]:
@@ -61,6 +68,13 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[1]), float(out[0])
+
+
+def _steps(model: str) -> str:
+    from rec.models.zoo import list_models
+
+    entry = {e.name: e for e in list_models()}.get(model)
+    return f"{entry.steps} training steps" if entry else "not a zoo model"
 
 
 def main() -> None:
@@ -81,7 +95,8 @@ def main() -> None:
         r = rows[-1]
         print(f"{path.name}: enc {r['encode']:.2f} s, dec {r['decode']:.2f} s, {r['bpp']:.3f} bpp, {r['ratio']:.3f}×KL, "
               f"side {100 * r['side_share']:.1f}%, PSNR {r['psnr']:.2f} (ideal {r['ideal_psnr']:.2f})", flush=True)
-    med = {k: statistics.median(r[k] for r in rows) for k in ("encode", "decode", "ratio", "side_share", "outlier_share", "bpp")}
+    med = {k: statistics.median(r[k] for r in rows) for k in ("encode", "decode", "ratio", "side_share", "outlier_share", "bpp",
+                                                           "kl_per_group", "slack_per_group", "side_per_group")}
     gap = statistics.median(r["ideal_psnr"] - r["psnr"] for r in rows)
 
     base = read_image(ROOT / "rec" / "data" / "kodim23.png")
@@ -101,33 +116,34 @@ def main() -> None:
         "# REC codec on Kodak",
         "",
         provenance(__file__, None),
-        f"Model `{args.model}`, samplers `{args.samplers}`; {len(rows)} Kodak images (../shared/data/kodak).",
+        f"Model `{args.model}` ({_steps(args.model)}), samplers `{args.samplers}`; {len(rows)} Kodak images (../shared/data/kodak).",
         "Medians over the images. Times include the networks; decode is timed from the bytes alone.",
         "",
         "| figure | median | target | |",
         "|---|---|---|---|",
         f"| encode seconds | {med['encode']:.2f} | ≤ 1.5 | {verdict(med['encode'], 1.5)} |",
         f"| decode seconds | {med['decode']:.2f} | ≤ 0.5 | {verdict(med['decode'], 0.5)} |",
-        f"| bytes written / total KL | {med['ratio']:.3f} | ≤ 1.05 | {verdict(med['ratio'], 1.05)} |",
-        f"| side information share of the file | {100 * med['side_share']:.1f}% | ≤ 5% | {verdict(med['side_share'], 0.05)} |",
+        f"| bytes written / total KL | {med['ratio']:.3f} | ≤ 1.20 (goal 1.05) | {verdict(med['ratio'], 1.20)} |",
+        f"| side information share of the file | {100 * med['side_share']:.1f}% | | |",
         f"| outlier share of the file | {100 * med['outlier_share']:.1f}% | | |",
-        f"| PSNR gap to the ideal reconstruction (dB) | {gap:.3f} | ≤ 0.3 | {verdict(gap, 0.3)} |",
+        f"| PSNR gap to the ideal reconstruction (dB) | {gap:.3f} | ≤ 0.1 | {verdict(gap, 0.1)} |",
         f"| bpp | {med['bpp']:.3f} | | |",
         "",
-        "What bounds the rate: importance sampling codes groups of about 9-10 bits of KL (2^11",
-        "candidates each, the most that encodes within the time target), and every group pays about",
-        "1.4 bits of index slack (the margin importance sampling needs for faithful samples) and about",
-        "2 bits of side information (its size and width). That overhead per group, not the arithmetic",
-        "coder, sets bytes/KL near 1.4 and the side share near 20%: reaching 1.05 would take groups of",
-        "about 70 bits of KL, i.e. 2^70 candidates. The analysis is in results/samplers_real.md.",
+        f"What bounds the rate: level 1 is coded in groups of {med['kl_per_group']:.1f} bits of KL (median per",
+        f"image), and every group pays {med['slack_per_group']:.2f} bits of index slack (its index width beyond its",
+        f"KL: the margin that keeps importance sampling faithful) and {med['side_per_group']:.2f} bits of side",
+        "information (its size and width); that overhead per group, not the arithmetic coder, sets",
+        f"bytes/KL near {med['ratio']:.2f}. Fewer, larger groups need exponentially more candidates (2^B per",
+        "group); a layout the decoder derives itself would remove the side bits (issue 16, item 2).",
         "",
         "## Per image",
         "",
-        "| image | encode s | decode s | bpp | bytes/KL | side | PSNR | ideal PSNR |",
-        "|---|---|---|---|---|---|---|---|",
+        "| image | encode s | decode s | bpp | bytes/KL | side | level-1 groups | slack / group | side / group | PSNR | ideal PSNR |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [f"| {r['image']} | {r['encode']:.2f} | {r['decode']:.2f} | {r['bpp']:.3f} | {r['ratio']:.3f} | {100 * r['side_share']:.1f}% | "
-              f"{r['psnr']:.2f} | {r['ideal_psnr']:.2f} |" for r in rows]
+              f"{r['groups']} | {r['slack_per_group']:.2f} | {r['side_per_group']:.2f} | {r['psnr']:.2f} | {r['ideal_psnr']:.2f} |"
+              for r in rows]
     lines += ["", "## Time against image size (kodim23 resized)", "", "| pixels | size | encode s | decode s |", "|---|---|---|---|"]
     lines += [f"| {p:g}× | {s[0]}×{s[1]} | {e:.2f} | {d:.2f} |" for p, s, e, d in scaling]
     if mem:
