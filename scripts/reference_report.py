@@ -314,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         available = zoo_models("mbt2018")
         names = list(dict.fromkeys(args.models)) if args.models else available
         if not names:
-            print("no mbt2018 model in the zoo (rec/zoo/index.json has none of kind 'mbt2018'; "
-                  "they are trained by scripts/train_zoo.py): nothing to report", file=sys.stderr)
+            print("no mbt2018 model installed (they are in the model pack: pip install ./zoo; "
+                  "scripts/train_zoo.py trains them): nothing to report", file=sys.stderr)
             return 1
         unknown = [n for n in names if n not in available]
         if unknown:

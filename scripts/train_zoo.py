@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PACK_DIR = ROOT / "zoo" / "rec_zoo"  # the model pack (pip install ./zoo)
 BASE = "configs/gamma-pln-base.toml"
 BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer2021-base.toml"}
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
@@ -110,7 +111,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    from rec.models.zoo import list_models
+    from rec.models.zoo import DEFAULT_MODEL, list_models, zoo_dir
     from rec.training.checkpoint import export_model
 
     for name, overrides, steps, init, description in PLAN:
@@ -153,7 +154,8 @@ def main() -> None:
             sys.exit(f"{name}: not exported: fewer than {MIN_ACTIVE} active level-1 channels at some rate of at least "
                      f"{MIN_ACTIVE_BPP} bpp: {vals}")
         export_model(run / "last.pt", name, wall_hours=run_time(records)[1] + prior_hours, data="../shared/data/train (248 photos)",
-                     description=description, parent=init, step_offset=offset + prior_steps)
+                     description=description, parent=init, step_offset=offset + prior_steps,
+                     zoo=zoo_dir() if name == DEFAULT_MODEL else PACK_DIR)  # the default in rec, the rest in the pack
         print(f"{name}: exported after {(time.time() - started) / 3600:.2f} h", flush=True)
 
 

@@ -27,12 +27,13 @@ def image_dir(tmp_path):
 
 @pytest.fixture
 def empty_zoo(tmp_path, monkeypatch):
-    """A temporary, empty model zoo in place of the package's (rec.models.zoo.zoo_dir)."""
+    """A temporary, empty model zoo in place of the package's (rec.models.zoo.zoo_dir), and no model pack."""
     import rec.models.zoo as zoo
 
     d = tmp_path / "zoo"
     d.mkdir()
     monkeypatch.setattr(zoo, "zoo_dir", lambda: d)
+    monkeypatch.setattr(zoo, "pack_dir", lambda: None)
     zoo.load_model.cache_clear()
     yield d
     zoo.load_model.cache_clear()

@@ -165,13 +165,14 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
     """
     from rec.codec import compress, decompress
     from rec.codecs import get_codec
+    from rec.models.zoo import PACK_HINT
 
     log = log or default_log
     codec = get_codec(codec_id)
     chosen = load_models(codec_id, models, rates, log)
     if not chosen:
         kinds = ", ".join(repr(k) for k in codec.kinds)
-        log(f"{codec_id}: skipped: the zoo has no {codec_id} model (none of kind {kinds} in rec/zoo/index.json)")
+        log(f"{codec_id}: skipped: the zoo has no {codec_id} model (none of kind {kinds} installed; {PACK_HINT})")
         return None
     result = CodecResult(codec=codec_id, name=name or codec.label,
                          description=f"{description or codec.label}; models: {', '.join(m.name for m in chosen)}",

@@ -59,8 +59,8 @@ def zoo_models(codec: str) -> list[str]:
 def load_mbt2018(name: str):
     """The mbt2018 zoo model ``name`` (a :class:`JointPrior`, eval, float32), hash-checked.
 
-    Its weights are ``rec/zoo/<name>.safetensors``, described in ``index.json`` with a
-    config of kind ``"mbt2018"`` (a :class:`rec.models.joint.JointConfig`).
+    Its weights are ``<name>.safetensors`` of a zoo folder (the model pack's, for the shipped
+    ones), described in the folder's ``index.json`` with a config of kind ``"mbt2018"`` (a :class:`rec.models.joint.JointConfig`).
 
     Raises:
         RecError: unknown name, not an mbt2018 model, missing file or a hash mismatch.

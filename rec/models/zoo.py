@@ -1,7 +1,10 @@
-"""The model zoo: named, trained models shipped inside the package.
+"""The model zoo: named, trained models.
 
-Each model is ``rec/zoo/<name>.safetensors`` (fp16 weights) described by an
-entry of ``rec/zoo/index.json``: its architecture, β, γ∞, training steps,
+The default model ships inside the package; the others come in the *model pack*, the
+distribution ``rec-zoo`` built from the repository's ``zoo/`` (``pip install ./zoo``), so
+that the code wheel stays small. Both are zoo folders of one layout: each model is
+``<name>.safetensors`` (fp16 weights) described by an entry of the folder's
+``index.json``: its architecture, β, γ∞, training steps,
 wall time, data and the SHA-256 of the weights file. :func:`load_model`
 checks the hash before trusting the file, and loads with safetensors (no
 pickle). Masked kernels (the mbt2018 context model) are stored without the
@@ -22,6 +25,7 @@ zoo are :mod:`rec.training.checkpoint`'s: the zoo reads no checkpoint.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -37,15 +41,33 @@ from rec.errors import RecError
 from rec.models.context2d import MaskedConv2d
 from rec.models.kinds import build, config_class, inference_layout, model_config  # noqa: F401 (re-exported)
 
-__all__ = ["ZooEntry", "zoo_dir", "user_zoo_dir", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
+__all__ = ["ZooEntry", "zoo_dir", "pack_dir", "shipped_dirs", "user_zoo_dir", "PACK_HINT", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
            "build", "file_sha256", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gamma-pln-vr2"
 
 
 def zoo_dir() -> Path:
-    """The shipped zoo, inside the package."""
+    """The zoo inside the package: the default model."""
     return Path(__file__).resolve().parent.parent / "zoo"
+
+
+#: The model pack's package, and how to install it.
+PACK = "rec_zoo"
+PACK_HINT = "the models beside the default come in the model pack: pip install ./zoo (from rec's repository)"
+
+
+def pack_dir() -> Path | None:
+    """The model pack's folder (the ``rec-zoo`` distribution), None when it is not installed."""
+    spec = importlib.util.find_spec(PACK)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else None
+
+
+def shipped_dirs() -> list[Path]:
+    """The zoo folders that ship with rec: the package's own, then the model pack's if installed."""
+    pack = pack_dir()
+    return [zoo_dir()] + ([pack] if pack is not None and pack != zoo_dir().resolve() else [])
 
 
 def user_zoo_dir() -> Path:
@@ -68,7 +90,7 @@ class ZooEntry:
     description: str = ""
     parent: str = ""  # the model it was fine-tuned from
     extra: dict = field(default_factory=dict)
-    directory: Path | None = field(default=None, compare=False)  # the zoo that holds it (None: the shipped zoo)
+    directory: Path | None = field(default=None, compare=False)  # the zoo that holds it (None: the package's)
 
     @property
     def kind(self) -> str:
@@ -80,8 +102,8 @@ class ZooEntry:
 
     @property
     def shipped(self) -> bool:
-        """Whether it ships with the package (else it is a user zoo's)."""
-        return self.directory is None or self.directory == zoo_dir()
+        """Whether it ships with rec (in the package or the model pack; else it is a user zoo's)."""
+        return self.directory is None or self.directory in shipped_dirs()
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -143,10 +165,16 @@ def read_index(directory: Path) -> dict[str, ZooEntry]:
 
 
 def _read_index() -> dict[str, ZooEntry]:
-    """The shipped zoo's entries, then the user zoo's."""
-    index = read_index(zoo_dir())
+    """The shipped zoos' entries (the package's, the model pack's), then the user zoo's."""
+    index: dict[str, ZooEntry] = {}
+    shipped = shipped_dirs()
+    for directory in shipped:
+        for name, entry in read_index(directory).items():
+            if name in index:
+                raise RecError(f"two shipped zoos have a model named {name!r} ({index[name].path.parent}, {directory})")
+            index[name] = entry
     user = user_zoo_dir()
-    if user.resolve() != zoo_dir():
+    if user.resolve() not in {d.resolve() for d in shipped}:
         for name, entry in read_index(user).items():
             if name in index:
                 raise RecError(f"the user zoo {user} has a model named {name!r}, the name of a shipped model: rename it")
@@ -163,7 +191,8 @@ def get_entry(name: str) -> ZooEntry:
     index = _read_index()
     if name not in index:
         known = ", ".join(sorted(index)) or "none"
-        raise RecError(f"unknown model {name!r}; installed models: {known}")
+        hint = "" if pack_dir() is not None else f" ({PACK_HINT})"
+        raise RecError(f"unknown model {name!r}; installed models: {known}{hint}")
     return index[name]
 
 

@@ -74,7 +74,7 @@ def test_reference_report_figures_and_no_model_exit(tmp_path, make_image, empty_
     common = ["--kodak", str(data), "--out", str(md), "--plot", str(png), "--anchor-dir", str(anchors), "--seeds", "2"]
 
     assert report.main(common) == 1  # the zoo has no mbt2018 model: nothing written
-    assert "no mbt2018 model in the zoo" in capsys.readouterr().err and not md.exists()
+    assert "no mbt2018 model installed" in capsys.readouterr().err and not md.exists()
 
     install(zoo_path, "mbt-test", lively_mbt())
     assert report.main(common) == 0

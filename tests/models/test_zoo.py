@@ -142,3 +142,40 @@ def test_malformed_weights_and_checkpoints_raise_rec_error(tmp_path, monkeypatch
     for name in ("evil.pt", "nojson.pt", "list.pt", "junk.pt"):
         with pytest.raises(RecError):
             load_weights_into(tiny_mbt(), str(tmp_path / name))
+
+
+def test_rec_ships_only_the_default_model_and_its_wheel_stays_under_20_mb():
+    """The package data pyproject.toml gives rec (and every module) weigh under 20 MB: the
+    models beside the default are the model pack's (zoo/), a distribution of their own."""
+    import glob
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    from rec.models.zoo import DEFAULT_MODEL, PACK, zoo_dir
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["rec"]
+    files = {Path(f) for pattern in patterns for f in glob.glob(str(root / "rec" / pattern))}
+    files |= set((root / "rec").rglob("*.py"))
+    assert sorted(p.name for p in files if p.suffix == ".safetensors") == [f"{DEFAULT_MODEL}.safetensors"]
+    assert sum(p.stat().st_size for p in files if p.is_file()) < 20 * 2**20
+    assert sorted(p.stem for p in zoo_dir().glob("*.safetensors")) == [DEFAULT_MODEL]
+    pack = tomllib.loads((root / "zoo" / "pyproject.toml").read_text())
+    assert pack["tool"]["setuptools"]["packages"] == [PACK]
+
+
+def test_without_the_model_pack_its_models_are_missing_with_a_hint(monkeypatch):
+    import rec.models.zoo as zoo
+
+    assert zoo.pack_dir() is not None  # the test environment installs it (.ci/run, the README)
+    names = {e.name: e for e in list_models()}
+    assert "mbt2018-mid" in names and names["mbt2018-mid"].shipped
+    monkeypatch.setattr(zoo, "pack_dir", lambda: None)
+    zoo.load_model.cache_clear()
+    try:
+        assert [e.name for e in list_models()] == [zoo.DEFAULT_MODEL]
+        with pytest.raises(RecError, match=r"pip install \./zoo"):
+            load_model("mbt2018-mid")
+    finally:
+        zoo.load_model.cache_clear()
