@@ -21,6 +21,9 @@ step python scripts/bench_coder.py
 step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
 step python scripts/bench_codec.py
+step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
+    --samplers "importance(bits=16,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=16,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
+    --out results/bench
 # rate-distortion: classical codecs, every REC model family, the mbt2018 reference
 step python scripts/run_classical.py
 step rec eval "$KODAK" --codec rec --codec mbt2018 --out results/rec --quiet
@@ -34,7 +37,10 @@ step python scripts/analysis_bound.py results/rec
 step python scripts/analysis_level2_share.py --kodak "$KODAK"
 step python scripts/analysis_level2_bias.py --limit 6
 step python scripts/analysis_samplers.py --kodak "$KODAK"
+# what the numbers look like
+step python scripts/figure_crops.py
 # robustness
 step python scripts/fuzz.py --count 100000
+step python scripts/stress_ddp.py --runs 30
 echo "$((SECONDS / 60)) min in all" | tee -a "$TIMES.partial"
 mv "$TIMES.partial" "$TIMES"

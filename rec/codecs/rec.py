@@ -127,6 +127,8 @@ class RecCodec:
 
     codec_id = CODEC_ID
     kinds = ("gamma-pln", "pln", "vae")
+    #: The curve of ``rec eval`` that each kind's fixed-rate models share, with its title.
+    families = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-level VAE"}
     label = "REC"
     rate_name, rate_symbol = "beta", "β"  # the rate parameter of a variable-rate model
     larger_rate_more_bits = False  # a larger β weighs the KL more: fewer bits

@@ -32,10 +32,7 @@ from rec.evaluation.model_choice import EvalModel, load_models, rate_of
 from rec.evaluation.points import PointStore, open_store
 from rec.evaluation.sweep import Log, OnPoint, by_rate, default_log, measure_quality, run_points
 
-__all__ = ["FAMILY_NAMES", "evaluate_rec", "evaluate_quantized", "evaluate_mbt2018", "EVALUATORS"]
-
-#: The curve of each family of fixed-rate REC models (``config.kind``), in this order.
-FAMILY_NAMES = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-level VAE"}
+__all__ = ["evaluate_rec", "evaluate_quantized", "evaluate_mbt2018", "EVALUATORS"]
 
 
 def _measure(codec_id: str, result: CodecResult, models: Sequence[EvalModel], images: Sequence[EvalImage],
@@ -101,6 +98,7 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
         RecError: no PLN model, unknown model name, bad samplers, a rate outside a model's range.
     """
     from rec.codec import DEFAULT_SAMPLERS, compress, decompress, parse_samplers
+    from rec.codecs import get_codec, model_kind
     from rec.evaluation.names import run_suffix
 
     log = log or default_log
@@ -125,15 +123,16 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
 
     stem, suffix = run_suffix(samplers, seed)  # the samplers unless the default, the seed unless 0
     curves: list[tuple[str, str, str, list[EvalModel]]] = []  # codec, name, description, models
-    for kind, title in FAMILY_NAMES.items():
-        mine = [m for m in chosen if not m.variable_rate and m.net.config.kind == kind]
+    families = get_codec("rec").families  # kind → the title of the curve its fixed-rate models share
+    for kind, title in families.items():
+        mine = [m for m in chosen if not m.variable_rate and model_kind(m.net) == kind]
         if mine:
             curves.append((f"rec-{kind}{stem}", f"{title}{suffix}",
                            f"rec (relative entropy coding), {kind} models {', '.join(m.name for m in mine)}", mine))
     for m in chosen:
         if m.variable_rate:
             curves.append((f"rec-{_file_part(m.name)}{stem}", f"REC {m.name}{suffix}",
-                           f"rec (relative entropy coding), variable-rate {m.net.config.kind} model {m.name} at "
+                           f"rec (relative entropy coding), variable-rate {model_kind(m.net)} model {m.name} at "
                            f"{m.symbol} = {', '.join(f'{r:g}' for r in m.rates)}", [m]))
     codecs = [c[0] for c in curves]
     if len(set(codecs)) != len(codecs):
