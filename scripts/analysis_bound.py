@@ -76,6 +76,7 @@ def plot(families: list[list[BoundPoint]], references: list[RDCurve], out: Path)
     fig.suptitle("REC: theoretical point (bound, ideal quality) → actual point (bytes written, decoded quality)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
+    fig.savefig(Path(out).with_suffix(".svg"))  # vector, beside the PNG
     plt.close(fig)
 
 
@@ -131,7 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         curves = load_rec_curves(args.eval_dir)
         if not curves:
             raise RecError(f"no rec-*.json in {args.eval_dir}: run `rec eval DIR --codec rec --out {args.eval_dir}` first")
-        families = [bound_points(c) for _, c in curves]
+        usable, families = [], []
+        for path, c in curves:
+            try:
+                families.append(bound_points(c))
+                usable.append((path, c))
+            except RecError as e:  # e.g. a curve written before its script recorded the bound
+                print(f"skipped {path.name}: {e}", file=sys.stderr)
+        curves = usable
+        if not curves:
+            raise RecError(f"no curve of {args.eval_dir} records KL, bound and ideal quality")
         references = [load_curve(p) for p in args.reference]
     except RecError as e:
         print(f"error: {e}", file=sys.stderr)

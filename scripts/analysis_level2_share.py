@@ -78,6 +78,7 @@ def plot(rows: list[ModelShare], out: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+    fig.savefig(Path(out).with_suffix(".svg"))  # vector, beside the PNG
     plt.close(fig)
 
 

@@ -104,6 +104,7 @@ def plot(full: list[PairResult], timing: list[PairResult], default: str, out: Pa
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
+    fig.savefig(Path(out).with_suffix(".svg"))  # vector, beside the PNG
     plt.close(fig)
 
 

@@ -71,6 +71,7 @@ def plot_curve(log: Path, out: Path, title: str) -> int:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
+    fig.savefig(Path(out).with_suffix(".svg"))  # vector, beside the PNG
     plt.close(fig)
     return int(steps[-1])
 

@@ -45,14 +45,18 @@ def test_run_classical_rejects_bad_arguments(tmp_path):
     assert run.main(["--codecs", "jpeg", "webp", "--qualities", "5", "--out", str(tmp_path / "o")]) == 2
 
 
-def test_plot_rd_writes_png(tmp_path, anchors):
+def test_plot_rd_writes_png_and_svg_with_the_ideal_curve_and_published_labels(tmp_path, anchors):
     pytest.importorskip("matplotlib")
     plot = load_script("plot_rd")
     ours = tmp_path / "ours.json"
-    ours.write_text(json.dumps(RDCurve(name="ours", bpp=[0.3, 0.8], psnr=[29, 33], ms_ssim=[0.93, 0.97]).to_json()))
+    ours.write_text(json.dumps(RDCurve(name="ours", bpp=[0.3, 0.8], psnr=[29, 33], ms_ssim=[0.93, 0.97],
+                                       extra={"kl_bpp": [0.2, 0.6], "ideal_psnr": [29.5, 33.4],
+                                              "ideal_ms_ssim": [0.94, 0.975]}).to_json()))
     png = tmp_path / "rd.png"
     assert plot.main([str(ours), "--out", str(png), "--anchor-dir", str(anchors), "--anchors", "jpeg", "paper-x"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = png.with_suffix(".svg").read_text()
+    assert "ours, ideal (KL rate, exact sample)" in svg and "(published)" in svg and "measured here" in svg
     assert plot.main([str(ours), "--out", str(png), "--anchor-dir", str(anchors), "--anchors", "vtm"]) == 2
 
 
