@@ -22,7 +22,7 @@ step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
 step python scripts/bench_codec.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
-    --samplers "importance(bits=16,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=16,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
+    --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=13,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
     --out results/bench
 # rate-distortion: classical codecs, every REC model family, the mbt2018 reference
 step python scripts/run_classical.py

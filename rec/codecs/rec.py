@@ -50,7 +50,7 @@ CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
 #: The thesis's IS-GS pair (greedy on level 1) stays selectable ("importance:greedy"), but
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
-DEFAULT_SAMPLERS = "importance(bits=16,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"
+DEFAULT_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"  # level 2 at B = 13: results/level2_budget.md
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
 
 

@@ -252,8 +252,9 @@ class ImportanceSampler(Sampler):
             on). A large temper with a large margin over-concentrates the
             samples (margin 2, temper 8: spread 0.77 on level 1).
 
-    Recommended on real latents (results/samplers_real.md): level 2
-    ``bits=16, max_group=256, margin=0, temper=8`` (1.50-1.56 x KL, ~0.5 s);
+    Recommended on real latents (results/samplers_real.md, results/level2_budget.md): level 2
+    ``bits=13, max_group=256, margin=0, temper=8`` (1.8-1.9 x KL of a level that holds under
+    1.3 % of the bits; B = 16 writes 1.7-1.8 x in 25-40 % more encode time, at the same PSNR);
     level 1 ``bits=11, max_group=256, margin=0, temper=8`` (1.33-1.41 x KL,
     0.5-0.75 s; bits=12 saves ~1.5 % of the bits in twice the time;
     ``margin=0.5`` with automatic temper 2.8 gives near-exact samples, KS

@@ -16,7 +16,8 @@ B = "is(bits=8):is(bits=8)"
 def test_names_of_pairs():
     assert is_default_pair(None) and is_default_pair(DEFAULT_SAMPLERS)
     # another spelling of the default pair (aliases, defaults given, spaces) is the default
-    assert is_default_pair("is(bits=16, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)")
+    assert is_default_pair("is(bits=13, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)")
+    assert not is_default_pair("is(bits=16, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)")
     assert not is_default_pair(B)
     assert pair_label(A) == "IS(bits=10,max_group=8):GS(bits=8,shards=4)"
     assert pair_slug(A) == "is-bits10-maxgroup8_gs-bits8-shards4"
