@@ -163,9 +163,22 @@ def _info(args) -> None:
 
 
 def _models(args) -> None:
-    from rec.models.zoo import DEFAULT_MODEL, list_models, user_zoo_dir
+    from rec.models.zoo import DEFAULT_MODEL, PACK_HINT, list_models, pack_dir, user_zoo_dir, zoo_dir
 
     entries = list_models()
+    if args.path:
+        held = {}
+        for e in entries:
+            held.setdefault(e.path.parent.resolve(), []).append(e.name)
+        pack = pack_dir()
+        for label, folder in (("in the package", zoo_dir()), ("model pack rec-zoo", pack), ("user zoo", user_zoo_dir())):
+            if folder is None:
+                print(f"{label}: not installed ({PACK_HINT})")
+                continue
+            names = held.get(Path(folder).resolve(), [])
+            count = f"{len(names)} model{'' if len(names) == 1 else 's'}"
+            print(f"{label}: {folder} ({count}{': ' + ', '.join(names) if names else ''})")
+        return
     if args.json:
         def rate_range(e, name: str) -> list[float] | None:  # of a variable-rate model whose rate parameter is ``name``
             r = getattr(e.config, "rate_range", None)
@@ -329,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the installed models: the shipped ones and the user zoo's")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--path", action="store_true", help="print the zoo folders searched, in order, and what each holds")
     p.set_defaults(func=_models)
 
     p = sub.add_parser("export", help="put a trained model (checkpoint or shard folder) into the user zoo, by name")

@@ -51,6 +51,17 @@ def test_encode_json_decode_info(png, tmp_path, capsys):
         assert f"{lv['name']}: {lv['index_bits'] + lv['side_bits'] + lv['outlier_bits']} bits" in info
 
 
+def test_models_path_names_every_zoo_folder(capsys, tmp_path, monkeypatch):
+    from rec.models.zoo import pack_dir, zoo_dir
+
+    monkeypatch.setenv("REC_ZOO", str(tmp_path / "mine"))
+    assert main(["models", "--path"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"in the package: {zoo_dir()} (1 model: {DEFAULT_MODEL})")
+    assert out[1].startswith(f"model pack rec-zoo: {pack_dir()} (10 models: ") and "mbt2018-vr" in out[1]
+    assert out[2] == f"user zoo: {tmp_path / 'mine'} (0 models)"
+
+
 def test_models_json(capsys):
     assert main(["models", "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
