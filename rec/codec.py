@@ -146,12 +146,13 @@ def _codec_and_model(container: Container, model):
     h = container.header
     check_header_size(h)  # before a model is loaded or anything of the image's size allocated
     if model is None:
-        from rec.models.zoo import list_models
+        from rec.models.zoo import PACK_HINT, list_models, pack_dir
 
         installed = {e.name for e in list_models()}
         if h.model_id not in installed:
-            raise FormatError(f"file was made with model {h.model_id!r}, which is not installed "
-                              f"(installed: {', '.join(sorted(installed)) or 'none'})")
+            hint = "" if pack_dir() is not None else f"; {PACK_HINT}"
+            raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()[:16]}…), which is "
+                              f"not installed (installed: {', '.join(sorted(installed)) or 'none'}){hint}")
     net = resolve_model(model if model is not None else h.model_id)
     codec = get_codec(h.codec_id)
     if not serves(codec, net):

@@ -171,11 +171,14 @@ def test_without_the_model_pack_its_models_are_missing_with_a_hint(monkeypatch):
     assert zoo.pack_dir() is not None  # the test environment installs it (.ci/run, the README)
     names = {e.name: e for e in list_models()}
     assert "mbt2018-mid" in names and names["mbt2018-mid"].shipped
+    data = bytes(compress(smooth_image(np.random.default_rng(0), 40, 48), model="mbt2018-mid"))
     monkeypatch.setattr(zoo, "pack_dir", lambda: None)
     zoo.load_model.cache_clear()
     try:
         assert [e.name for e in list_models()] == [zoo.DEFAULT_MODEL]
         with pytest.raises(RecError, match=r"pip install \./zoo"):
             load_model("mbt2018-mid")
+        with pytest.raises(RecError, match=r"model 'mbt2018-mid' \(weights [0-9a-f]{16}…\), which is not installed.*pip install \./zoo"):
+            decompress(data)
     finally:
         zoo.load_model.cache_clear()
