@@ -357,12 +357,12 @@ def main(argv: list[str] | None = None) -> int:
                 _log(f"{n} (scale levels {levels}): {table[n].bpp_y:.4f} + {table[n].bpp_z:.4f} bpp; "
                      f"{f.wrong}/{f.trials} wrong decodes ({time.perf_counter() - started:.0f} s)")
 
-        from plot_rd import plot  # the RD plot of every results figure (needs matplotlib: not for --oracle-only)
+        from rec.evaluation.rd_plot import plot_rd  # needs matplotlib: not for --oracle-only
 
         curve = CodecResult("mbt2018", "mbt2018 (ours, rec.reference)", "", "model",
                             points=sorted(points.values(), key=lambda p: p.bpp)).curve()
         xmax = max(1.0, 1.15 * max(curve.bpp))
-        plot([curve], [anchor], args.plot, xmax, f"Kodak ({len(images)} images): mbt2018, ours and published")
+        plot_rd([curve], [anchor], args.plot, xmax, f"Kodak ({len(images)} images): mbt2018, ours and published")
         text = render(provenance=provenance(__file__, argv), kodak=args.kodak, images=images, names=names, entries=entries, lambdas=lambdas,
                       points=points, studies=studies, continuous=continuous, rd_source=rd_source, anchor=anchor,
                       png_link=Path(os.path.relpath(args.plot, args.out.parent)).as_posix(), seeds=seeds,

@@ -26,6 +26,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from rec.errors import RecError
+
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """\
@@ -49,7 +51,8 @@ ideal_ms_ssim), <codec>.per_image.csv and <codec>.points.jsonl (every measuremen
 it was made: what a rerun of the same command resumes from).
 An image that fails to code is recorded as a failure: its rate point is left out of
 the curve and listed under meta.failures and in the CSV's error column.
-At the end: a table of every point, and BD-rates of every curve against --anchor.
+At the end: a table of every point, BD-rates of every curve against --anchor, and rd.png /
+rd.svg in --out: every curve (REC's ideal ones dotted) beside published Kodak anchors, dashed.
 """
 
 
@@ -78,6 +81,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-point lines")
     p.add_argument("--anchor", default="jpeg", metavar="NAME",
                    help="BD-rates against this: a codec of the run, else a published anchor (default: jpeg)")
+    p.add_argument("--no-plot", action="store_true", help="no rd.png / rd.svg in --out")
     p.add_argument("--no-resume", action="store_true",
                    help="measure everything again instead of reading back the points in --out")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -162,3 +166,29 @@ def run(args) -> None:
     if lines:
         print()
         print("\n".join(lines))
+    if not args.no_plot:
+        _plot(results, out)
+
+
+def _plot(results, out: Path) -> None:
+    """rd.png / rd.svg of the run's curves beside the default published anchors (needs matplotlib)."""
+    import importlib.util
+
+    from rec.evaluation.rd_plot import DEFAULT_ANCHORS, plot_rd
+    from rec.evaluation.results import load_anchor
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print("no rd.png: matplotlib is not installed (pip install 'rec[eval]')")
+        return
+    curves = [r.curve() for r in results if r.complete_points]
+    if not curves:
+        return
+    anchors = []
+    for name in DEFAULT_ANCHORS:
+        try:
+            anchors.append(load_anchor(name))
+        except RecError:  # an anchor directory of the user's without it
+            pass
+    xmax = min(2.0, 1.1 * max(max(c.bpp) for c in curves))
+    for path in plot_rd(curves, anchors, out / "rd.png", xmax=xmax, title=f"{len(results)} curves"):
+        print(f"wrote {path}")

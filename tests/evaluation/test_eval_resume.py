@@ -1,6 +1,7 @@
 """`rec eval` writes each measurement as it is made, survives failing images and resumes where it stopped."""
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
@@ -157,3 +158,6 @@ def test_cli_eval_summary_bd_rates_and_interrupt(three_images, tmp_path, monkeyp
     assert [line.split()[:2] for line in table[1:4]] == [["jpeg", "q=20"], ["jpeg", "q=50"], ["jpeg", "q=80"]]
     bd = text[text.index("BD-rate against"):]
     assert "the published anchor 'published-jpeg'" in bd and "jpeg" in bd.splitlines()[1] and "PSNR" in bd
+    if importlib.util.find_spec("matplotlib") is not None:  # the eval extra: the RD plot, raster and vector
+        assert (out / "rd.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (out / "rd.svg").read_text()
+        assert f"wrote {out / 'rd.svg'}" in text
