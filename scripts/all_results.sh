@@ -28,6 +28,7 @@ step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --
 step python scripts/run_classical.py
 step rec eval "$KODAK" --codec rec --codec mbt2018 --out results/rec --quiet
 step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
+step python scripts/mentzer_ablation.py --kodak "$KODAK"   # Table 1 of Mentzer et al. 2018 (nothing until one is trained)
 step python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
 step python scripts/plot_rd.py results/classical/jpeg.json results/classical/webp.json results/classical/heic.json \
     results/rec/*.json --out results/rd_kodak.png
