@@ -40,6 +40,7 @@ step python scripts/analysis_level2_bias.py --limit 6
 step python scripts/analysis_samplers.py --kodak "$KODAK"
 # what the numbers look like
 step python scripts/figure_crops.py
+step python scripts/figure_brummer_priors.py   # the paper's Fig. 2 (nothing until a brummer2021 model is trained)
 # robustness
 step python scripts/fuzz.py --count 100000
 step python scripts/stress_ddp.py --runs 30

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from rec.container import Container, Header, SamplerSpec
 from rec.errors import FormatError, RecError
@@ -166,3 +167,21 @@ def test_rec_eval_codes_a_zoo_model_through_the_front_door(empty_zoo):
     (point,) = result.points
     assert result.codec == "brummer2021" and point.setting == "tiny-brummer" and len(point.images) == 2
     assert point.bpp > 0 and np.isfinite(point.psnr)
+
+
+def test_the_segmentation_figure_of_an_installed_model(tmp_path, monkeypatch):
+    """scripts/figure_brummer_priors.py (the paper's Fig. 2) on a tiny model of a temporary user zoo."""
+    pytest.importorskip("matplotlib")
+    from rec.models import zoo
+    from tests.helpers import load_script
+
+    user = tmp_path / "zoo"
+    user.mkdir()
+    install(user, "brummer-test", tiny_brummer())
+    monkeypatch.setenv("REC_ZOO", str(user))
+    zoo.load_model.cache_clear()
+    image = tmp_path / "im.png"
+    Image.fromarray(smooth_image(np.random.default_rng(3), 96, 128)).save(image)
+    assert load_script("figure_brummer_priors").main(["--image", str(image), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "brummer_priors_brummer-test_im.png").read_bytes()[:4] == b"\x89PNG"
+    zoo.load_model.cache_clear()
