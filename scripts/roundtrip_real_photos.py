@@ -13,15 +13,21 @@ It takes hours for the whole zoo on 2 cores, so every case is kept in ``<out>.js
 as it is measured, and a later run with the same settings resumes at the next case of each
 model (a model whose weights changed starts again; ``--restart`` forgets everything).
 
-    python scripts/roundtrip_real_photos.py [--cases 200] [--models NAME ...] [--out results/roundtrip.md] [--restart]
+    python scripts/roundtrip_real_photos.py [--cases 200] [--models NAME ...] [--jobs 2] [--out results/roundtrip.md] [--restart]
+
+``--jobs N`` measures N cases at a time in forked worker processes of one torch thread each
+(the cases, their order and what is kept do not change).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +73,17 @@ def round_trip(name: str, rgb: np.ndarray, rate: float | None) -> tuple[str | No
     return None, quality
 
 
+def timed_round_trip(name: str, rgb: np.ndarray, rate: float | None, threads: int | None = None):
+    """(problem, PSNR, seconds) of :func:`round_trip`; ``threads``: torch's threads in this process."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    t = time.perf_counter()
+    problem, quality = round_trip(name, rgb, rate)
+    return problem, quality, time.perf_counter() - t
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=200, help="cases per model")
@@ -76,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "results" / "roundtrip.md"))
     ap.add_argument("--restart", action="store_true", help="forget the models measured by earlier runs")
+    ap.add_argument("--jobs", type=int, default=1, help="cases measured at a time, in worker processes")
     args = ap.parse_args(argv)
     settings = {"cases": args.cases, "min_size": args.min_size, "max_size": args.max_size, "seed": args.seed}
     state_path = Path(args.out).with_suffix(".json")
@@ -106,19 +124,35 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)  # the same cases for every model
         rates = np.random.default_rng([args.seed, 1])
         span = load_model(name).config.rate_range
-        for i, (label, rgb) in enumerate(cases(files, args.cases, rng, args.min_size, args.max_size)):
-            rate = None if span is None else float(np.exp(rates.uniform(*np.log(span))))
-            if i < done:  # measured by an earlier run (the draws above keep the sequence)
-                continue
-            label += "" if rate is None else f" at rate {rate:.4g}"
-            t = time.perf_counter()
-            problem, quality = round_trip(name, rgb, rate)
-            seconds = time.perf_counter() - t
+        def remaining():
+            for i, (label, rgb) in enumerate(cases(files, args.cases, rng, args.min_size, args.max_size)):
+                rate = None if span is None else float(np.exp(rates.uniform(*np.log(span))))
+                if i >= done:  # else measured by an earlier run (the draws above keep the sequence)
+                    yield label + ("" if rate is None else f" at rate {rate:.4g}"), rgb, rate
+
+        todo = remaining()
+
+        def keep(label, rgb, problem, quality, seconds):
             row["cases"].append({"label": label, "problem": problem, "psnr": quality, "seconds": seconds,
                                  "mpx": rgb.shape[0] * rgb.shape[1] / 1e6})
             print(f"{name:16s} {label:56s} {problem or 'ok'} {quality:.2f} dB ({seconds:.1f} s)", flush=True)
             state_path.write_text(json.dumps(state, indent=0) + "\n")
             Path(args.out).write_text(render(state, header, args.cases))
+
+        if args.jobs <= 1:
+            for label, rgb, rate in todo:
+                keep(label, rgb, *timed_round_trip(name, rgb, rate))
+            continue
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            window = deque()  # a few cases ahead, kept in the cases' order
+            for label, rgb, rate in todo:
+                window.append((label, rgb, pool.submit(timed_round_trip, name, rgb, rate, 1)))
+                if len(window) > args.jobs:
+                    label0, rgb0, future = window.popleft()
+                    keep(label0, rgb0, *future.result())
+            for label0, rgb0, future in window:
+                keep(label0, rgb0, *future.result())
     text = render(state, header, args.cases)
     Path(args.out).write_text(text)
     print(text)
