@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from rec.codec import resolve_model
-from rec.codecs import get_codec
 from rec.codecs.brummer2021 import encode
+from rec.evaluation.model_choice import zoo_models
 from rec.image import read_image
-from rec.models.zoo import list_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", default=str(ROOT / "rec" / "data" / "kodim23.png"))
     ap.add_argument("--out", default=str(ROOT / "results"))
     args = ap.parse_args(argv)
-    kinds = get_codec("brummer2021").kinds
-    names = args.models.split(",") if args.models else [e.name for e in list_models() if e.kind in kinds]
+    names = args.models.split(",") if args.models else zoo_models("brummer2021")
     if not names:
         print("no brummer2021 model installed (scripts/train_zoo.py trains them): nothing to draw")
         return 0

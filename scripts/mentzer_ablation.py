@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from rec.codec import resolve_model
-from rec.codecs import codec_for_kind, get_codec
+from rec.codecs import codec_for_kind
 from rec.codecs.mentzer2018 import encode_map
 from rec.evaluation.mentzer_ablation import ablation, image_symbols
+from rec.evaluation.model_choice import zoo_models
 from rec.evaluation.provenance import provenance
 from rec.image import LOSSLESS_SUFFIXES, image_files, read_image
-from rec.models.zoo import list_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N images")
     ap.add_argument("--out", default=str(ROOT / "results" / "mentzer_ablation.md"))
     args = ap.parse_args(argv)
-    kinds = get_codec("mentzer2018").kinds
-    names = args.models.split(",") if args.models else [e.name for e in list_models() if e.kind in kinds]
+    names = args.models.split(",") if args.models else zoo_models("mentzer2018")
     if not names:
         print("no mentzer2018 model installed (scripts/train_zoo.py trains them): nothing to report")
         return 0
