@@ -77,6 +77,7 @@ from rec.models.entropy import FactorizedTable
 from rec.models.context2d import Step
 from rec.models.joint import JointPrior
 from rec.models.pln import model_input
+from rec.stages import NO_CLOCK, Clock
 from rec.threads import single_thread
 
 __all__ = [
@@ -327,7 +328,8 @@ def _decode_y_step(decoder, gaussian, step: Step, table: np.ndarray | None, supp
 
 
 def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash: bytes = b"",
-           params: CodecParams | None = None, reconstruct: bool = True, lmbda: float | None = None) -> EncodeResult:
+           params: CodecParams | None = None, reconstruct: bool = True, lmbda: float | None = None,
+           clock: Clock = NO_CLOCK) -> EncodeResult:
     """Compress an RGB uint8 image (H, W, 3) and report what was written.
 
     Args:
@@ -338,6 +340,8 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
         reconstruct: also run g_s for ``image`` (else ``image`` is None; saves g_s's time).
         lmbda: the rate of a variable-rate model, within its range (default: its ``config.lmbda``);
             written in the file. A fixed-rate model refuses it.
+        clock: times the stages (:mod:`rec.stages`: nn = g_a and g_s, nn_hyper = h_a and h_s,
+            entropy_hyper = ẑ, cdf = the autoregressive pass, entropy = ŷ's range coding).
 
     Raises:
         RecError: on a bad image or model, or a λ the model cannot take.
@@ -351,8 +355,10 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
     table_s = params.scale_table()
     support = params.support
     with _inference():
-        y = model.analyze(x, lmbda).float()
-        z = model.hyper_analyze(y, lmbda).float()
+        with clock.stage("nn"):
+            y = model.analyze(x, lmbda).float()
+        with clock.stage("nn_hyper"):
+            z = model.hyper_analyze(y, lmbda).float()
         y_t = y.permute(0, 2, 3, 1)
         coded: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -362,24 +368,30 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
             return q
 
         with single_thread():  # the part the decoder repeats
-            table = model.z_density.coding_table(params.tail_mass)
-            qz, _ = model.quantize_z(z, table.medians)
-            qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
-            z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape), lmbda)
-            ar = model.autoregress(psi, decide, params.schedule, model.step_networks(fixed_point=True))
-        z_payload, z_escapes = _encode_z(qz, table)
-        q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
-        sigma = np.concatenate([_quantized_scales(s, table_s) for _, s in coded])
-        esc = np.abs(q_all) >= support
-        y_escapes = (np.abs(q_all[esc]) - support).tolist()
-        y_side, z_side = escape_bytes(y_escapes), escape_bytes(z_escapes)
-        encoder = constriction.stream.queue.RangeEncoder()
-        encoder.encode(np.clip(q_all, -support, support).astype(np.int32),
-                       constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
-        y_payload = encoder.get_compressed().astype("<u4").tobytes()
+            with clock.stage("entropy_hyper"):
+                table = model.z_density.coding_table(params.tail_mass)
+                qz, _ = model.quantize_z(z, table.medians)
+                qz = qz[0].reshape(qz.shape[1], -1).numpy().astype(np.int64)  # (G, h·w), as the decoder gets them
+            with clock.stage("nn_hyper"):
+                z_hat, psi = _hyper_parameters(model, qz, table.medians, tuple(z.shape), lmbda)
+            with clock.stage("cdf"):
+                ar = model.autoregress(psi, decide, params.schedule, model.step_networks(fixed_point=True))
+        with clock.stage("entropy_hyper"):
+            z_payload, z_escapes = _encode_z(qz, table)
+        with clock.stage("entropy"):
+            q_all = torch.cat([q.reshape(-1) for q, _ in coded]).numpy().astype(np.int64)
+            sigma = np.concatenate([_quantized_scales(s, table_s) for _, s in coded])
+            esc = np.abs(q_all) >= support
+            y_escapes = (np.abs(q_all[esc]) - support).tolist()
+            y_side, z_side = escape_bytes(y_escapes), escape_bytes(z_escapes)
+            encoder = constriction.stream.queue.RangeEncoder()
+            encoder.encode(np.clip(q_all, -support, support).astype(np.int32),
+                           constriction.stream.model.QuantizedGaussian(-support, support), np.zeros_like(sigma), sigma)
+            y_payload = encoder.get_compressed().astype("<u4").tobytes()
 
         y_hat = ar.y_hat.float()
-        image_hat = tensor_image(model.synthesize(y_hat, lmbda), height, width) if reconstruct else None
+        with clock.stage("nn"):
+            image_hat = tensor_image(model.synthesize(y_hat, lmbda), height, width) if reconstruct else None
         est_y = float(-torch.log2(model.y_density.likelihood(y_hat, ar.mean.float(), ar.scale.float()).double()).sum())
         est_z = float(-torch.log2(model.z_density.likelihood(z_hat).double()).sum())
 
@@ -401,7 +413,7 @@ def encode(model: JointPrior, image: np.ndarray, model_id: str = "", model_hash:
 
 
 def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
-           psi_transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> DecodeResult:
+           psi_transform: Callable[[torch.Tensor], torch.Tensor] | None = None, clock: Clock = NO_CLOCK) -> DecodeResult:
     """Decode a container written by :func:`encode`.
 
     Args:
@@ -410,6 +422,8 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
         model_hash: if given, the header's hash must equal it.
         psi_transform: applied to ψ = h_s(ẑ) before the autoregressive pass
             (for :func:`rec.evaluation.reference_study.fragility_trial`; None in normal use).
+        clock: times the stages (:mod:`rec.stages`: entropy_hyper = ẑ, nn_hyper = h_s, cdf = the
+            autoregressive pass with ŷ's range decoding, nn = g_s).
 
     Raises:
         FormatError: on corrupted, truncated or foreign bytes, or bytes of another model; a
@@ -435,22 +449,26 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     try:
         with _inference():
             with single_thread():  # as the encoder computed it
-                table = model.z_density.coding_table(params.tail_mass)
-                qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
-                z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape, lmbda)
+                with clock.stage("entropy_hyper"):
+                    table = model.z_density.coding_table(params.tail_mass)
+                    qz = _decode_z(container.section(SectionType.PAYLOAD_LEVEL, 2).payload, table, z_shape, z_escapes)
+                with clock.stage("nn_hyper"):
+                    z_hat, psi = _hyper_parameters(model, qz, table.medians, z_shape, lmbda)
                 if psi_transform is not None:
                     psi = psi_transform(psi)
-                decoder = constriction.stream.queue.RangeDecoder(
-                    _words(container.section(SectionType.PAYLOAD_LEVEL, 1).payload))
-                gaussian = constriction.stream.model.QuantizedGaussian(-params.support, params.support)
-                ar = model.autoregress(
-                    psi, lambda s: _decode_y_step(decoder, gaussian, s, table_s, params.support, y_escapes),
-                    params.schedule, model.step_networks(fixed_point=True))
+                with clock.stage("cdf"):
+                    decoder = constriction.stream.queue.RangeDecoder(
+                        _words(container.section(SectionType.PAYLOAD_LEVEL, 1).payload))
+                    gaussian = constriction.stream.model.QuantizedGaussian(-params.support, params.support)
+                    ar = model.autoregress(
+                        psi, lambda s: _decode_y_step(decoder, gaussian, s, table_s, params.support, y_escapes),
+                        params.schedule, model.step_networks(fixed_point=True))
             _check_exhausted(decoder, "y")
             z_escapes.check_done()
             y_escapes.check_done()
             y_hat = ar.y_hat.float()
-            x_hat = model.synthesize(y_hat, lmbda)
+            with clock.stage("nn"):
+                x_hat = model.synthesize(y_hat, lmbda)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction on garbage
         raise FormatError(f"undecodable payload: {e}") from None
     if tuple(y_hat.shape) != y_shape:

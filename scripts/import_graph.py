@@ -10,7 +10,7 @@ package (its ``__init__`` is lazy).
 
 Floors (docs/design.md §2), lowest first; a module may import its own floor and those below::
 
-    base       errors, bitio, random, inverse_normal, threads, portable, signals, coding.limits
+    base       errors, bitio, random, inverse_normal, threads, stages, portable, signals, coding.limits
     data       distributions, container, image, metrics
     coding     coding/
     samplers   samplers/
@@ -40,7 +40,7 @@ PACKAGE = "rec"
 #: (floor, module prefixes), lowest first; the longest matching prefix decides. "pkg." holds the modules
 #: inside pkg but not pkg's __init__ (rec.training's __init__ imports only the run files).
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.inverse_normal", "rec.threads", "rec.portable", "rec.signals", "rec.coding.limits")),
+    ("base", ("rec.errors", "rec.bitio", "rec.random", "rec.inverse_normal", "rec.threads", "rec.stages", "rec.portable", "rec.signals", "rec.coding.limits")),
     ("data", ("rec.distributions", "rec.container", "rec.image", "rec.metrics")),
     ("coding", ("rec.coding",)),
     ("samplers", ("rec.samplers",)),

@@ -25,7 +25,10 @@ BASE = "configs/gamma-pln-base.toml"
 BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer2021-base.toml"}
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
 CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "configs/gamma-pln-vr2.toml",
-           "mbt2018-vr": "configs/mbt2018-vr.toml"}
+           "mbt2018-vr": "configs/mbt2018-vr.toml", **{f"mbt2018-hyperprior-{r}": "configs/mbt2018-hyperprior.toml"
+                                                      for r in ("low", "mid", "high")}}
+#: Baselines that are trained like the zoo's models but not exported: results name their runs (``--model RUN/last.pt``).
+BASELINES = {"mbt2018-hyperprior-low", "mbt2018-hyperprior-mid", "mbt2018-hyperprior-high"}
 MIN_ACTIVE = 80  # level-1 channels (of 128) a REC model must keep active at every validated rate of the span (issue 15)
 # The span the rule covers: validation rates of at least 0.05 bpp of KL (issue 15's span is 0.05-2 bpp). Below it a
 # variable-rate model puts its few bits into fewer channels (gamma-pln-vr2 at β = 80: 0.02 bpp in 34 channels, the
@@ -54,10 +57,14 @@ PLAN = [
      "variable-rate mbt2018 (λ 0.002-0.05, `--rate`); 8 400 steps of the γ-PLN's recipe after mbt2018-mid"),
     # Brummer & De Vleeschouwer 2021 (issue 20): four rate points on mbt2018-mid's transforms (the config names its
     # init), with the recipe above; not trained yet
-    ("brummer2021-low", ["model.kind=brummer2021", "model.lmbda=0.0035"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.0035"),
-    ("brummer2021-lowmid", ["model.kind=brummer2021", "model.lmbda=0.0067"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.0067"),
-    ("brummer2021-mid", ["model.kind=brummer2021", "model.lmbda=0.013"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.013"),
-    ("brummer2021-high", ["model.kind=brummer2021", "model.lmbda=0.025"], 3000, "mbt2018-mid", "competition of 64 priors, λ = 0.025"),
+    ("brummer2021-low", ["model.kind=brummer2021", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.0018"),
+    ("brummer2021-mid", ["model.kind=brummer2021", "model.lmbda=0.013"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.013"),
+    ("brummer2021-high", ["model.kind=brummer2021", "model.lmbda=0.025"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.025"),
+    # the hyperprior-only baseline of the competition of priors, on its footing (configs/mbt2018-hyperprior.toml);
+    # trained like the others but not exported (BASELINES): evaluated from the runs
+    ("mbt2018-hyperprior-low", ["model.kind=mbt2018", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.0018"),
+    ("mbt2018-hyperprior-mid", ["model.kind=mbt2018", "model.lmbda=0.013"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.013"),
+    ("mbt2018-hyperprior-high", ["model.kind=mbt2018", "model.lmbda=0.025"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.025"),
     ("gamma-pln-mid", [], 8500, "", "γ-PLN, γ∞ = 0.06: the mid rate (0.30 bpp of KL on Kodak), base of the other rate points"),
     ("gamma-pln-low", ["model.gamma_inf=0.15"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.15 (0.19 bpp of KL on Kodak)"),
     ("gamma-pln-lowest", ["model.gamma_inf=0.6"], 1500, "gamma-pln-mid", "γ-PLN, γ∞ = 0.6 (0.07 bpp of KL on Kodak)"),
@@ -115,7 +122,7 @@ def main() -> None:
     from rec.training.checkpoint import export_model
 
     for name, overrides, steps, init, description in PLAN:
-        if (args.only and name not in args.only) or (not args.only and name in RETIRED):
+        if (args.only and name not in args.only) or (not args.only and name in RETIRED | BASELINES):
             continue
         done = {e.name: e.steps for e in list_models()}
         if done.get(name, 0) >= steps:
@@ -153,6 +160,9 @@ def main() -> None:
                for v in vals):
             sys.exit(f"{name}: not exported: fewer than {MIN_ACTIVE} active level-1 channels at some rate of at least "
                      f"{MIN_ACTIVE_BPP} bpp: {vals}")
+        if name in BASELINES:
+            print(f"{name}: trained in {run} (a baseline: not exported)", flush=True)
+            continue
         export_model(run / "last.pt", name, wall_hours=run_time(records)[1] + prior_hours, data="../shared/data/train (248 photos)",
                      description=description, parent=init, step_offset=offset + prior_steps,
                      zoo=zoo_dir() if name == DEFAULT_MODEL else PACK_DIR)  # the default in rec, the rest in the pack

@@ -27,9 +27,8 @@ image's empirical index histogram (sent as P varints); 1 ``lzma`` — the indice
 raw LZMA2 (the paper's choice). The report names the method (``samplers``) and counts the
 index bits as the level's ``side_bits``, the escapes as ``outlier_bits``.
 
-Not registered by :mod:`rec.codecs` yet (importing this module registers it): the registry's
-list is pinned by tests/test_codecs.py and ``rec eval`` needs an evaluator per registered
-codec (rec.evaluation.learned.EVALUATORS); see issue 20.
+Stage times (``clock``, :mod:`rec.stages`) follow the paper's Table 1: ``nn`` (g_a, g_s), ``cdf``
+(select indices + gather the table rows), ``entropy_hyper`` (the indices), ``entropy`` (ŷ).
 """
 
 from __future__ import annotations
@@ -52,6 +51,7 @@ from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.brummer import ManyPriors, StaticTable
 from rec.models.pln import model_input
+from rec.stages import NO_CLOCK, Clock
 from rec.threads import single_thread
 
 __all__ = [
@@ -232,37 +232,46 @@ def _spec(coding: _Coding) -> SamplerSpec:
     return SamplerSpec(_SPEC, {"digest": coding.digest})
 
 
+def _rows(coding: _Coding, indices: np.ndarray, m: int) -> list[tuple[np.ndarray, list]]:
+    """The table gather: for each prior in use (ascending), its locations and its M row models."""
+    return [(np.flatnonzero(indices == p), [coding.model(p, c) for c in range(m)]) for p in np.unique(indices).tolist()]
+
+
 def encode(net: ManyPriors, image: np.ndarray, model_id: str = "", hash_: bytes | None = None,
-           reconstruct: bool = True) -> Encoded:
-    """Compress an RGB uint8 image (H, W, 3); see the module docstring."""
+           reconstruct: bool = True, clock: Clock = NO_CLOCK) -> Encoded:
+    """Compress an RGB uint8 image (H, W, 3); see the module docstring. ``clock`` times the stages
+    (:mod:`rec.stages`: nn, cdf = index search and table gather, entropy_hyper = the indices, entropy)."""
     net = _check_model(net)
     hash_ = model_hash(net) if hash_ is None else hash_
     coding = coding_table(net)
     table = coding.table
     height, width = image.shape[:2]
     x = model_input(image, net.config.factor, channels_last=False)
-    with torch.no_grad(), torch.autocast("cpu", enabled=False):
+    with clock.stage("nn"), torch.no_grad(), torch.autocast("cpu", enabled=False):
         y = net.analyze(x).float()
     _, m, h, w = y.shape
     q = torch.round(y).reshape(m, h * w).numpy().astype(np.int64)
     if np.abs(q).max(initial=0) - table.support - 1 >= MAX_ESCAPE:
         raise RecError("a latent is out of the codable range (the model diverged?)")
-    symbols, _ = table.to_symbols(q)
-    indices = choose_priors(coding.costs, symbols)
-    side, method = encode_indices(indices, table.n_priors)
+    with clock.stage("cdf"):
+        symbols, _ = table.to_symbols(q)
+        indices = choose_priors(coding.costs, symbols)
+        rows = _rows(coding, indices, m)
+    with clock.stage("entropy_hyper"):
+        side, method = encode_indices(indices, table.n_priors)
     estimate = float(coding.costs[indices[None, :], np.arange(m)[:, None], symbols].sum())
     last = table.symbols - 1
-    encoder = constriction.stream.queue.RangeEncoder()
     escapes: list[int] = []
-    for p in np.unique(indices).tolist():
-        locs = np.flatnonzero(indices == p)
-        for c in range(m):
-            s = symbols[c, locs]
-            encoder.encode(s.astype(np.int32), coding.model(p, c))
-            esc = (s == 0) | (s == last)
-            if esc.any():
-                escapes.extend((np.abs(q[c, locs][esc]) - table.support - 1).tolist())
-    payload = encoder.get_compressed().astype("<u4").tobytes()
+    with clock.stage("entropy"):
+        encoder = constriction.stream.queue.RangeEncoder()
+        for locs, models in rows:
+            for c, row in enumerate(models):
+                s = symbols[c, locs]
+                encoder.encode(s.astype(np.int32), row)
+                esc = (s == 0) | (s == last)
+                if esc.any():
+                    escapes.extend((np.abs(q[c, locs][esc]) - table.support - 1).tolist())
+        payload = encoder.get_compressed().astype("<u4").tobytes()
     sections = [Section(SectionType.PAYLOAD_LEVEL, 1, payload)]
     if side:
         sections.append(Section(SectionType.SIDE_INFO, 1, side))
@@ -274,7 +283,7 @@ def encode(net: ManyPriors, image: np.ndarray, model_id: str = "", hash_: bytes 
     q_t = torch.from_numpy(q).float().reshape(1, m, h, w)
     image_hat = None
     if reconstruct:
-        with torch.no_grad(), torch.autocast("cpu", enabled=False):
+        with clock.stage("nn"), torch.no_grad(), torch.autocast("cpu", enabled=False):
             image_hat = tensor_image(net.synthesize(q_t), height, width)
     bits_y, bits_index, bits_esc = 8 * len(payload), 8 * len(side), 8 * len(excess)
     return Encoded(data, q_t, indices.reshape(h, w), image_hat, bits_y, bits_index, bits_esc, estimate, method,
@@ -289,9 +298,10 @@ def _escape_values(container: Container) -> EscapeValues:
 
 
 def decode(net: ManyPriors, data: bytes, container: Container | None = None,
-           hash_: bytes | None = None) -> tuple[np.ndarray, torch.Tensor, np.ndarray, str]:
+           hash_: bytes | None = None, clock: Clock = NO_CLOCK) -> tuple[np.ndarray, torch.Tensor, np.ndarray, str]:
     """Decode a file of :func:`encode`: the image (uint8 (H, W, 3)), ŷ's integers (1, M, h, w), the indices (h, w)
-    and the index coding method. FormatError on corrupted, truncated or foreign bytes."""
+    and the index coding method. FormatError on corrupted, truncated or foreign bytes. ``clock`` times the
+    stages (:mod:`rec.stages`: entropy_hyper = the indices, cdf = the table gather, entropy, nn)."""
     container = Container.from_bytes(bytes(data)) if container is None else container
     header = container.header
     if header.codec_id != CODEC_ID:
@@ -311,7 +321,10 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
     for s in container.sections:
         if s.kind == SectionType.SIDE_INFO and s.level == 1:
             side = s.payload
-    indices, method = decode_indices(side, n, table.n_priors)
+    with clock.stage("entropy_hyper"):
+        indices, method = decode_indices(side, n, table.n_priors)
+    with clock.stage("cdf"):
+        rows = _rows(coding, indices, m)
     escapes = _escape_values(container)
     payload = container.section(SectionType.PAYLOAD_LEVEL, 1).payload
     if len(payload) % 4:
@@ -319,12 +332,12 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
     last = table.symbols - 1
     q = np.zeros((m, n), dtype=np.int64)
     try:
-        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-        for p in np.unique(indices).tolist():
-            locs = np.flatnonzero(indices == p)
-            for c in range(m):
-                s = np.asarray(decoder.decode(coding.model(p, c), locs.size), dtype=np.int64)
-                q[c, locs] = table.from_symbols(s, escapes.take(int(((s == 0) | (s == last)).sum())))
+        with clock.stage("entropy"):
+            decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+            for locs, models in rows:
+                for c, row in enumerate(models):
+                    s = np.asarray(decoder.decode(row, locs.size), dtype=np.int64)
+                    q[c, locs] = table.from_symbols(s, escapes.take(int(((s == 0) | (s == last)).sum())))
     except (ValueError, RuntimeError, OverflowError, AssertionError, RecError) as e:
         if isinstance(e, FormatError):
             raise
@@ -333,7 +346,7 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
     if not decoder.maybe_exhausted():
         raise FormatError("the payload is longer than the header's image size needs")
     q_t = torch.from_numpy(q).float().reshape(1, m, h, w)
-    with torch.no_grad(), torch.autocast("cpu", enabled=False):
+    with clock.stage("nn"), torch.no_grad(), torch.autocast("cpu", enabled=False):
         image = tensor_image(net.synthesize(q_t), header.height, header.width)
     return image, q_t, indices.reshape(h, w), method
 

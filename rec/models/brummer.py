@@ -44,11 +44,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rec import portable
 from rec.errors import RecError
-from rec.models.entropy import FactorizedDensity, portable_interval_mass
+from rec.models.entropy import FactorizedDensity, _interval_mass, lower_bound, portable_interval_mass
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 
 __all__ = ["PRECISION", "BrummerConfig", "BrummerLosses", "ManyPriors", "StaticTable"]
@@ -71,7 +72,10 @@ class BrummerConfig:
         patience: steps a prior may go without winning before it is forced onto the
             locations with the largest bit counts (section 4.1: 50).
         support: R; the static table codes the integers −R … R directly, others escape.
-        init_scale: initial spread of the priors (FactorizedDensity).
+        init_scale: initial spread of the priors (FactorizedDensity), their geometric mean.
+        init_spread: ratio of the widest prior's initial spread to the narrowest's; the priors'
+            spreads start log-uniform over it (1: all alike, told apart by random biases only),
+            so that the competition starts as a bank of scales instead of one prior winning everywhere.
         likelihood_bound: lower bound on likelihoods in training.
     """
 
@@ -83,6 +87,7 @@ class BrummerConfig:
     patience: int = 50
     support: int = 127
     init_scale: float = 10.0
+    init_spread: float = 1.0
     likelihood_bound: float = 1e-9
 
     def __post_init__(self):
@@ -98,6 +103,8 @@ class BrummerConfig:
             raise RecError("λ must be positive")
         if self.patience < 1:
             raise RecError("patience must be at least 1")
+        if not (self.init_scale > 0 and self.init_spread >= 1):
+            raise RecError("init_scale must be positive and init_spread at least 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,6 +240,11 @@ class ManyPriors(nn.Module):
         )
         # prior p, channel c is channel p·M + c of one factorized density (random biases tell the priors apart)
         self.priors = FactorizedDensity(c.n_priors * M, init_scale=c.init_scale, likelihood_bound=c.likelihood_bound)
+        if c.init_spread > 1 and c.n_priors > 1:  # prior p's first layer × s_p: its spread ÷ s_p
+            with torch.no_grad():
+                s = c.init_spread ** (torch.arange(c.n_priors, dtype=torch.float64) / (c.n_priors - 1) - 0.5)
+                first = self.priors.matrices[0].view(c.n_priors, M, -1)
+                first.copy_(torch.log(torch.expm1(F.softplus(first.double()) * s[:, None, None])).float())
         # steps since each prior last won a location (section 4.1); training state, not weights
         self.register_buffer("idle", torch.zeros(c.n_priors, dtype=torch.long), persistent=False)
 
@@ -251,13 +263,35 @@ class ManyPriors(nn.Module):
         """x̂ = g_s(ŷ) + ½ (values near [0, 1], not clamped)."""
         return self.g_s(y_hat).float() + 0.5
 
-    def prior_bits(self, y_hat: torch.Tensor) -> torch.Tensor:
-        """bits[b, p, i, j] = −Σ_c log2 P_{p,c}(ŷ[b, c, i, j]): every prior at every location, (B, P, h, w)."""
+    def prior_bits(self, y_hat: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+        """bits[b, p, i, j] = −Σ_c log2 P_{p,c}(ŷ[b, c, i, j]): every prior at every location, (B, P, h, w).
+
+        Evaluated ``chunk`` priors at a time (the whole (B, P·M, h, w) at once is tens of MB per
+        intermediate: slow to allocate on a CPU)."""
         b, m, h, w = y_hat.shape
         p = self.config.n_priors
+        d = self.priors
+        layers = d._layers()
+        flat = y_hat.float().permute(1, 0, 2, 3).reshape(m, -1)  # (M, B·h·w)
+        out = []
         with torch.autocast(y_hat.device.type, enabled=False):  # the CDFs' matmuls in float32, not bf16
-            lik = self.priors.likelihood(y_hat.float().repeat(1, p, 1, 1))  # (B, P·M, h, w), channel p·M + c
-        return -torch.log2(lik).view(b, p, m, h, w).sum(2)
+            for start in range(0, p, chunk):
+                k = min(chunk, p - start)
+                rows = slice(start * m, (start + k) * m)
+                part = [(hm[rows], hb[rows], None if ha is None else ha[rows]) for hm, hb, ha in layers]
+                x = flat.repeat(k, 1)  # channel q·M + c of the chunk
+                lik = lower_bound(_interval_mass(d.logits_cdf(x - 0.5, part), d.logits_cdf(x + 0.5, part)), d.likelihood_bound)
+                out.append(-torch.log2(lik).view(k, m, b, h, w).sum(1))
+        return torch.cat(out).permute(1, 0, 2, 3)
+
+    def winner_bits(self, y_hat: torch.Tensor, winners: torch.Tensor) -> torch.Tensor:
+        """bits[b, winners[b, i, j], i, j] of :meth:`prior_bits`, (B, h, w), evaluating only the winners:
+        the training step's rate, whose gradient reaches the winning priors only (Algorithm 1)."""
+        b, m, h, w = y_hat.shape
+        channels = winners[:, None] * m + torch.arange(m, device=winners.device)[None, :, None, None]  # (B, M, h, w)
+        with torch.autocast(y_hat.device.type, enabled=False):
+            lik = self.priors.gathered_likelihood(y_hat.float().flatten(), channels.flatten())
+        return -torch.log2(lik).view(b, m, h, w).sum(1)
 
     @torch.no_grad()
     def assign(self, bits: torch.Tensor, force: bool = False) -> torch.Tensor:
@@ -292,9 +326,10 @@ class ManyPriors(nn.Module):
         pixels = b * h * w
         y = self.analyze(x).float()
         y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else torch.round(y)
-        bits = self.prior_bits(y_hat)
-        winners = self.assign(bits.detach(), force=noise and torch.is_grad_enabled())
-        bits_y = bits.gather(1, winners[:, None]).sum()  # hard minimum: only the winners' likelihoods
+        with torch.no_grad():
+            bits = self.prior_bits(y_hat)
+        winners = self.assign(bits, force=noise and torch.is_grad_enabled())
+        bits_y = self.winner_bits(y_hat, winners).sum()  # hard minimum: only the winners' likelihoods
         counts = torch.bincount(winners.flatten(), minlength=self.config.n_priors).double()
         freq = counts[counts > 0] / counts.sum()
         bits_index = ((freq * -torch.log2(freq)).sum() * winners.numel() + 0.0).float().to(bits_y.device)  # + 0.0: no −0

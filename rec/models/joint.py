@@ -89,6 +89,9 @@ class JointConfig:
         lmbda: rate-distortion weight λ of L = R + λ·255²·MSE; the default rate of a variable-rate model.
         slope: negative slope of the LeakyReLUs (TensorFlow's default 0.2, as the paper's code).
         context_kernel: size of the masked convolution (Table 1: 5).
+        context: False for the paper's hyperprior-only variant (Fig. 2 right, section 5: mean and
+            scale from the hyperprior alone): no context model, g_ep sees (ψ, 0); the codec runs
+            the same pass with φ ≡ 0.
         scale_bound: lower bound on σ (CompressAI: 0.11).
         likelihood_bound: lower bound on likelihoods.
         lmbda_min, lmbda_max: the λ range of a variable-rate model (both 0: fixed rate at ``lmbda``).
@@ -103,6 +106,7 @@ class JointConfig:
     lmbda: float = 0.0130
     slope: float = 0.2
     context_kernel: int = 5
+    context: bool = True
     scale_bound: float = 0.11
     likelihood_bound: float = 1e-9
     lmbda_min: float = 0.0
@@ -267,6 +271,12 @@ class JointPrior(nn.Module):
         q = torch.round(z.float() - m)
         return q, q + m
 
+    def phi(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """φ = g_cm(ŷ) over a whole map (training path); zeros without a context model."""
+        if self.config.context:
+            return self.context(y_hat)
+        return y_hat.new_zeros(y_hat.shape[0], 2 * self.config.M, *y_hat.shape[2:])
+
     def gaussian_parameters(self, psi: torch.Tensor, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ, σ (unbounded) = g_ep(ψ, φ) over whole maps (training path)."""
         mean, scale = self.entropy_parameters(torch.cat([psi, phi], dim=1)).float().chunk(2, dim=1)
@@ -341,6 +351,8 @@ class JointPrior(nn.Module):
         float32 or in fixed point (:mod:`rec.models.fixed_point`)."""
         layers = [layer for layer in self.entropy_parameters if isinstance(layer, nn.Conv2d)]
         context = (self.context.local_weight().float(), self.context.bias.float())
+        if not self.config.context:  # φ ≡ 0 whatever weights the file holds
+            context = tuple(torch.zeros_like(t) for t in context)
         pairs = tuple((l.weight.float().flatten(1), l.bias.float()) for l in layers)
         return StepNetworks.exact(context, pairs) if fixed_point else StepNetworks(context, pairs, torch.float32)
 
@@ -385,7 +397,7 @@ class JointPrior(nn.Module):
             z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
             y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
             psi = self.hyper_synthesize(z_hat, lmbda)
-            mean, scale = self.gaussian_parameters(psi, self.context(y_hat))
+            mean, scale = self.gaussian_parameters(psi, self.phi(y_hat))
         else:
             _, z_hat = self.quantize_z(z)
             psi = self.hyper_synthesize(z_hat, lmbda)

@@ -66,6 +66,8 @@ class TrainConfig:
     init: str = ""  # a checkpoint or zoo model to fine-tune from (weights only)
     init_strict: bool = True  # false: take from init only the tensors that fit (e.g. transforms under a new hyperprior)
     init_only: str = ""  # comma-separated name prefixes: take only these tensors from init (e.g. "analysis1,synthesis1")
+    freeze: str = ""  # comma-separated name prefixes held fixed for the first freeze_steps steps (e.g. warm-started
+    freeze_steps: int = 0  # transforms while a fresh entropy model fits their latents); single-process only
 
     def __post_init__(self):
         if self.schedule not in ("exponential", "cosine"):
@@ -74,6 +76,17 @@ class TrainConfig:
             raise RecError(f"unknown device {self.device!r}: expected 'cpu' or 'cuda'")
         if not 0 <= self.ema < 1:
             raise RecError(f"train.ema must be in [0, 1), got {self.ema}")
+        if self.freeze_steps < 0 or (self.freeze_steps and not self.freeze_prefixes):
+            raise RecError("train.freeze_steps needs train.freeze (the name prefixes to hold) and must be ≥ 0")
+
+    @staticmethod
+    def prefixes(names: str) -> tuple[str, ...]:
+        """A comma-separated list of parameter-name prefixes (init_only, freeze) as a tuple."""
+        return tuple(filter(None, (n.strip() for n in names.split(","))))
+
+    @property
+    def freeze_prefixes(self) -> tuple[str, ...]:
+        return self.prefixes(self.freeze)
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ class Trainer:
                 self.ema.load_state_dict(ckpt["model"])
             self.step = ckpt["step"]
         elif t.init:
-            only = tuple(filter(None, (p.strip() for p in t.init_only.split(","))))
+            only = t.prefixes(t.init_only)
             fresh = load_weights_into(self.model, t.init, strict=t.init_strict, only=only)
             if fresh and self.is_main:
                 print(f"not in {t.init} (left at initialization): {', '.join(fresh)}", flush=True)
@@ -171,6 +171,8 @@ class Trainer:
             self.ema = self.ema.to(self.device, memory_format=torch.channels_last)
         if ckpt_path.exists():  # after the move, so that Adam's moments land on the parameters' device
             self.optimizer.load_state_dict(ckpt["optimizer"])
+        if t.freeze_steps and self.world > 1:
+            raise RecError("train.freeze_steps is single-process: DDP needs a fixed set of trained parameters")
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
         self.bad_steps = 0  # updates skipped in a row for a non-finite gradient
 
@@ -185,6 +187,11 @@ class Trainer:
         lr = scheduled_rate(self.step, t)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
+        if t.freeze_steps:  # held parameters get no gradient, so Adam neither moves them nor updates their moments
+            held = self.step < t.freeze_steps
+            for name, param in self.model.named_parameters():
+                if name.startswith(t.freeze_prefixes):
+                    param.requires_grad_(not held)
         losses = self.backward(batch, beta=self.betas(t.batch))
         # the gradient's norm (clipped to grad_clip if set): non-finite exactly when some gradient
         # is (a NaN or inf loss; the same on every rank under DDP, as the gradient is averaged),

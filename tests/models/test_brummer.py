@@ -126,3 +126,28 @@ def test_the_zoos_stored_state_loads_back_and_gives_the_same_table():
     load_state(a, state)
     load_state(b, state)
     assert np.array_equal(a.static_table().counts, b.static_table().counts)
+
+
+def test_chunked_and_gathered_bits_match_the_whole_evaluation():
+    net = tiny_brummer(gain=1.0).eval()
+    y_hat = torch.round(net.analyze(image_batch(2)).float())
+    with torch.no_grad():
+        whole = net.prior_bits(y_hat, chunk=net.config.n_priors)
+        torch.testing.assert_close(net.prior_bits(y_hat, chunk=1), whole)
+        winners = torch.randint(0, net.config.n_priors, whole[:, 0].shape)
+        torch.testing.assert_close(net.winner_bits(y_hat, winners), whole.gather(1, winners[:, None])[:, 0])
+
+
+def test_the_priors_can_start_as_a_bank_of_scales():
+    from rec.models.brummer import BrummerConfig, ManyPriors
+
+    torch.manual_seed(0)
+    net = ManyPriors(BrummerConfig(N=8, M=2, n_priors=5, init_scale=2.0, init_spread=16.0))
+    y = torch.linspace(-40, 40, 81).view(1, 1, 9, 9).repeat(1, 2, 1, 1)
+    with torch.no_grad():
+        widths = [float(net.priors.quantiles(0.9)[p * 2] - net.priors.quantiles(0.1)[p * 2]) for p in range(5)]
+        bits = net.prior_bits(torch.round(y))
+    assert all(a > 1.8 * b for a, b in zip(widths, widths[1:]))  # prior 0 the widest, each next ~2× narrower
+    assert widths[0] / widths[-1] == pytest.approx(16.0, rel=0.35)
+    winners = net.assign(bits)[0]
+    assert winners[4, 4] == 4 and winners[0, 0] == 0  # the narrowest wins at 0, the widest far out

@@ -190,3 +190,33 @@ def test_config_validation():
         JointConfig(kind="pln")
     c = JointConfig()
     assert c.to_dict()["M"] == 128 and c.factor == 64
+
+
+def test_the_hyperprior_only_variant_ignores_any_context_weights_on_both_sides():
+    """context = False (Minnen 2018, Fig. 2 right): φ ≡ 0 in training and in the codec's pass,
+    whatever the file's context weights hold; files round-trip and cost what the model estimates."""
+    import dataclasses
+
+    import numpy as np
+
+    from rec.reference import CodecParams, decode, encode
+    from tests.conftest import smooth_image
+    from tests.helpers import lively_mbt
+
+    with_context = lively_mbt(2)
+    model = lively_mbt(2, dataclasses.replace(with_context.config, context=False))
+    with torch.no_grad():
+        model.context.weight.normal_(0, 1.0)  # weights that would move μ if they were used
+    image = smooth_image(np.random.default_rng(5), 70, 130)
+    enc = encode(model, image)
+    dec = decode(model, enc.data)
+    assert torch.equal(dec.y_hat, enc.y_hat) and np.array_equal(dec.image, enc.image)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y_hat = torch.randn(1, model.config.M, 5, 9)
+        assert torch.equal(model.phi(y_hat), torch.zeros(1, 2 * model.config.M, 5, 9))
+        assert not torch.equal(with_context.phi(y_hat), model.phi(y_hat))
+        losses = model(pad_to_multiple(x, 64), noise=False)  # the codec's padding
+    assert enc.estimated_bits_y * 0.99 <= enc.bits_y <= enc.estimated_bits_y * 1.05 + 64
+    exact = encode(model, image, params=CodecParams(scale_levels=0), reconstruct=False)  # σ as the model has it
+    assert float(losses.bits_y) == pytest.approx(exact.estimated_bits_y, rel=1e-3)

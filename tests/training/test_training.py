@@ -123,6 +123,25 @@ def test_resume_reproduces_the_uninterrupted_run(image_dir, tmp_path):
         assert torch.equal(a[k], b[k]), (k, (a[k] - b[k]).abs().max().item(), a[k].dtype)
 
 
+def test_frozen_parameters_hold_for_freeze_steps_then_train(image_dir, tmp_path):
+    trainer = Trainer(tiny_config(image_dir, "train.warmup=0", "train.freeze=analysis1,synthesis1",
+                                  "train.freeze_steps=2"),
+                      tmp_path / "run", progress=False)
+    batch = torch.rand(2, 3, 64, 64)
+    start = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    for _ in range(2):
+        trainer.train_step(batch)
+    held = {k for k in start if k.startswith(("analysis1", "synthesis1"))}
+    assert held and all(torch.equal(start[k], p) for k, p in trainer.model.named_parameters() if k in held)
+    assert all(not torch.equal(start[k], p) for k, p in trainer.model.named_parameters() if k.startswith("synthesis2"))
+    params = dict(trainer.model.named_parameters())
+    assert all(params[k] not in trainer.optimizer.state for k in held)  # no moments gathered while held
+    trainer.train_step(batch)
+    assert all(not torch.equal(start[k], p) for k, p in trainer.model.named_parameters() if k.startswith("analysis1"))
+    with pytest.raises(RecError, match="freeze_steps needs train.freeze"):
+        tiny_config(image_dir, "train.freeze_steps=5")
+
+
 VR = ["model.posterior=residual", "model.beta=0.3", "model.beta_min=0.1", "model.beta_max=1.0", "model.gamma_inf=0.01",
       "train.schedule=cosine", "train.lr_warmup=2", "train.ema=0.9", "train.augment=true"]
 
