@@ -17,6 +17,9 @@ Accuracy: a few ulp (``exp``: Taylor series of degree 13 after reduction by ln 2
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["exp", "log", "tanh", "sigmoid", "softplus"]
@@ -26,26 +29,54 @@ _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.4426950408889634
 _SQRT_HALF = 0.7071067811865476
 _EXP_TERMS = 13
+_BLOCK = 1 << 15  # values per block of the elementwise functions (_blockwise)
 
 
 def _f64(x) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
-def exp(x) -> np.ndarray:
+def _blockwise(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[object], np.ndarray]:
+    """``f`` (elementwise, float64) applied to blocks of :data:`_BLOCK` values of a large array: the
+    same operations in the same order on every value (so the same bits) as on the whole array,
+    several times faster (the blocks' temporaries stay in the cache)."""
+
+    @functools.wraps(f)
+    def blocked(x) -> np.ndarray:
+        x = _f64(x)
+        if x.size <= _BLOCK:
+            return f(x)
+        flat = x.reshape(-1)
+        out = np.empty_like(flat)
+        for start in range(0, flat.size, _BLOCK):
+            out[start : start + _BLOCK] = f(flat[start : start + _BLOCK])
+        return out.reshape(x.shape)
+
+    return blocked
+
+
+@_blockwise
+def exp(x: np.ndarray) -> np.ndarray:
     """e**x (float64 array); 0 below −745, inf above 709.78."""
-    x = _f64(x)
+    return _exp_block(x)
+
+
+def _exp_block(x: np.ndarray) -> np.ndarray:
     big = x > 709.782712893384
     xc = np.clip(np.nan_to_num(x), -745.2, 709.7)
     n = np.floor(xc * _INV_LN2 + 0.5)
     r = (xc - n * _LN2_HI) - n * _LN2_LO
     p = np.ones_like(r)
-    for k in range(_EXP_TERMS, 0, -1):  # Horner: 1 + r(1 + r/2(1 + r/3(…)))
-        p = 1.0 + (r / k) * p
+    term = np.empty_like(r)
+    for k in range(_EXP_TERMS, 0, -1):  # Horner: 1 + r(1 + r/2(1 + r/3(…))), each step 1 + (r / k)·p
+        np.divide(r, k, out=term)
+        np.multiply(term, p, out=p)
+        np.add(p, 1.0, out=p)
     out = np.ldexp(p, n.astype(np.int64))
     return np.where(big, np.inf, np.where(np.isnan(x), np.nan, out))
 
 
+@_blockwise
 def log(x) -> np.ndarray:
     """Natural logarithm (float64 array); −inf at 0, nan below."""
     x = _f64(x)
@@ -64,6 +95,7 @@ def log(x) -> np.ndarray:
     return np.where(np.isposinf(x), np.inf, out)
 
 
+@_blockwise
 def tanh(x) -> np.ndarray:
     """tanh x = sign(x) (1 − 2 / (e**(2|x|) + 1)); below |x| = 0.02 its series to x⁷."""
     x = _f64(x)
@@ -74,6 +106,7 @@ def tanh(x) -> np.ndarray:
     return np.where(x < 0, -t, t)
 
 
+@_blockwise
 def sigmoid(x) -> np.ndarray:
     """1 / (1 + e**−x), evaluated on the side where e**(−|x|) ≤ 1."""
     x = _f64(x)
@@ -81,6 +114,7 @@ def sigmoid(x) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+@_blockwise
 def softplus(x) -> np.ndarray:
     """log(1 + e**x) = max(x, 0) + log(1 + e**−|x|), the last term by its series
     ``u − u²/2 + … + u⁵/5`` when u = e**−|x| < 1e-3."""

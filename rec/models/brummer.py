@@ -359,14 +359,26 @@ class ManyPriors(nn.Module):
         r = c.support
         layers = d.portable_layers()
         edges = np.arange(-r, r + 2, dtype=np.float64) - 0.5  # −R − ½ … R + ½
-        logits = d.portable_logits(np.broadcast_to(edges, (d.channels, edges.size)), layers)  # (P·M, 2R + 2)
-        lower, upper = logits[:, :-1], logits[:, 1:]
-        inner = portable_interval_mass(lower, upper)
-        p = np.concatenate([portable.sigmoid(logits[:, :1]), inner, portable.sigmoid(-logits[:, -1:])], axis=1)
-        p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, None)
-        total = np.cumsum(p, axis=1)[:, -1:]  # a sequential sum: the same order everywhere
-        p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
-        n_symbols = p.shape[1]
-        counts = np.floor(p * float((1 << PRECISION) - n_symbols)).astype(np.int64) + 1
-        counts[np.arange(counts.shape[0]), np.argmax(p, axis=1)] += (1 << PRECISION) - counts.sum(axis=1)
-        return StaticTable(counts.reshape(c.n_priors, c.M, n_symbols), r, PRECISION)
+        counts = np.concatenate([_table_rows(d, [tuple(None if t is None else t[rows] for t in layer) for layer in layers],
+                                             edges)
+                                 for rows in _row_blocks(d.channels)])  # rows apart: the same bits, cache-sized work
+        return StaticTable(counts.reshape(c.n_priors, c.M, counts.shape[1]), r, PRECISION)
+
+
+def _row_blocks(n: int, size: int = 256) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _table_rows(d: FactorizedDensity, layers, edges: np.ndarray) -> np.ndarray:
+    """The integer counts of the rows whose portable layers are ``layers`` (see :meth:`ManyPriors.static_table`)."""
+    channels = layers[0][0].shape[0]
+    logits = d.portable_logits(np.broadcast_to(edges, (channels, edges.size)), layers)  # (rows, 2R + 2)
+    inner = portable_interval_mass(logits[:, :-1], logits[:, 1:])
+    p = np.concatenate([portable.sigmoid(logits[:, :1]), inner, portable.sigmoid(-logits[:, -1:])], axis=1)
+    p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, None)
+    total = np.cumsum(p, axis=1)[:, -1:]  # a sequential sum: the same order everywhere
+    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
+    n_symbols = p.shape[1]
+    counts = np.floor(p * float((1 << PRECISION) - n_symbols)).astype(np.int64) + 1
+    counts[np.arange(counts.shape[0]), np.argmax(p, axis=1)] += (1 << PRECISION) - counts.sum(axis=1)
+    return counts
