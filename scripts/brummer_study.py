@@ -193,9 +193,10 @@ def summary(out: Path, argv) -> str:
                   "| curve | λ | bpp | PSNR (dB) | MS-SSIM (dB) | encode (s) | decode (s) |", "|---|---|---|---|---|---|---|"]
         curves = [cb] + ([load_curve(h)] if h.exists() else [])
         for c in curves:
+            msdb = c.values("ms-ssim-db") if c.has("ms-ssim-db") else [math.nan] * len(c.bpp)  # sides ≤ 160 px: none
             for i in range(len(c.bpp)):
                 lam = c.extra.get("lambda", [math.nan] * len(c.bpp))[i]
-                lines.append(f"| {c.name} | {lam:g} | {c.bpp[i]:.3f} | {c.psnr[i]:.2f} | {c.values('ms-ssim-db')[i]:.2f} | "
+                lines.append(f"| {c.name} | {lam:g} | {c.bpp[i]:.3f} | {c.psnr[i]:.2f} | {msdb[i]:.2f} | "
                              f"{c.encoding_time[i]:.2f} | {c.decoding_time[i]:.2f} |")
         lines.append("")
         anchors = [(load_curve(h), "the hyperprior-only baseline (same budget)")] if h.exists() else []

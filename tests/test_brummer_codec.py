@@ -6,6 +6,7 @@ and takes it out of the registry again afterwards, whatever the order of the tes
 """
 
 import importlib
+import json
 import sys
 
 import numpy as np
@@ -185,3 +186,34 @@ def test_the_segmentation_figure_of_an_installed_model(tmp_path, monkeypatch):
     assert load_script("figure_brummer_priors").main(["--image", str(image), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "brummer_priors_brummer-test_im.png").read_bytes()[:4] == b"\x89PNG"
     zoo.load_model.cache_clear()
+
+
+def test_the_study_script_measures_rd_bits_and_stage_times(empty_zoo, tmp_path):
+    """scripts/brummer_study.py's rd and timing parts on tiny models installed under the study's names."""
+    import dataclasses
+
+    from tests.helpers import lively_mbt, load_script
+
+    net = tiny_brummer(gain=30.0)
+    install(empty_zoo, "brummer2021-mid", net)
+    other = tiny_brummer(gain=10.0)
+    other.config = dataclasses.replace(other.config, lmbda=0.05)
+    install(empty_zoo, "brummer2021-high", other)
+    install(empty_zoo, "mbt2018-mid", lively_mbt())
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for i, (h, w) in enumerate(((48, 80), (64, 48))):
+        Image.fromarray(_image(h, w, seed=i)).save(kodak / f"kodim{i:02d}.png")
+    out = tmp_path / "out"
+    script = load_script("brummer_study")
+    assert script.main(["--kodak", str(kodak), "--runs", str(tmp_path / "runs"), "--parts", "rd", "timing",
+                        "--out", str(out)]) == 0
+    bits = json.loads((out / "bits.json").read_text())
+    assert {r["model"] for r in bits["models"]} == {"brummer2021-mid", "brummer2021-high"}
+    assert all(1.0 <= r["payload_over_estimate_max"] < 1.5 for r in bits["models"])  # tiny images: the flush counts
+    timing = json.loads((out / "timing.json").read_text())["models"]
+    assert set(timing) == {"brummer2021-mid", "mbt2018-mid"}
+    assert timing["brummer2021-mid"]["decode"]["cdf"] > 0 and timing["mbt2018-mid"]["decode"]["nn_hyper"] > 0
+    text = (out / "README.md").read_text()
+    assert "| brummer2021 (static priors) | 0.05 |" in text and "Table 1" in text and "the ratio is" in text
+    assert not (out / "mbt2018-hyperprior.json").exists()  # no baseline run: no baseline curve
