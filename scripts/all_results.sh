@@ -26,8 +26,11 @@ step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --
     --out results/bench
 # rate-distortion: classical codecs, every REC model family, the mbt2018 reference
 step python scripts/run_classical.py
-step rec eval "$KODAK" --codec rec --codec mbt2018 --out results/rec --quiet
+step rec eval "$KODAK" --codec rec --codec mbt2018 --codec brummer2021 --out results/rec --quiet
 step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
+# Brummer & De Vleeschouwer 2021: RD against the same-budget hyperprior and Table 1 (the hyperprior runs and the
+# N_CDF ablation's come from training: python scripts/brummer_study.py --parts ablation; scripts/train_zoo.py)
+step python scripts/brummer_study.py --kodak "$KODAK" --parts rd timing
 step python scripts/mentzer_ablation.py --kodak "$KODAK"   # Table 1 of Mentzer et al. 2018 (nothing until one is trained)
 step python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
 step python scripts/plot_rd.py results/classical/jpeg.json results/classical/webp.json results/classical/heic.json \
@@ -40,7 +43,7 @@ step python scripts/analysis_level2_bias.py --limit 6
 step python scripts/analysis_samplers.py --kodak "$KODAK"
 # what the numbers look like
 step python scripts/figure_crops.py
-step python scripts/figure_brummer_priors.py   # the paper's Fig. 2 (nothing until a brummer2021 model is trained)
+step python scripts/figure_brummer_priors.py   # the paper's Fig. 2
 # robustness
 step python scripts/fuzz.py --count 100000
 step python scripts/stress_ddp.py --runs 30

@@ -5,8 +5,8 @@ Usage:
                                [--jpeg results/classical/jpeg.json] [--heic results/classical/heic.json]
                                [--min-overlap 0.25] [--out results/bdrate.md]
 
-Rows (defaults): ours, ``results/rec/rec-*.json`` and ``results/rec/mbt2018*.json`` (the
-per-rate and the variable-rate reference); our classical codecs, ``results/classical/*.json``; the published anchors of
+Rows (defaults): ours, ``results/rec/rec-*.json``, ``results/rec/mbt2018*.json`` (the
+per-rate and the variable-rate reference) and ``results/rec/brummer2021.json``; our classical codecs, ``results/classical/*.json``; the published anchors of
 ``rec/evaluation/anchors/kodak`` (CompressAI's ``_cuda`` twins of ``_cpu`` curves left
 out). Columns: BD-rate (PCHIP, :mod:`rec.evaluation.bdrate`) against our JPEG and our
 HEIC 4:4:4, in PSNR and in MS-SSIM dB (:mod:`rec.evaluation.bdtable`). A curve with
@@ -49,7 +49,7 @@ def _rel(p: Path) -> str:
 
 def _default_ours() -> list[Path]:
     d = ROOT / "results" / "rec"
-    return sorted(d.glob("rec-*.json")) + sorted(d.glob("mbt2018*.json"))
+    return sorted(d.glob("rec-*.json")) + sorted(d.glob("mbt2018*.json")) + sorted(d.glob("brummer2021*.json"))
 
 
 def _source_line(path: Path, c: RDCurve) -> str:

@@ -1,4 +1,4 @@
-"""Regenerate results/brummer_priors_<model>_<image>.png: which prior wins where (Brummer & De
+"""Regenerate results/brummer/brummer_priors_<model>_<image>.png: which prior wins where (Brummer & De
 Vleeschouwer 2021, Fig. 2).
 
     python scripts/figure_brummer_priors.py [--models a,b] [--image rec/data/kodim23.png]
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", help="comma-separated model names (default: every installed brummer2021 model)")
     ap.add_argument("--image", default=str(ROOT / "rec" / "data" / "kodim23.png"))
-    ap.add_argument("--out", default=str(ROOT / "results"))
+    ap.add_argument("--out", default=str(ROOT / "results" / "brummer"))
     args = ap.parse_args(argv)
     names = args.models.split(",") if args.models else zoo_models("brummer2021")
     if not names:

@@ -205,9 +205,12 @@ def test_the_study_script_measures_rd_bits_and_stage_times(empty_zoo, tmp_path):
     for i, (h, w) in enumerate(((48, 80), (64, 48))):
         Image.fromarray(_image(h, w, seed=i)).save(kodak / f"kodim{i:02d}.png")
     out = tmp_path / "out"
+    from rec.evaluation.runner import evaluate, write_results
+
+    write_results(evaluate(str(kodak), ["brummer2021"], progress=False, log=lambda m: None), tmp_path / "rec")
     script = load_script("brummer_study")
     assert script.main(["--kodak", str(kodak), "--runs", str(tmp_path / "runs"), "--parts", "rd", "timing",
-                        "--out", str(out)]) == 0
+                        "--out", str(out), "--curve", str(tmp_path / "rec" / "brummer2021.json")]) == 0
     bits = json.loads((out / "bits.json").read_text())
     assert {r["model"] for r in bits["models"]} == {"brummer2021-mid", "brummer2021-high"}
     assert all(1.0 <= r["payload_over_estimate_max"] < 1.5 for r in bits["models"])  # tiny images: the flush counts

@@ -220,7 +220,8 @@ EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
     "rec": evaluate_rec,
     "mbt2018": lambda images, models, samplers, seed, **options: _one(evaluate_mbt2018(images, models, **options)),
     "brummer2021": lambda images, models, samplers, seed, **options: _one(
-        evaluate_quantized("brummer2021", images, models, **options)),
+        evaluate_quantized("brummer2021", images, models, per_model={"lambda": lambda net: float(net.config.lmbda)},
+                           **options)),
     "mentzer2018": lambda images, models, samplers, seed, **options: _one(
         evaluate_quantized("mentzer2018", images, models, **options)),
 }
