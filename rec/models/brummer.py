@@ -110,6 +110,11 @@ class BrummerConfig:
         return asdict(self)
 
     @property
+    def rate_range(self) -> None:
+        """None: a fixed-rate model (the interface of the variable-rate configs)."""
+        return None
+
+    @property
     def factor(self) -> int:
         """Downsampling of y: images are padded to a multiple of it."""
         return 16

@@ -182,3 +182,13 @@ def test_without_the_model_pack_its_models_are_missing_with_a_hint(monkeypatch):
             decompress(data)
     finally:
         zoo.load_model.cache_clear()
+
+
+def test_every_kind_says_whether_it_is_variable_rate():
+    """``config.rate_range`` is part of every config: None for a fixed-rate model (scripts and the
+    trainer ask any model for it; a Brummer config without it broke the round-trip script)."""
+    from rec.models.kinds import KINDS
+
+    for name, kind in KINDS.items():
+        config = kind.config(kind=name) if "kind" in kind.config.__dataclass_fields__ else kind.config()
+        assert config.rate_range is None, name
