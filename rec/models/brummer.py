@@ -49,7 +49,7 @@ from torch import nn
 
 from rec import portable
 from rec.errors import RecError
-from rec.models.entropy import FactorizedDensity, _interval_mass, lower_bound, portable_interval_mass
+from rec.models.entropy import FactorizedDensity, portable_interval_mass
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 
 __all__ = ["PRECISION", "BrummerConfig", "BrummerLosses", "ManyPriors", "StaticTable"]
@@ -275,17 +275,12 @@ class ManyPriors(nn.Module):
         intermediate: slow to allocate on a CPU)."""
         b, m, h, w = y_hat.shape
         p = self.config.n_priors
-        d = self.priors
-        layers = d._layers()
         flat = y_hat.float().permute(1, 0, 2, 3).reshape(m, -1)  # (M, B·h·w)
         out = []
         with torch.autocast(y_hat.device.type, enabled=False):  # the CDFs' matmuls in float32, not bf16
             for start in range(0, p, chunk):
-                k = min(chunk, p - start)
-                rows = slice(start * m, (start + k) * m)
-                part = [(hm[rows], hb[rows], None if ha is None else ha[rows]) for hm, hb, ha in layers]
-                x = flat.repeat(k, 1)  # channel q·M + c of the chunk
-                lik = lower_bound(_interval_mass(d.logits_cdf(x - 0.5, part), d.logits_cdf(x + 0.5, part)), d.likelihood_bound)
+                k = min(chunk, p - start)  # channel q·M + c of the chunk: prior start + q, channel c
+                lik = self.priors.channel_likelihood(flat.repeat(k, 1), slice(start * m, (start + k) * m))
                 out.append(-torch.log2(lik).view(k, m, b, h, w).sum(1))
         return torch.cat(out).permute(1, 0, 2, 3)
 
@@ -295,7 +290,7 @@ class ManyPriors(nn.Module):
         b, m, h, w = y_hat.shape
         channels = winners[:, None] * m + torch.arange(m, device=winners.device)[None, :, None, None]  # (B, M, h, w)
         with torch.autocast(y_hat.device.type, enabled=False):
-            lik = self.priors.gathered_likelihood(y_hat.float().flatten(), channels.flatten())
+            lik = self.priors.channel_likelihood(y_hat.float().reshape(-1, 1), channels.flatten())
         return -torch.log2(lik).view(b, m, h, w).sum(1)
 
     @torch.no_grad()
@@ -362,10 +357,8 @@ class ManyPriors(nn.Module):
         c = self.config
         d = self.priors
         r = c.support
-        layers = d.portable_layers()
         edges = np.arange(-r, r + 2, dtype=np.float64) - 0.5  # −R − ½ … R + ½
-        counts = np.concatenate([_table_rows(d, [tuple(None if t is None else t[rows] for t in layer) for layer in layers],
-                                             edges)
+        counts = np.concatenate([_table_rows(d, d.portable_layers(rows), edges)
                                  for rows in _row_blocks(d.channels)])  # rows apart: the same bits, cache-sized work
         return StaticTable(counts.reshape(c.n_priors, c.M, counts.shape[1]), r, PRECISION)
 

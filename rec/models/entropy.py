@@ -233,10 +233,11 @@ class FactorizedDensity(nn.Module):
             if k < len(widths) - 2:
                 self.factors.append(nn.Parameter(torch.zeros(channels, widths[k + 1], 1)))
 
-    def _layers(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """(H_k = softplus(Ĥ_k), b_k, a_k = tanh(â_k) or None for the last layer), float32."""
-        factors = [torch.tanh(f.float()) for f in self.factors] + [None]
-        return [(F.softplus(m.float()), b.float(), a) for m, b, a in zip(self.matrices, self.biases, factors)]
+    def _layers(self, channels: slice | torch.Tensor = slice(None)) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """(H_k = softplus(Ĥ_k), b_k, a_k = tanh(â_k) or None for the last layer), float32, of the
+        ``channels`` (a slice, or one channel per row as an index tensor)."""
+        factors = [torch.tanh(f[channels].float()) for f in self.factors] + [None]
+        return [(F.softplus(m[channels].float()), b[channels].float(), a) for m, b, a in zip(self.matrices, self.biases, factors)]
 
     def logits_cdf(self, x: torch.Tensor, layers=None) -> torch.Tensor:
         """logit c_c(x) for x of shape (C, L) → (C, L), in float32."""
@@ -247,32 +248,21 @@ class FactorizedDensity(nn.Module):
                 h = h + factor * torch.tanh(h)
         return h[:, 0, :]
 
+    def channel_likelihood(self, x: torch.Tensor, channels: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """c(x + ½) − c(x − ½) for x of shape (K, L), row k under its channel ``channels[k]`` (a slice
+        of K channels, or an index tensor (K,)), bounded below, float32. An index tensor with L = 1
+        prices n values each under its own channel: a few channels of many (the competing priors'
+        winners) cost n small matmuls instead of the whole (C, n) evaluation."""
+        layers = self._layers(channels)
+        x = x.float()
+        return lower_bound(_interval_mass(self.logits_cdf(x - 0.5, layers), self.logits_cdf(x + 0.5, layers)),
+                           self.likelihood_bound)
+
     def likelihood(self, x: torch.Tensor) -> torch.Tensor:
         """c(x + ½) − c(x − ½) elementwise for x of shape (B, C, H, W), bounded below, float32."""
         b, c, h, w = x.shape
-        flat = x.float().permute(1, 0, 2, 3).reshape(c, -1)
-        layers = self._layers()
-        p = _interval_mass(self.logits_cdf(flat - 0.5, layers), self.logits_cdf(flat + 0.5, layers))
-        p = lower_bound(p, self.likelihood_bound)
+        p = self.channel_likelihood(x.float().permute(1, 0, 2, 3).reshape(c, -1))
         return p.reshape(c, b, h, w).permute(1, 0, 2, 3)
-
-    def gathered_likelihood(self, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
-        """:meth:`likelihood` of the values ``x`` (n,), each under its own channel ``channels`` (n,), float32.
-
-        The parameters are gathered per value, so a few channels of many (the competing priors'
-        winners) cost n small matmuls instead of the whole (C, n) evaluation."""
-        layers = [(m[channels], b[channels], None if a is None else a[channels]) for m, b, a in self._layers()]
-
-        def logits(v: torch.Tensor) -> torch.Tensor:
-            h = v[:, None, None]
-            for matrix, bias, factor in layers:
-                h = torch.matmul(matrix, h) + bias
-                if factor is not None:
-                    h = h + factor * torch.tanh(h)
-            return h[:, 0, 0]
-
-        v = x.float()
-        return lower_bound(_interval_mass(logits(v - 0.5), logits(v + 0.5)), self.likelihood_bound)
 
     @torch.no_grad()
     def quantiles(self, level: float, iterations: int = 60) -> torch.Tensor:
@@ -289,10 +279,10 @@ class FactorizedDensity(nn.Module):
         """The per-channel medians (C,): the dequantization offsets of ẑ = round(z − m) + m."""
         return self.quantiles(0.5)
 
-    def portable_layers(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    def portable_layers(self, channels: slice = slice(None)) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """:meth:`_layers` in float64 by :mod:`rec.portable`: the same bits on every machine."""
-        factors = [portable.tanh(f.detach().double().numpy()) for f in self.factors] + [None]
-        return [(portable.softplus(m.detach().double().numpy()), b.detach().double().numpy(), a)
+        factors = [portable.tanh(f[channels].detach().double().numpy()) for f in self.factors] + [None]
+        return [(portable.softplus(m[channels].detach().double().numpy()), b[channels].detach().double().numpy(), a)
                 for m, b, a in zip(self.matrices, self.biases, factors)]
 
     @staticmethod
