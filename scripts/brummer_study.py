@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rec.codec import resolve_model
 from rec.errors import RecError
@@ -42,7 +43,7 @@ from rec.evaluation.machine import machine
 from rec.metrics import psnr
 from rec.evaluation.model_choice import zoo_models
 from rec.evaluation.provenance import command_line
-from rec.evaluation.results import RDCurve, load_curve
+from rec.evaluation.results import load_curve
 from rec.evaluation.runner import load_images
 from rec.models.zoo import get_entry
 from rec import reference
@@ -165,14 +166,8 @@ def part_timing(images, runs: Path, out: Path) -> None:
     for model in [*(n for n in baseline_models(runs) if n.name.endswith("-mid")), resolve_model("mbt2018-mid")]:
         rows[model.name] = time_codec(images, lambda rgb, clock, m=model: reference.encode(m, rgb, reconstruct=False, clock=clock).data,
                                       lambda data, clock, m=model: reference.decode(m, data, clock=clock))
-    (out / "timing.json").write_text(json.dumps({"machine": machine(), "images": len(images), "threads": torch_threads(),
+    (out / "timing.json").write_text(json.dumps({"machine": machine(), "images": len(images), "threads": torch.get_num_threads(),
                                                  "models": rows}, indent=1))
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 # -- the summary -------------------------------------------------------------------------------------
