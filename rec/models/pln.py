@@ -33,7 +33,10 @@ the file header.
 The likelihood is Laplace with scale γ' per pixel value (values in [0, 1]):
 γ' = 1 for the PLN, γ' = max(γ, γ∞) with γ learned for the γ-PLN (section 3.3.1).
 The loss per pixel is  Σ_c |x − μ|/γ' + log 2γ'  +  β(t) · (KL1 + KL2),
-in nats, with the linear warm-up β(t) = min(t/W, 1)·β0.
+in nats, with the linear warm-up β(t) = min(t/W, 1)·β0. ``likelihood = "gaussian"``
+(the models issue's MSE-trained kind) replaces the Laplace term by the Gaussian's
+Σ_c (x − μ)²/2γ'² + log(√(2π) γ'), γ' then the learned standard deviation: the decoder
+is unchanged (it outputs μ either way), only the distortion that training weighs differs.
 
 The codec needs the pieces separately, on both sides, from *coded* latents:
 :meth:`PLN.analyze` (encoder only), :meth:`PLN.level1_prior`,
@@ -55,7 +58,8 @@ from rec.image import check_size, image_tensor
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
-__all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "active_channels"]
+__all__ = ["ModelConfig", "Normal", "Analysis", "Losses", "PLN", "model_input", "pad_to_multiple", "active_channels",
+           "negative_log_likelihood"]
 
 LOG_STD_MIN, LOG_STD_MAX = -9.0, 4.0
 
@@ -75,6 +79,8 @@ class ModelConfig:
         beta_min, beta_max: the β range of a variable-rate model (both 0: fixed rate
             at ``beta``); ``beta`` is then the default rate.
         knots: knots of the rate embedding (variable rate only).
+        likelihood: "laplace" (the thesis's) or "gaussian" (MSE-trained); see the
+            module docstring.
     """
 
     kind: str = "gamma-pln"
@@ -88,6 +94,7 @@ class ModelConfig:
     beta_min: float = 0.0
     beta_max: float = 0.0
     knots: int = 8
+    likelihood: str = "laplace"
 
     def __post_init__(self):
         if self.kind not in ("pln", "gamma-pln", "vae"):
@@ -96,6 +103,8 @@ class ModelConfig:
             raise RecError("model widths must be positive")
         if self.posterior not in ("precision", "residual"):
             raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision' or 'residual'")
+        if self.likelihood not in ("laplace", "gaussian"):
+            raise RecError(f"unknown likelihood {self.likelihood!r}: expected 'laplace' or 'gaussian'")
         if self.variable_rate and not (0 < self.beta_min <= self.beta <= self.beta_max and self.knots >= 2):
             raise RecError(f"a variable-rate model needs 0 < beta_min ≤ beta ≤ beta_max and knots ≥ 2, "
                            f"got {self.beta_min}, {self.beta}, {self.beta_max}, {self.knots}")
@@ -406,12 +415,19 @@ class PLN(nn.Module):
         x_hat = self.synthesize(draw(q1), a.beta)
         g = self.gamma(weights)
         g_b = g.reshape(-1, 1, 1, 1) if g.dim() else g
-        distortion = per_image((x - x_hat).abs() / g_b + torch.log(2 * g_b).expand_as(x_hat)) / pixels
+        distortion = per_image(negative_log_likelihood(x, x_hat, g_b, self.config.likelihood)) / pixels
         rate = (kl1 + kl2) / pixels
         loss = (distortion + beta_scale * beta_b * rate).mean()
         to_bits = 1.0 / math.log(2)
         return Losses(loss, distortion.mean(), kl1.mean() * to_bits, kl2.mean() * to_bits, rate.mean() * to_bits, x_hat, g.mean(),
                       kl1_map.detach().sum(dim=(0, 2, 3)) * to_bits / b)
+
+
+def negative_log_likelihood(x: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """−log p(x | mean) per value in nats: Laplace(mean, scale) or N(mean, scale²) (module docstring)."""
+    if likelihood == "gaussian":
+        return (x - mean).square() / (2 * scale.square()) + torch.log(scale * math.sqrt(2 * math.pi)).expand_as(mean)
+    return (x - mean).abs() / scale + torch.log(2 * scale).expand_as(mean)
 
 
 def active_channels(kl1_channels: np.ndarray, share: float = 0.9) -> int:

@@ -5,7 +5,7 @@ import torch
 
 from rec.errors import RecError
 from rec.models.layers import GDN
-from rec.models.pln import PLN, ModelConfig, Normal, pad_to_multiple
+from rec.models.pln import PLN, ModelConfig, Normal, negative_log_likelihood, pad_to_multiple
 
 TINY = dict(N=8, M=6, F=8, G=4)
 
@@ -87,6 +87,24 @@ def test_loss_terms_and_gamma_floor():
 def test_bad_config_is_refused():
     with pytest.raises(RecError, match="unknown model kind"):
         ModelConfig(kind="gan")
+    with pytest.raises(RecError, match="unknown likelihood"):
+        ModelConfig(likelihood="cauchy")
+
+
+@pytest.mark.parametrize("likelihood, law", [("laplace", torch.distributions.Laplace), ("gaussian", torch.distributions.Normal)])
+def test_the_distortion_is_the_likelihoods_negative_log(likelihood, law):
+    torch.manual_seed(4)
+    x, mean, scale = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), torch.tensor(0.07)
+    nll = negative_log_likelihood(x, mean, scale, likelihood)
+    assert torch.allclose(nll, -law(mean, scale).log_prob(x), atol=1e-5)
+    # and it is the distortion a model of that likelihood trains on (per pixel, channels summed)
+    model = PLN(ModelConfig(kind="gamma-pln", likelihood=likelihood, gamma_inf=0.01, **TINY))
+    with torch.no_grad():
+        model.log_gamma.fill_(math.log(0.07))
+    x = torch.rand(1, 3, 64, 64)
+    out = model(x, sample=False)
+    expected = -law(out.x_hat, torch.tensor(0.07)).log_prob(x).sum() / 64**2
+    assert out.distortion.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
 def test_gdn_in_bands_equals_gdn_whole(monkeypatch):
