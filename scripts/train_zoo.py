@@ -22,9 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACK_DIR = ROOT / "zoo" / "rec_zoo"  # the model pack (pip install ./zoo)
 BASE = "configs/gamma-pln-base.toml"
-BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer2021-base.toml"}
+#: The base config of a model by the start of its name (BASE for the others), for models named in no CONFIGS entry.
+BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer2021-base.toml",
+         "mentzer2018-msssim": "configs/mentzer2018-msssim.toml", "mentzer2018-mse": "configs/mentzer2018-mse.toml"}
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
 CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "configs/gamma-pln-vr2.toml",
+           "pln-vr": "configs/pln-vr.toml", "gamma-pln-vr3": "configs/gamma-pln-vr3.toml",
+           "gamma-pln-gauss": "configs/gamma-pln-gauss.toml",
            "mbt2018-vr": "configs/mbt2018-vr.toml", **{f"mbt2018-hyperprior-{r}": "configs/mbt2018-hyperprior.toml"
                                                       for r in ("low", "mid", "high")}}
 #: Baselines that are trained like the zoo's models but not exported: results name their runs (``--model RUN/last.pt``).
@@ -51,6 +55,14 @@ PLAN = [
     # at its 2 400-step state (its second cycle's end); 0.37 s a step in bf16 on a 2-core AMX CPU (Sapphire Rapids)
     ("gamma-pln-vr2", [], 6000, "run:gamma-pln-vr",
      "variable-rate γ-PLN (β 0.03-80, `--rate`), residual level-1 posterior; 8 400 steps of the recipe after gamma-pln-max"),
+    # the thesis's PLN (unit-scale Laplace) over the same span: one cosine cycle from gamma-pln-vr2
+    ("pln-vr", [], 3000, "gamma-pln-vr2",
+     "variable-rate PLN (β 0.0007-8, `--rate`), residual level-1 posterior; 3 000 steps of the recipe after gamma-pln-vr2"),
+    # the likelihood comparison (results/likelihood.md): one more cycle of 2 500 steps from gamma-pln-vr2, Laplace and Gaussian
+    ("gamma-pln-vr3", [], 2500, "gamma-pln-vr2",
+     "variable-rate γ-PLN (β 0.03-80, `--rate`), residual level-1 posterior; gamma-pln-vr2 and 2 500 further steps"),
+    ("gamma-pln-gauss", [], 2500, "gamma-pln-vr2",
+     "variable-rate γ-PLN with a Gaussian likelihood (MSE-trained; β 0.03-80, `--rate`); gamma-pln-vr2 and 2 500 further steps"),
     # the quantized reference on the same footing: variable-rate mbt2018 (λ per crop), the same recipe and as many
     # steps of it (8 400) as gamma-pln-vr2, continuing mbt2018-mid
     ("mbt2018-vr", [], 8400, "mbt2018-mid",
@@ -60,6 +72,12 @@ PLAN = [
     ("brummer2021-low", ["model.kind=brummer2021", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.0018"),
     ("brummer2021-mid", ["model.kind=brummer2021", "model.lmbda=0.013"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.013"),
     ("brummer2021-high", ["model.kind=brummer2021", "model.lmbda=0.025"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.025"),
+    # Mentzer et al. 2018 (issue 19), the paper's MS-SSIM objective: a base at R_t = 0.35 bpp from scratch, the other
+    # targets fine-tuned from it (β = 60 at 0.15 bpp: MS-SSIM's slope there exceeds the base's β = 20, which would not bind)
+    ("mentzer2018-msssim-mid", ["model.target_bpp=0.35"], 3500, "", "Mentzer 2018, MS-SSIM, R_t = 0.35 bpp"),
+    ("mentzer2018-msssim-low", ["model.target_bpp=0.15", "model.beta=60"], 1500, "mentzer2018-msssim-mid",
+     "Mentzer 2018, MS-SSIM, R_t = 0.15 bpp"),
+    ("mentzer2018-msssim-high", ["model.target_bpp=0.8"], 1500, "mentzer2018-msssim-mid", "Mentzer 2018, MS-SSIM, R_t = 0.8 bpp"),
     # the hyperprior-only baseline of the competition of priors, on its footing (configs/mbt2018-hyperprior.toml);
     # trained like the others but not exported (BASELINES): evaluated from the runs
     ("mbt2018-hyperprior-low", ["model.kind=mbt2018", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.0018"),
@@ -137,8 +155,7 @@ def main() -> None:
             prior = Path(args.runs) / source[4:]
             source = str(prior / "last.pt")
             prior_steps, prior_hours = run_time(read_log(prior))
-        kind = next((o.split("=", 1)[1] for o in overrides if o.startswith("model.kind=")), "")
-        config = CONFIGS.get(name, BASES.get(kind, BASE))
+        config = CONFIGS.get(name) or next((c for prefix, c in BASES.items() if name.startswith(prefix)), BASE)
         cmd = [sys.executable, "-m", "rec.cli", "train", config, "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]
         cmd += [x for o in overrides for x in ("--set", o)]
         if source and not (run / "last.pt").exists():
