@@ -15,7 +15,7 @@ samplers (bytes of the file, PSNR / MS-SSIM of the decoded image). A quantized r
   per-rate mbt2018 models (``rec/mbt2018.json``), JPEG (``classical/jpeg.json``) and the
   per-rate γ-PLNs (``rec/rec-gamma-pln.json``).
 
-    python scripts/eval_variable_rate.py --model gamma-pln-vr2 --coded      # or --model runs/x/last.pt
+    python scripts/eval_variable_rate.py --model gamma-pln-vr3 --coded      # or --model runs/x/last.pt
     python scripts/eval_variable_rate.py --model mbt2018-vr --rates 0.002,0.0035,0.0067,0.013,0.025,0.05
 """
 
@@ -39,7 +39,7 @@ from rec.evaluation.provenance import provenance
 from rec.evaluation.results import RDCurve, load_curve, save_curve
 from rec.image import read_image
 from rec.models.rate import standard_rates
-from rec.models.zoo import list_models
+from rec.models.zoo import DEFAULT_MODEL, list_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ ANCHORS = [("mbt2018-vr (same data, recipe and steps; coded)", "rec/mbt2018-vr.j
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gamma-pln-vr2", help="zoo name, training checkpoint (.pt) or shard folder")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="zoo name, training checkpoint (.pt) or shard folder")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "kodak"))
     ap.add_argument("--rates", "--betas", dest="rates", help="comma-separated rate parameters (default: 6 log-spaced over the model's range)")
     ap.add_argument("--coded", action="store_true", help="also run the codec (default samplers) at every rate (always, for a reference)")

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from rec.codec import compress
+from rec.models.zoo import DEFAULT_MODEL
 from rec.evaluation.metrics import psnr
 from tests.conftest import smooth_image
 
@@ -30,7 +31,7 @@ np.save(sys.argv[2], decompress(open(sys.argv[1], "rb").read()))
 """
 
 
-@pytest.mark.parametrize("model, rate", [("mbt2018-mid", None), ("mbt2018-vr", 0.004), ("gamma-pln-vr2", None)])
+@pytest.mark.parametrize("model, rate", [("mbt2018-mid", None), ("mbt2018-vr", 0.004), (DEFAULT_MODEL, None)])
 def test_a_file_decodes_identically_under_other_kernels(tmp_path, model, rate):
     rgb = smooth_image(np.random.default_rng(7), 200, 264)
     data = compress(rgb, model=model, rate=rate)
