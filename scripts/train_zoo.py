@@ -76,9 +76,9 @@ PLAN = [
     # Mentzer et al. 2018 (issue 19), the paper's MS-SSIM objective: a base at R_t = 0.35 bpp from scratch, the other
     # targets fine-tuned from it (β = 60 at 0.15 bpp: MS-SSIM's slope there exceeds the base's β = 20, which would not bind)
     ("mentzer2018-msssim-mid", ["model.target_bpp=0.35"], 3500, "", "Mentzer 2018, MS-SSIM, R_t = 0.35 bpp"),
-    ("mentzer2018-msssim-low", ["model.target_bpp=0.15", "model.beta=60"], 1500, "mentzer2018-msssim-mid",
+    ("mentzer2018-msssim-low", ["model.target_bpp=0.15", "model.beta=60"], 1000, "mentzer2018-msssim-mid",
      "Mentzer 2018, MS-SSIM, R_t = 0.15 bpp"),
-    ("mentzer2018-msssim-high", ["model.target_bpp=0.8"], 1500, "mentzer2018-msssim-mid", "Mentzer 2018, MS-SSIM, R_t = 0.8 bpp"),
+    ("mentzer2018-msssim-high", ["model.target_bpp=0.8"], 1000, "mentzer2018-msssim-mid", "Mentzer 2018, MS-SSIM, R_t = 0.8 bpp"),
     # the hyperprior-only baseline of the competition of priors, on its footing (configs/mbt2018-hyperprior.toml);
     # trained like the others but not exported (BASELINES): evaluated from the runs
     ("mbt2018-hyperprior-low", ["model.kind=mbt2018", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.0018"),
