@@ -47,12 +47,7 @@ the channels add noise before the decoder has learned them, so the distortion's 
 shuts them (our first run: depth 16 → 1 in 120 steps, then stuck at one channel, since a
 channel beyond the depth gets a gradient only through the mask's one transition channel and
 the decoder never learned it). During the warm-up every channel is coded (y gets no
-gradient); the map then opens onto channels the decoder uses. Adam's steps do not shrink
-with the gradient, so a map channel that had none for the whole warm-up moved y to the
-sigmoid's floor within 20 steps of opening (depth 12 → 0.8, at y ≈ 1e-40: no gradient
-since). y = M·sigmoid(map_gain·a) with a the map channel of E's last convolution and
-map_gain = 0.05 makes the map 20× slower than the latents (Adam's step size scales with
-the gain) and starts it at y ≈ M/2.
+gradient); the map then opens at E's untrained y ≈ M/2 onto channels the decoder uses.
 
 Footnote 4: ⌈m⌉ is recoverable from ẑ as the trailing zero symbols Q(0) of each column
 (:func:`depth_from_symbols` gives a depth ≤ d that masks ẑ to itself). The codec codes d
@@ -100,7 +95,6 @@ class MentzerConfig:
             (0: Eq. 20 as is).
         context_lr_scale: P's learning rate relative to the autoencoder's (the paper: 1e-4 against
             4e-3 at batch 30; here the autoencoder's scaled to the batch, P's kept).
-        map_gain: y = M·sigmoid(map_gain · E's map channel); module docstring.
     """
 
     kind: str = "mentzer2018"
@@ -116,7 +110,6 @@ class MentzerConfig:
     beta: float = 10.0
     target_bpp: float = 0.0
     context_lr_scale: float = 0.2
-    map_gain: float = 0.05
 
     def __post_init__(self):
         if self.kind != "mentzer2018":
@@ -133,7 +126,7 @@ class MentzerConfig:
             raise RecError("blocks must be in 0 .. 32 and units in 1 .. 32")
         if self.distortion not in DISTORTIONS:
             raise RecError(f"distortion must be one of {DISTORTIONS}, got {self.distortion!r}")
-        if not (self.sigma > 0 and self.beta >= 0 and self.target_bpp >= 0 and self.context_lr_scale > 0 and self.map_gain > 0):
+        if not (self.sigma > 0 and self.beta >= 0 and self.target_bpp >= 0 and self.context_lr_scale > 0):
             raise RecError("σ and P's learning-rate scale must be positive, β and the target non-negative")
 
     def to_dict(self) -> dict:
@@ -282,7 +275,7 @@ class ContextAutoencoder(nn.Module):
         m = self.config.M
         if not self.config.importance_map:
             return out, None
-        return out[:, :m], m * torch.sigmoid(self.config.map_gain * out[:, m])
+        return out[:, :m], m * torch.sigmoid(out[:, m])
 
     def importance_mask(self, y: torch.Tensor | None, shape) -> tuple[torch.Tensor, torch.Tensor]:
         """⌈m⌉ of Eq. 14 with the identity backward, (B, M, h, w) float32 (exactly 0 / 1 forward), and
