@@ -305,9 +305,7 @@ class Mentzer2018Codec:
 
     # -- training (rec.training.loop) ---------------------------------------------------
     def losses(self, net, x, *, warmup: float, sample: bool, beta):
-        # no noise: hard quantization forward, soft assignment backward, in training and inference; the
-        # importance map stays open (every channel coded) during the warm-up (rec.models.mentzer)
-        return net(x, open_map=warmup < 1)
+        return net(x)  # no noise: hard quantization forward, soft assignment backward, in training and inference
 
     def log_scalars(self, losses) -> dict[str, float]:
         return losses.scalars()  # loss, bpp, bpp_mc, bpp_map, bits_mc, bits_ce, bits_map, ce, distortion, mse, psnr, …

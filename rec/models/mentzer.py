@@ -42,13 +42,6 @@ as a constant (its gradient reaches P only). H(⌈m⌉) is not in the loss (the 
 Eq. 17 treats it as constant); :class:`MentzerLosses` reports an estimate of it (the
 empirical entropy of the depths), the codec codes the depth map (rec.codecs.mentzer2018).
 
-The importance map's warm-up (``train.warmup`` steps; not in the paper): from a fresh start
-the channels add noise before the decoder has learned them, so the distortion's gradient alone
-shuts them (our first run: depth 16 → 1 in 120 steps, then stuck at one channel, since a
-channel beyond the depth gets a gradient only through the mask's one transition channel and
-the decoder never learned it). During the warm-up every channel is coded (y gets no
-gradient); the map then opens at E's untrained y ≈ M/2 onto channels the decoder uses.
-
 Footnote 4: ⌈m⌉ is recoverable from ẑ as the trailing zero symbols Q(0) of each column
 (:func:`depth_from_symbols` gives a depth ≤ d that masks ẑ to itself). The codec codes d
 instead, so that the symbols it codes are exactly those MC counts.
@@ -329,17 +322,14 @@ class ContextAutoencoder(nn.Module):
             return F.cross_entropy(logits, symbols, reduction="none") / _LN2
 
     # -- training objective -------------------------------------------------------------
-    def forward(self, x: torch.Tensor, open_map: bool = False) -> MentzerLosses:
-        """The losses of a batch in [0, 1] whose size is a multiple of 8 (section 3.5's six steps).
-
-        ``open_map``: code every channel whatever y says (the importance map's warm-up, module docstring).
-        """
+    def forward(self, x: torch.Tensor) -> MentzerLosses:
+        """The losses of a batch in [0, 1] whose size is a multiple of 8 (section 3.5's six steps)."""
         c = self.config
         b, _, height, width = x.shape
         pixels = b * height * width
         z, y = self.analyze(x)
         with torch.autocast(x.device.type, enabled=False):
-            mask, depth = self.importance_mask(None if open_map else y, z.shape)
+            mask, depth = self.importance_mask(y, z.shape)
             z_hat, symbols = self.quantize(z * mask)
         x_hat = self.synthesize(z_hat)
         bits = self.bits(z_hat, symbols, detach=True)  # MC's: gradient to E, the mask and the centres

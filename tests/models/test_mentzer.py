@@ -259,21 +259,6 @@ def test_the_rate_term_is_clipped_below_the_target():
     assert g is None or float(g.abs().sum()) == 0
 
 
-def test_the_importance_map_stays_open_during_the_warm_up():
-    """Every channel is coded while the map is held open, and y gets no gradient; then the map masks."""
-    net = tiny_mentzer(M=4, gain=5.0, beta=2.0).train()
-    x = image_batch(11, 8)
-    held = net(x, open_map=True)
-    assert bool((held.depth == net.config.M).all())
-    y_weight = net.encoder[-1].weight  # its last output channel is y
-    (g,) = torch.autograd.grad(held.loss, [y_weight])
-    assert float(g[net.config.M].abs().sum()) == 0 and float(g[: net.config.M].abs().sum()) > 0
-    opened = net(x)
-    assert bool((opened.depth < net.config.M).any())
-    (g,) = torch.autograd.grad(opened.loss, [y_weight])
-    assert float(g[net.config.M].abs().sum()) > 0
-
-
 def test_the_ms_ssim_distortion():
     from pytorch_msssim import ms_ssim
 
