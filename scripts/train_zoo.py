@@ -28,7 +28,7 @@ BASES = {"mbt2018": "configs/mbt2018-base.toml", "brummer2021": "configs/brummer
 #: Models with a config of their own (which names their init and warm-up) instead of BASE + overrides.
 CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "configs/gamma-pln-vr2.toml",
            "pln-vr": "configs/pln-vr.toml", "gamma-pln-vr3": "configs/gamma-pln-vr3.toml",
-           "gamma-pln-gauss": "configs/gamma-pln-gauss.toml",
+           "gamma-pln-gauss": "configs/gamma-pln-vr3.toml",  # with model.likelihood=gaussian (PLAN)
            "mbt2018-vr": "configs/mbt2018-vr.toml", **{f"mbt2018-hyperprior-{r}": "configs/mbt2018-hyperprior.toml"
                                                       for r in ("low", "mid", "high")}}
 #: Baselines that are trained like the zoo's models but not exported: results name their runs (``--model RUN/last.pt``).
@@ -62,7 +62,7 @@ PLAN = [
     # the likelihood comparison (results/likelihood.md): one more cycle of 2 500 steps from gamma-pln-vr2, Laplace and Gaussian
     ("gamma-pln-vr3", [], 2500, "gamma-pln-vr2",
      "variable-rate γ-PLN (β 0.03-80, `--rate`), residual level-1 posterior; 10 900 steps of the recipe after gamma-pln-max (gamma-pln-vr2 and one more cycle)"),
-    ("gamma-pln-gauss", [], 2500, "gamma-pln-vr2",
+    ("gamma-pln-gauss", ["model.likelihood=gaussian"], 2500, "gamma-pln-vr2",
      "variable-rate γ-PLN with a Gaussian likelihood (MSE-trained; β 0.03-80, `--rate`); gamma-pln-vr2 and 2 500 further steps"),
     # the quantized reference on the same footing: variable-rate mbt2018 (λ per crop), the same recipe and as many
     # steps of it (8 400) as gamma-pln-vr2, continuing mbt2018-mid
