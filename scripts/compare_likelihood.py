@@ -25,7 +25,7 @@ from rec.evaluation.bdtable import bd_cell  # noqa: E402
 from rec.evaluation.metrics import ms_ssim_db  # noqa: E402
 from rec.evaluation.provenance import provenance  # noqa: E402
 from rec.evaluation.results import RDCurve  # noqa: E402
-from rec.image import read_image  # noqa: E402
+from rec.image import image_files, read_image  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,8 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = args.labels or args.models
     if len(labels) != len(args.models):
         sys.exit("--labels needs one label per model")
-    paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    images = [read_image(p) for p in paths]
+    images = [read_image(p) for p in image_files(args.data)]
     rates = [float(r) for r in args.rates.split(",")]
     lines = [f"# {args.title}", "", provenance(__file__, argv),
              f"Data: {len(images)} images of {args.data}. *ideal*: the image decoded from an exact posterior sample, "
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         points = sorted((ideal_row(model, images, r) for r in rates), key=lambda q: q["kl_bpp"])
         curves.append(RDCurve(name=label, bpp=tuple(q["kl_bpp"] for q in points), psnr=tuple(q["ideal_psnr"] for q in points),
                               ms_ssim=tuple(q["ideal_ms_ssim"] for q in points)))
-        lines += [f"## {label}", "", f"`{model_arg}`, likelihood {getattr(model.config, 'likelihood', 'laplace')}", "",
+        lines += [f"## {label}", "", f"`{model_arg}`, likelihood {model.config.likelihood}", "",
                   "| β | KL bpp | ideal PSNR | ideal MS-SSIM (dB) | active |", "|---|---|---|---|---|"]
         lines += [f"| {q['beta']:g} | {q['kl_bpp']:.3f} | {q['ideal_psnr']:.2f} | {ms_ssim_db(q['ideal_ms_ssim']):.2f} | "
                   f"{q['active_channels']} |" for q in points]

@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    from rec.models.zoo import DEFAULT_MODEL, list_models, zoo_dir
+    from rec.models.zoo import DEFAULT_MODEL, get_entry, list_models, zoo_dir
     from rec.training.checkpoint import export_model
 
     for name, overrides, steps, init, description in PLAN:
@@ -163,7 +163,7 @@ def main() -> None:
             source = str(prior / "last.pt")
             prior_steps, prior_hours = run_time(read_log(prior))
         elif name in CONTINUES:  # one more cycle of the shipped parent's run: its steps and hours count too
-            parent = {e.name: e for e in list_models()}[init]
+            parent = get_entry(init)
             prior_steps, prior_hours = parent.steps, parent.wall_hours
         config = CONFIGS.get(name) or next((c for prefix, c in BASES.items() if name.startswith(prefix)), BASE)
         cmd = [sys.executable, "-m", "rec.cli", "train", config, "--out", str(run), "--quiet", "--set", f"train.steps={steps - offset}"]

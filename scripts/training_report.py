@@ -149,7 +149,7 @@ def main() -> None:
         run = e.extra.get("run", e.name) if e.extra else e.name
         log = Path(args.runs) / run / "log.jsonl"
         gamma_inf = f"{e.config.gamma_inf:g}" if e.kind == "gamma-pln" else "—"  # the others' likelihood has no γ
-        family = e.kind + (" (Gaussian)" if getattr(e.config, "likelihood", "laplace") == "gaussian" else "")
+        family = e.kind + (" (Gaussian)" if e.config.likelihood == "gaussian" else "")
         if log.exists():
             plot_curve(log, out / "training" / f"{e.name}.png", f"{e.name} ({e.kind}, {codec_for_kind(e.kind).rate_label(e.config).strip()})")
         for beta in rates(e.config):

@@ -30,7 +30,6 @@ def test_the_script_writes_ideal_and_coded_curves_of_a_variable_rate_model(tmp_p
     assert "| 3 |" in table and "| 0.2 |" in table and "Rate monotone in β" in table
 
 
-
 def test_the_likelihood_comparison_tables_each_model_and_its_bd_rate(tmp_path, empty_zoo):
     """scripts/compare_likelihood.py: each model's ideal points, as eval_variable_rate measures them, and a BD row."""
     for seed in (0, 1):
