@@ -4,7 +4,7 @@ Mentzer, Agustsson, Tschannen, Timofte and Van Gool, *Conditional Probability Mo
 
     x ─► normalize ─► E: conv5 s2 N/2, conv5 s2 N, residual body, conv5 s2 (M + 1) ─► z (M ch), y (1 ch)   (x/8)
     importance map (Eq. 14): y ← M·sigmoid(y);  m[k] = clamp(y − k, 0, 1), k = 0 … M − 1
-         z ← z ⊙ ⌈m⌉          (forward ⌈m⌉; backward the identity, i.e. ∂m)
+         z ← z ⊙ m            (the authors' code; zero wherever ⌈m⌉ is, see "Training" below)
     quantization (Eqs. 2-4): ẑ = the nearest of L learned centres c_1 … c_L;
          backward through z̃ = Σ_j softmax(−σ(z − c_j)²)_j c_j  (σ = 1)
     P(ẑ) ─► logits of every symbol over the L centres, raster order of (c, y, x)   (rec.models.context3d)
@@ -30,15 +30,26 @@ Costs, in bits (log2):
 
     C(ẑ)  = Σ_i −log2 P_{i, I(ẑ_i)}              coding cost, every symbol (Eq. 13)
     MC(ẑ) = Σ_i −⌈m_i⌉ log2 P_{i, I(ẑ_i)}        masked coding cost (Eqs. 18-19): exactly the symbols
-                                                  the codec codes (c < d), with ∂MC/∂m through ⌈·⌉
+                                                  the codec codes (c < d); backward ∂MC/∂m_i = −log2 P_i
+                                                  (⌈·⌉ with the identity backward), P's input ẑ constant
     L_{E,D,Q} = d(x, x̂) + β · max(MC/pixels, R_t) (Eq. 20, with the paper's clipping max(t, βH) of
                                                   section 4: no rate gradient below the target R_t [bpp])
     L_P = CE = C / symbols                        (Eqs. 7, 21: P's own loss, bits per symbol)
 
 d is 100·(1 − MS-SSIM) (the paper's) or 255²·MSE. The two losses are trained concurrently
-(section 3.3) from one backward pass of their sum: MC is computed with P's weights as
-constants (its gradient reaches E and the centres through ẑ and the mask only), CE with ẑ
-as a constant (its gradient reaches P only). H(⌈m⌉) is not in the loss (the paper's
+(section 3.3) from one backward pass of their sum: MC is computed with P's weights and its
+input ẑ as constants, so that its gradient reaches E through the importance map alone; CE
+with ẑ as a constant (its gradient reaches P only).
+
+Training, as the authors' code (github.com/fab-jul/imgcomp-cvpr) does it where it departs
+from the paper's text: z is masked by m itself, not by ⌈m⌉ with an identity backward, and P's
+input is a constant in the rate term ("it prevents multiple gradients flowing into the
+heatmap"). Both matter here: with the paper's ⌈m⌉ forward and MC's gradient also flowing
+through P's input into ẑ, the map shut 31 of 32 channels within 20-120 steps of training
+and never reopened them (depth 1, 0.04 bpp), also after a warm-up with every channel coded.
+Masking by m keeps the symbols the codec codes exactly those MC counts: m_k = 0, hence
+z_k·m_k = 0 → Q(0), wherever ⌈m_k⌉ = 0; the transition channel (k < y < k + 1) carries
+z_k·(y − k). H(⌈m⌉) is not in the loss (the paper's
 Eq. 17 treats it as constant); :class:`MentzerLosses` reports an estimate of it (the
 empirical entropy of the depths), the codec codes the depth map (rec.codecs.mentzer2018).
 
@@ -270,17 +281,18 @@ class ContextAutoencoder(nn.Module):
             return out, None
         return out[:, :m], m * torch.sigmoid(out[:, m])
 
-    def importance_mask(self, y: torch.Tensor | None, shape) -> tuple[torch.Tensor, torch.Tensor]:
-        """⌈m⌉ of Eq. 14 with the identity backward, (B, M, h, w) float32 (exactly 0 / 1 forward), and
-        the depth of each location (B, h, w) int64; all ones and M without an importance map."""
+    def importance_mask(self, y: torch.Tensor | None, shape) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eq. 14 of an importance map y, each (B, M, h, w) float32: m (z's mask), ⌈m⌉ with the identity
+        backward (exactly 0 / 1 forward: MC's weights), and the depth of each location (B, h, w) int64;
+        all ones and M without an importance map."""
         b, m, h, w = shape
         if y is None:
             ones = torch.ones(shape, device=self.centers.device)
-            return ones, torch.full((b, h, w), m, dtype=torch.long, device=ones.device)
+            return ones, ones, torch.full((b, h, w), m, dtype=torch.long, device=ones.device)
         k = torch.arange(m, device=y.device, dtype=y.dtype).view(1, m, 1, 1)
         soft = torch.clamp(y.unsqueeze(1) - k, 0.0, 1.0)
         hard = torch.ceil(soft.detach())
-        return hard + (soft - soft.detach()), hard.sum(1).long()
+        return soft, hard + (soft - soft.detach()), hard.sum(1).long()
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Q of Eq. 2: the index of the nearest centre of every value (ties: the smaller centre)."""
@@ -312,7 +324,7 @@ class ContextAutoencoder(nn.Module):
     def encode_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The codec's input: the symbols (B, M, h, w) and depths (B, h, w) of a padded image, as in training."""
         z, y = self.analyze(x)
-        mask, depth = self.importance_mask(y, z.shape)
+        mask, _, depth = self.importance_mask(y, z.shape)
         return self.nearest(z * mask), depth
 
     def bits(self, z_hat: torch.Tensor, symbols: torch.Tensor, detach: bool = False) -> torch.Tensor:
@@ -329,11 +341,11 @@ class ContextAutoencoder(nn.Module):
         pixels = b * height * width
         z, y = self.analyze(x)
         with torch.autocast(x.device.type, enabled=False):
-            mask, depth = self.importance_mask(y, z.shape)
+            mask, coded, depth = self.importance_mask(y, z.shape)
             z_hat, symbols = self.quantize(z * mask)
         x_hat = self.synthesize(z_hat)
-        bits = self.bits(z_hat, symbols, detach=True)  # MC's: gradient to E, the mask and the centres
-        masked = mask * bits
+        bits = self.bits(z_hat.detach(), symbols, detach=True)  # MC's: constants; its gradient is the mask's
+        masked = coded * bits
         bits_mc = masked.sum()
         bits_p = self.bits(z_hat.detach(), symbols) if torch.is_grad_enabled() else bits  # C's: gradient to P
         ce = bits_p.mean()

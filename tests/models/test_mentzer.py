@@ -75,13 +75,17 @@ def test_quantization_maps_every_value_to_a_centre_and_the_soft_path_has_a_gradi
 def test_the_importance_mask_follows_eq_14_with_a_straight_through_ceiling():
     net = tiny_mentzer(M=4)
     y = torch.tensor([[[0.3, 1.7, 2.5, 3.9]]], requires_grad=True)  # (B, h, w) = (1, 1, 4)
-    mask, depth = net.importance_mask(y, (1, 4, 1, 4))
+    mask, coded, depth = net.importance_mask(y, (1, 4, 1, 4))
     expected = [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]  # ⌈m_k⌉ = 1 exactly when k < y
-    assert mask.detach()[0, :, 0].T.tolist() == expected and depth.tolist() == [[[1, 2, 3, 4]]]
-    mask.sum().backward()
-    assert y.grad.tolist() == [[[1.0, 1.0, 1.0, 1.0]]]  # ∂m: the one channel with k < y < k + 1
-    ones, full = tiny_mentzer(importance_map=False).importance_mask(None, (2, 4, 3, 3))
-    assert bool((ones == 1).all()) and bool((full == 4).all())
+    assert coded.detach()[0, :, 0].T.tolist() == expected and depth.tolist() == [[[1, 2, 3, 4]]]
+    soft = [[0.3, 0, 0, 0], [1, 0.7, 0, 0], [1, 1, 0.5, 0], [1, 1, 1, 0.9]]  # m = clamp(y − k, 0, 1): z's mask
+    torch.testing.assert_close(mask.detach()[0, :, 0].T, torch.tensor(soft))
+    assert bool(((mask > 0) == (coded > 0)).all())  # m masks exactly what ⌈m⌉ does
+    (g_coded,) = torch.autograd.grad(coded.sum(), y, retain_graph=True)
+    (g_mask,) = torch.autograd.grad(mask.sum(), y)
+    assert g_coded.tolist() == g_mask.tolist() == [[[1.0, 1.0, 1.0, 1.0]]]  # ∂m: the one channel with k < y < k + 1
+    ones, same, full = tiny_mentzer(importance_map=False).importance_mask(None, (2, 4, 3, 3))
+    assert bool((ones == 1).all()) and bool((same == 1).all()) and bool((full == 4).all())
 
 
 def test_masked_latents_are_the_zero_symbol_and_the_mask_is_recoverable_from_the_symbols():
@@ -247,8 +251,11 @@ def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_t
     for a, b in zip(g_loss[n:], g_rd):
         torch.testing.assert_close(a, b)
     assert all(float(g.abs().sum()) > 0 for g in g_loss)
-    rate = torch.autograd.grad(losses.bpp_mc, [net.encoder[-1].weight, net.centers], retain_graph=True)
-    assert all(float(g.abs().sum()) > 0 for g in rate)  # the masked cost moves E (through ẑ and the mask) and Q
+    (rate,) = torch.autograd.grad(losses.bpp_mc, [net.encoder[-1].weight], retain_graph=True)
+    m = net.config.M
+    assert float(rate[m].abs().sum()) > 0  # the masked cost moves E through the importance map's channel
+    assert float(rate[:m].abs().sum()) == 0  # and through nothing else: P's input is a constant in it (authors' code)
+    assert torch.autograd.grad(losses.bpp_mc, [net.centers], retain_graph=True, allow_unused=True)[0] is None
 
 
 def test_the_rate_term_is_clipped_below_the_target():
