@@ -26,7 +26,7 @@ step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --
     --out results/bench
 # rate-distortion: classical codecs, every REC model family, the mbt2018 reference
 step python scripts/run_classical.py
-step rec eval "$KODAK" --codec rec --codec mbt2018 --codec brummer2021 --out results/rec --quiet
+step rec eval "$KODAK" --codec rec --codec mbt2018 --codec brummer2021 --codec mentzer2018 --out results/rec --quiet
 step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
 # Brummer & De Vleeschouwer 2021: RD against the same-budget hyperprior and Table 1 (the hyperprior runs and the
 # N_CDF ablation's come from training: python scripts/brummer_study.py --parts ablation; scripts/train_zoo.py)

@@ -6,7 +6,8 @@ Usage:
                                [--min-overlap 0.25] [--out results/bdrate.md]
 
 Rows (defaults): ours, ``results/rec/rec-*.json``, ``results/rec/mbt2018*.json`` (the
-per-rate and the variable-rate reference) and ``results/rec/brummer2021.json``; our classical codecs, ``results/classical/*.json``; the published anchors of
+per-rate and the variable-rate reference), ``results/rec/brummer2021.json`` and
+``results/rec/mentzer2018-*.json`` (one curve per objective); our classical codecs, ``results/classical/*.json``; the published anchors of
 ``rec/evaluation/anchors/kodak`` (CompressAI's ``_cuda`` twins of ``_cpu`` curves left
 out). Columns: BD-rate (PCHIP, :mod:`rec.evaluation.bdrate`) against our JPEG and our
 HEIC 4:4:4, in PSNR and in MS-SSIM dB (:mod:`rec.evaluation.bdtable`). A curve with
@@ -49,7 +50,8 @@ def _rel(p: Path) -> str:
 
 def _default_ours() -> list[Path]:
     d = ROOT / "results" / "rec"
-    return sorted(d.glob("rec-*.json")) + sorted(d.glob("mbt2018*.json")) + sorted(d.glob("brummer2021*.json"))
+    return (sorted(d.glob("rec-*.json")) + sorted(d.glob("mbt2018*.json")) + sorted(d.glob("brummer2021*.json"))
+            + sorted(d.glob("mentzer2018*.json")))
 
 
 def _source_line(path: Path, c: RDCurve) -> str:

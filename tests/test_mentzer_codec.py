@@ -242,12 +242,16 @@ checkpoint_every = 3
     assert np.array_equal(rec.decompress(data, model=str(out / "last.pt")), data.decoded)
 
 
-def test_rec_eval_codes_a_zoo_model_through_the_front_door(empty_zoo):
+def test_rec_eval_codes_zoo_models_through_the_front_door_one_curve_per_objective(empty_zoo):
     from rec.evaluation.runner import EvalImage, evaluate
 
-    install(empty_zoo, "tiny-mentzer", tiny_mentzer(M=M).eval())
+    install(empty_zoo, "tiny-mentzer", tiny_mentzer(M=M, distortion="ms-ssim").eval())
+    install(empty_zoo, "tiny-mentzer-mse", tiny_mentzer(M=M, target_bpp=0.5).eval())
     images = [EvalImage(f"im{i}.png", _image(48, 80, seed=i)) for i in range(2)]
-    (result,) = evaluate(images, ["mentzer2018"], models=["tiny-mentzer"], progress=False, log=lambda m: None)
-    (point,) = result.points
-    assert result.codec == "mentzer2018" and point.setting == "tiny-mentzer" and len(point.images) == 2
-    assert point.bpp > 0 and np.isfinite(point.psnr)
+    results = evaluate(images, ["mentzer2018"], models=["tiny-mentzer-mse", "tiny-mentzer"], progress=False,
+                       log=lambda m: None)
+    assert [r.codec for r in results] == ["mentzer2018-ms-ssim", "mentzer2018-mse"]
+    for result, name, target in zip(results, ("tiny-mentzer", "tiny-mentzer-mse"), (0.0, 0.5)):
+        (point,) = result.points
+        assert point.setting == name and len(point.images) == 2 and result.extra["target_bpp"] == [target]
+        assert point.bpp > 0 and np.isfinite(point.psnr)

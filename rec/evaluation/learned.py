@@ -10,6 +10,7 @@ variable-rate model (:mod:`rec.evaluation.model_choice`), measured by the shared
                          ``rec-pln``, ``rec-vae``), one per variable-rate model (``rec-<name>``)
 :func:`evaluate_quantized`  a quantized codec of the registry: one result per codec
 :func:`evaluate_mbt2018`  :func:`evaluate_quantized` for mbt2018, with each point's λ
+:func:`evaluate_mentzer2018`  :func:`evaluate_quantized` per objective of the mentzer2018 models
 :data:`EVALUATORS`       the evaluator of each learned codec id, as :func:`rec.evaluation.runner.evaluate` calls it
 =======================  ==================================================================
 
@@ -32,7 +33,7 @@ from rec.evaluation.model_choice import EvalModel, load_models, rate_of
 from rec.evaluation.points import PointStore, open_store
 from rec.evaluation.sweep import Log, OnPoint, by_rate, default_log, measure_quality, run_points
 
-__all__ = ["evaluate_rec", "evaluate_quantized", "evaluate_mbt2018", "EVALUATORS"]
+__all__ = ["evaluate_rec", "evaluate_quantized", "evaluate_mbt2018", "evaluate_mentzer2018", "EVALUATORS"]
 
 
 def _measure(codec_id: str, result: CodecResult, models: Sequence[EvalModel], images: Sequence[EvalImage],
@@ -151,14 +152,15 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
                        rates: Sequence[float] | None = None, meta: dict | None = None, progress: bool | None = None,
                        on_point: OnPoint | None = None, log: Log | None = None,
                        points_dir: str | os.PathLike | None = None, resume: bool = True, name: str | None = None,
-                       description: str | None = None,
+                       description: str | None = None, stem: str | None = None,
                        per_model: dict[str, Callable[[Any], float]] | None = None) -> CodecResult | None:
     """One rate point per fixed-rate model and per rate of a variable-rate model (``rates``, or six
     log-spaced over its range) of a quantized codec of the registry, all in one result; None if
     there is no such model.
 
     Coded through the front door (:func:`rec.codec.compress` / :func:`rec.codec.decompress`
-    with the model object); ``name`` and ``description`` default to the codec's label;
+    with the model object); ``name`` and ``description`` default to the codec's label, ``stem``
+    (the result's codec: its files' stem) to the codec id;
     ``per_model`` adds ``extra`` lists of a figure of each point's model (e.g. its λ; a point
     of a variable-rate model has its own rate under the rate parameter's name instead).
     """
@@ -173,7 +175,8 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
         kinds = ", ".join(repr(k) for k in codec.kinds)
         log(f"{codec_id}: skipped: the zoo has no {codec_id} model (none of kind {kinds} installed; {PACK_HINT})")
         return None
-    result = CodecResult(codec=codec_id, name=name or codec.label,
+    stem = stem or codec_id
+    result = CodecResult(codec=stem, name=name or codec.label,
                          description=f"{description or codec.label}; models: {', '.join(m.name for m in chosen)}",
                          setting_name="model", meta=dict(meta or {}))
 
@@ -188,7 +191,7 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
         return ImageResult(im.name, label, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
                            p, m, mdb, t1 - t0, t2 - t1)
 
-    store = open_store(points_dir, codec_id, {"codec": codec_id}, resume)
+    store = open_store(points_dir, stem, {"codec": stem}, resume)
     return _measure(codec_id, result, chosen, images, code, progress=progress, on_point=on_point, store=store, log=log,
                     figures=per_model)
 
@@ -210,6 +213,33 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
         per_model={"lambda": lambda net: float(net.config.lmbda)})
 
 
+def evaluate_mentzer2018(images: Sequence[EvalImage], models: Sequence[Any] | None = None, *,
+                         log: Log | None = None, **options) -> list[CodecResult]:
+    """One curve per objective the mentzer2018 models were trained for (``config.distortion``):
+    codec ``mentzer2018-ms-ssim`` (the paper's), then ``mentzer2018-mse``, each point with its
+    target rate R_t (``extra["target_bpp"]``); empty without a model. ``options`` as
+    :func:`evaluate_quantized`'s."""
+    from rec.codec import resolve_model
+    from rec.evaluation.model_choice import models_for, open_models
+    from rec.models.mentzer import DISTORTIONS
+
+    log = log or default_log
+    chosen = [(m, resolve_model(m).config.distortion) for m in models_for("mentzer2018", open_models(models), log)]
+    results = []
+    for distortion in DISTORTIONS:
+        mine = [m for m, d in chosen if d == distortion]
+        if mine:
+            results += _one(evaluate_quantized(
+                "mentzer2018", images, mine, log=log, stem=f"mentzer2018-{distortion}", name=f"mentzer2018, {distortion}",
+                description=f"Mentzer et al. 2018 (3D context model, importance map), trained for {distortion}",
+                per_model={"target_bpp": lambda net: float(net.config.target_bpp)}, **options))
+    if not chosen:
+        from rec.models.zoo import PACK_HINT
+
+        log(f"mentzer2018: skipped: the zoo has no mentzer2018 model ({PACK_HINT})")
+    return results
+
+
 def _one(result: CodecResult | None) -> list[CodecResult]:
     return [] if result is None else [result]
 
@@ -222,7 +252,6 @@ EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
     "brummer2021": lambda images, models, samplers, seed, **options: _one(
         evaluate_quantized("brummer2021", images, models, per_model={"lambda": lambda net: float(net.config.lmbda)},
                            **options)),
-    "mentzer2018": lambda images, models, samplers, seed, **options: _one(
-        evaluate_quantized("mentzer2018", images, models, **options)),
+    "mentzer2018": lambda images, models, samplers, seed, **options: evaluate_mentzer2018(images, models, **options),
 }
 
