@@ -31,7 +31,7 @@ step python scripts/reference_report.py --kodak "$KODAK" --from-results results/
 # Brummer & De Vleeschouwer 2021: RD against the same-budget hyperprior and Table 1 (the hyperprior runs and the
 # N_CDF ablation's come from training: python scripts/brummer_study.py --parts ablation; scripts/train_zoo.py)
 step python scripts/brummer_study.py --kodak "$KODAK" --parts rd timing
-step python scripts/mentzer_ablation.py --kodak "$KODAK"   # Table 1 of Mentzer et al. 2018 (nothing until one is trained)
+step python scripts/mentzer_study.py --kodak "$KODAK"   # Mentzer et al. 2018: bits, Table 1, decode times
 step python scripts/plot_rd.py results/classical/*.json --out results/classical/rd_kodak.png
 step python scripts/plot_rd.py results/classical/jpeg.json results/classical/webp.json results/classical/heic.json \
     results/rec/*.json --out results/rd_kodak.png

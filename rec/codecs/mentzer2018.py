@@ -5,7 +5,7 @@ sections 3.2-3.5); the model is :class:`rec.models.mentzer.ContextAutoencoder`. 
 
     encode                                              decode
     x ─► pad to 8 ─► E ─► z, importance map y            header ─► size, model hash, coding spec
-    depth d = ⌈y⌉ (1 … M), symbols = Q(z ⊙ ⌈m⌉)          SIDE_INFO 1 ─► residuals ─► depth map d
+    depth d = ⌈y⌉ (1 … M), symbols = Q(z ⊙ m)            SIDE_INFO 1 ─► residuals ─► depth map d
     SIDE_INFO 1: the depth map (below)                   PAYLOAD_LEVEL 1: wavefront by wavefront,
     PAYLOAD_LEVEL 1: wavefront t = 4c + 2y + x,            the same network step, the symbols of
       t = 0, 1, …: one network step of P over the          the wavefront's voxels c < d decoded
@@ -16,7 +16,7 @@ sections 3.2-3.5); the model is :class:`rec.models.mentzer.ContextAutoencoder`. 
       of 2**24 (Categorical(perfect=False))
 
 Only the symbols the masked coding cost MC (Eq. 19) counts are coded: those of channels
-c < d(y, x); the others are the zero symbol by construction (z ⊙ ⌈m⌉ = 0 there), so the
+c < d(y, x); the others are the zero symbol by construction (z ⊙ m = 0 there), so the
 decoder fills them in without reading anything.
 
 Encoder and decoder run the same :class:`~rec.models.context3d.WavefrontContext` with the

@@ -1,5 +1,7 @@
 """rec.evaluation.mentzer_ablation: Table 1 of Mentzer et al. 2018 on a tiny model's symbols."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -25,25 +27,33 @@ def test_the_four_probability_models_price_the_same_coded_symbols():
     assert rows["context model"] == pytest.approx(estimate, rel=0.02)
 
 
-def test_the_script_writes_table_1_for_an_installed_model(tmp_path, monkeypatch, capsys):
+def test_the_study_script_writes_bits_table_1_and_times(empty_zoo, tmp_path):
+    """scripts/mentzer_study.py on tiny models installed under the study's names, with rec eval's curves."""
     from PIL import Image
 
-    from rec.models import zoo
-    from tests.helpers import install, load_script
+    from rec.evaluation.runner import evaluate, write_results
+    from tests.helpers import install, lively_mbt, load_script
 
-    user = tmp_path / "zoo"
-    user.mkdir()
-    install(user, "mentzer-test", tiny_mentzer(M=6, gain=40.0))
-    monkeypatch.setenv("REC_ZOO", str(user))
-    zoo.load_model.cache_clear()
-    data = tmp_path / "images"
-    data.mkdir()
-    for seed in (1, 2):
-        Image.fromarray(smooth_image(np.random.default_rng(seed), 64, 80)).save(data / f"im{seed}.png")
-    out = tmp_path / "ablation.md"
-    script = load_script("mentzer_ablation")
-    assert script.main(["--kodak", str(data), "--out", str(out)]) == 0
-    text = out.read_text()
-    assert "## `mentzer-test`" in text and "| uniform |" in text and "| context model |" in text
-    assert "(importance map, coded apart)" in text
-    zoo.load_model.cache_clear()
+    install(empty_zoo, "mentzer2018-msssim-mid", tiny_mentzer(M=6, gain=40.0, distortion="ms-ssim", target_bpp=0.35))
+    install(empty_zoo, "mentzer2018-mse-mid", tiny_mentzer(M=6, gain=20.0, target_bpp=0.35))
+    install(empty_zoo, "mbt2018-mid", lively_mbt())
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for seed, (h, w) in ((1, (64, 80)), (2, (48, 72))):
+        Image.fromarray(smooth_image(np.random.default_rng(seed), h, w)).save(kodak / f"kodim{seed:02d}.png")
+    results = tmp_path / "results"
+    write_results(evaluate(str(kodak), ["mentzer2018", "mbt2018"], progress=False, log=lambda m: None), results / "rec")
+    out = tmp_path / "out"
+    script = load_script("mentzer_study")
+    assert script.main(["--kodak", str(kodak), "--out", str(out), "--results", str(results)]) == 0
+    bits = json.loads((out / "bits.json").read_text())["models"]
+    assert sorted(r["model"] for r in bits) == ["mentzer2018-mse-mid", "mentzer2018-msssim-mid"]
+    assert all(1.0 <= r["payload_over_estimate_max"] < 1.5 and r["network_steps_mean"] > 0 for r in bits)
+    (first, _) = json.loads((out / "ablation.json").read_text())["models"]
+    assert list(first["rows"]) == ["uniform", "zeroth order", "first order", "context model"] and first["map_bpp"] > 0
+    timing = json.loads((out / "timing.json").read_text())["models"]
+    assert list(timing) == ["mentzer2018-msssim-mid", "mbt2018-mid"]
+    assert timing["mentzer2018-msssim-mid"]["network_steps"] > timing["mbt2018-mid"]["network_steps"] > 0
+    text = (out / "README.md").read_text()
+    assert "| mentzer2018, ms-ssim | 0.35 |" in text and "| mentzer2018, mse | 0.35 |" in text
+    assert "mbt2018 (per-rate models)" in text and "## Table 1" in text and "network steps per image" in text
