@@ -3,7 +3,7 @@
     python scripts/brummer_study.py [--kodak DIR] [--runs /work/runs] [--parts rd ablation timing] [--limit N]
 
 rd        The same-budget hyperprior-only baseline (mbt2018 without its context model,
-          RUNS/mbt2018-hyperprior-{low,mid,high}/last.pt: configs/mbt2018-hyperprior.toml, trained by
+          RUNS/mbt2018-hyperprior-{lowest,low,mid,high}/last.pt: configs/mbt2018-hyperprior.toml, trained by
           scripts/train_zoo.py like the brummer2021 models) coded on Kodak: mbt2018-hyperprior.json
           (CompressAI format), compared with the shipped models' curve of `rec eval --codec brummer2021
           --out results/rec`; per model the bits written against the static table's -log2 p, the index
@@ -51,7 +51,7 @@ from rec.stages import STAGES, Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "brummer"
-RATES = ("low", "mid", "high")
+RATES = ("lowest", "low", "mid", "high")
 ABLATION = (1, 2, 4, 8, 16, 32, 64)
 ABLATION_MODEL = "brummer2021-mid"
 

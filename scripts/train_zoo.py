@@ -30,9 +30,9 @@ CONFIGS = {"gamma-pln-vr": "configs/gamma-pln-vr.toml", "gamma-pln-vr2": "config
            "pln-vr": "configs/pln-vr.toml", "gamma-pln-vr3": "configs/gamma-pln-vr3.toml",
            "gamma-pln-gauss": "configs/gamma-pln-vr3.toml",  # with model.likelihood=gaussian (PLAN)
            "mbt2018-vr": "configs/mbt2018-vr.toml", **{f"mbt2018-hyperprior-{r}": "configs/mbt2018-hyperprior.toml"
-                                                      for r in ("low", "mid", "high")}}
+                                                      for r in ("lowest", "low", "mid", "high")}}
 #: Baselines that are trained like the zoo's models but not exported: results name their runs (``--model RUN/last.pt``).
-BASELINES = {"mbt2018-hyperprior-low", "mbt2018-hyperprior-mid", "mbt2018-hyperprior-high",
+BASELINES = {"mbt2018-hyperprior-lowest", "mbt2018-hyperprior-low", "mbt2018-hyperprior-mid", "mbt2018-hyperprior-high",
              "gamma-pln-gauss"}  # the Gaussian arm of results/likelihood.md: level with Laplace in PSNR, +13 % in MS-SSIM
 MIN_ACTIVE = 80  # level-1 channels (of 128) a REC model must keep active at every validated rate of the span (issue 15)
 # The span the rule covers: validation rates of at least 0.05 bpp of KL (issue 15's span is 0.05-2 bpp). Below it a
@@ -69,7 +69,8 @@ PLAN = [
     ("mbt2018-vr", [], 8400, "mbt2018-mid",
      "variable-rate mbt2018 (λ 0.002-0.05, `--rate`); 8 400 steps of the γ-PLN's recipe after mbt2018-mid"),
     # Brummer & De Vleeschouwer 2021 (issue 20): four rate points on mbt2018-mid's transforms (the config names its
-    # init), with the recipe above; not trained yet
+    # init), with the recipe above
+    ("brummer2021-lowest", ["model.kind=brummer2021", "model.lmbda=0.0009"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.0009"),
     ("brummer2021-low", ["model.kind=brummer2021", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.0018"),
     ("brummer2021-mid", ["model.kind=brummer2021", "model.lmbda=0.013"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.013"),
     ("brummer2021-high", ["model.kind=brummer2021", "model.lmbda=0.025"], 2000, "mbt2018-mid", "competition of 64 priors, λ = 0.025"),
@@ -87,6 +88,7 @@ PLAN = [
     ("mentzer2018-mse-high", ["model.target_bpp=0.8"], 1000, "mentzer2018-mse-mid", "Mentzer 2018, MSE, R_t = 0.8 bpp"),
     # the hyperprior-only baseline of the competition of priors, on its footing (configs/mbt2018-hyperprior.toml);
     # trained like the others but not exported (BASELINES): evaluated from the runs
+    ("mbt2018-hyperprior-lowest", ["model.kind=mbt2018", "model.lmbda=0.0009"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.0009"),
     ("mbt2018-hyperprior-low", ["model.kind=mbt2018", "model.lmbda=0.0018"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.0018"),
     ("mbt2018-hyperprior-mid", ["model.kind=mbt2018", "model.lmbda=0.013"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.013"),
     ("mbt2018-hyperprior-high", ["model.kind=mbt2018", "model.lmbda=0.025"], 2000, "mbt2018-mid", "hyperprior only, λ = 0.025"),
