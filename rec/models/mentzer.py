@@ -34,12 +34,17 @@ Costs, in bits (log2):
                                                   (⌈·⌉ with the identity backward), P's input ẑ constant
     L_{E,D,Q} = d(x, x̂) + β · max(MC/pixels, R_t) (Eq. 20, with the paper's clipping max(t, βH) of
                                                   section 4: no rate gradient below the target R_t [bpp])
-    L_P = CE = C / symbols                        (Eqs. 7, 21: P's own loss, bits per symbol)
+    L_P = MC / coded symbols                      (P's own loss, bits per coded symbol; see below)
 
 d is 100·(1 − MS-SSIM) (the paper's) or 255²·MSE. The two losses are trained concurrently
 (section 3.3) from one backward pass of their sum: MC is computed with P's weights and its
-input ẑ as constants, so that its gradient reaches E through the importance map alone; CE
-with ẑ as a constant (its gradient reaches P only).
+input ẑ as constants, so that its gradient reaches E through the importance map alone; P's
+loss with ẑ as a constant (its gradient reaches P only). P learns from the coded symbols alone
+(Eq. 18's estimate of H(ẑ | ⌈m⌉), the bits the codec writes), not from the cross-entropy C of
+every voxel (Eq. 7): the masked voxels, most of the volume, are known to the decoder from the
+depth map and never coded, and learning them cost the coded ones: with C, P spent 2.7-3.6 bits
+on a coded symbol (more than log2 L = 2.58) after 500 steps and the map kept 8 of 32 channels
+at 0.35 bpp; with MC, 1.6 bits and 14 channels, and MS-SSIM 0.80 against 0.76 at step 400.
 
 Training, as the authors' code (github.com/fab-jul/imgcomp-cvpr) does it where it departs
 from the paper's text: z is masked by m itself, not by ⌈m⌉ with an identity backward, and P's
@@ -158,7 +163,7 @@ class MentzerLosses:
         bits_ce: the coding cost C (Eq. 13) of every symbol, masked ones included.
         bpp_map, bits_map: the depths' empirical entropy × locations (an estimate of the importance
             map's cost; no gradient).
-        ce: P's loss, C per symbol (bits).
+        ce: P's loss, MC per coded symbol (bits).
         distortion: d of the config's distortion; mse (values in [0, 1]); ms_ssim (None unless d is MS-SSIM).
         x_hat: the reconstruction (not clamped).
         z_hat: ẑ as D sees it (the centres' values; straight-through gradients).
@@ -348,7 +353,8 @@ class ContextAutoencoder(nn.Module):
         masked = coded * bits
         bits_mc = masked.sum()
         bits_p = self.bits(z_hat.detach(), symbols) if torch.is_grad_enabled() else bits  # C's: gradient to P
-        ce = bits_p.mean()
+        hard = coded.detach()
+        ce = (hard * bits_p).sum() / hard.sum()  # P's loss: the coded symbols' bits (Eq. 18), per symbol
         with torch.autocast(x.device.type, enabled=False):
             xf = x.float()
             mse = torch.mean((xf - x_hat) ** 2)

@@ -228,6 +228,7 @@ def test_the_masked_cost_counts_exactly_the_coded_symbols():
     torch.testing.assert_close(losses.bits_mc * 2, bits[coded].sum(), rtol=1e-6, atol=1e-3)  # Eq. 19: c < depth only
     torch.testing.assert_close(losses.bits_ce * 2, bits.sum(), rtol=1e-6, atol=1e-3)  # Eq. 13: every symbol
     torch.testing.assert_close(losses.channel_bits.sum(), losses.bits_mc * 2, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(losses.ce, bits[coded].mean(), rtol=1e-5, atol=1e-5)  # P's loss: coded symbols only
     assert losses.bits_ce > losses.bits_mc > 0 and int(coded.sum()) == int(losses.depth.sum())
     s = losses.scalars()
     assert {"loss", "bpp", "bpp_mc", "bpp_map", "ce", "distortion", "mse", "psnr", "depth"} <= set(s)
