@@ -354,7 +354,7 @@ class ContextAutoencoder(nn.Module):
         bits_mc = masked.sum()
         bits_p = self.bits(z_hat.detach(), symbols) if torch.is_grad_enabled() else bits  # C's: gradient to P
         hard = coded.detach()
-        ce = (hard * bits_p).sum() / hard.sum()  # P's loss: the coded symbols' bits (Eq. 18), per symbol
+        ce = (hard * bits_p).sum() / hard.sum().clamp(min=1.0)  # P's loss: the coded symbols' bits (Eq. 18), per symbol
         with torch.autocast(x.device.type, enabled=False):
             xf = x.float()
             mse = torch.mean((xf - x_hat) ** 2)
