@@ -262,9 +262,25 @@ def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_t
 def test_the_rate_term_is_clipped_below_the_target():
     net = tiny_mentzer(M=4, gain=5.0, beta=3.0, target_bpp=100.0).train()
     losses = net(image_batch(9))
-    torch.testing.assert_close(losses.loss, losses.distortion + 3.0 * 100.0 + losses.ce)
-    (g,) = torch.autograd.grad(losses.loss - losses.distortion - losses.ce, [net.encoder[-1].weight], allow_unused=True)
+    torch.testing.assert_close(losses.loss, losses.distortion + 3.0 * 100.0 + losses.ce + losses.outside)
+    (g,) = torch.autograd.grad(losses.loss - losses.distortion - losses.ce - losses.outside, [net.encoder[-1].weight],
+                               allow_unused=True)
     assert g is None or float(g.abs().sum()) == 0
+
+
+def test_values_beyond_the_outer_centres_are_pulled_back_and_no_others():
+    net = tiny_mentzer(M=2)
+    reach = float(net.centers.abs().max())  # 2: the centres start evenly over [-2, 2]
+    z = torch.tensor([[[[0.0, 1.9]], [[-reach - 1.0, reach + 0.5]]]], requires_grad=True)  # (1, 2, 1, 2)
+    outside = net.outside_centres(z)
+    torch.testing.assert_close(outside, torch.tensor(1.0 + 0.25))
+    (g,) = torch.autograd.grad(outside, z)
+    assert g.flatten().tolist() == [0.0, 0.0, -2.0, 1.0]  # descent moves the two outliers inwards only
+    far = tiny_mentzer(M=4, gain=50.0).train()  # latents far beyond ±2
+    losses = far(image_batch(3))
+    assert float(losses.outside) > 0 and losses.scalars()["outside"] == pytest.approx(float(losses.outside))
+    rate = far.config.beta * losses.bpp_mc  # R_t = 0
+    torch.testing.assert_close(losses.loss, losses.distortion + rate + losses.ce + losses.outside)
 
 
 def test_the_ms_ssim_distortion():
