@@ -97,16 +97,20 @@ def part_ablation(images, out: Path) -> None:
 
 
 # -- timing ------------------------------------------------------------------------------------------
+def coders(name: str):
+    """encode(rgb) → bytes and decode(bytes) → the network steps of its context model, for a zoo model."""
+    net = resolve_model(name)
+    if name.startswith("mentzer2018"):
+        return (lambda rgb: mentzer2018.encode(net, rgb, name, reconstruct=False).data,
+                lambda data: mentzer2018.decode(net, data).steps)
+    return (lambda rgb: reference.encode(net, rgb, name, reconstruct=False).data,
+            lambda data: len(wavefront_schedule(*reference.decode(net, data).y_hat.shape[-2:])))
+
+
 def part_timing(images, out: Path) -> None:
     rows = {}
     for name in TIMED:
-        net = resolve_model(name)
-        if name.startswith("mentzer2018"):
-            encode = lambda rgb: mentzer2018.encode(net, rgb, name, reconstruct=False).data  # noqa: E731
-            decode = lambda data: mentzer2018.decode(net, data).steps  # noqa: E731
-        else:
-            encode = lambda rgb: reference.encode(net, rgb, name, reconstruct=False).data  # noqa: E731
-            decode = lambda data: len(wavefront_schedule(*reference.decode(net, data).y_hat.shape[-2:]))  # noqa: E731
+        encode, decode = coders(name)
         encode(images[0].rgb)  # warm-up
         enc, dec, steps = [], [], []
         for im in images:
