@@ -35,9 +35,8 @@ import numpy as np
 import torch
 
 from rec.codec import resolve_model
-from rec.errors import RecError
 from rec.codecs import brummer2021
-from rec.evaluation.bdrate import bd_rate
+from rec.evaluation.bdtable import bd_cell
 from rec.evaluation.learned import evaluate_quantized
 from rec.evaluation.machine import machine
 from rec.metrics import psnr
@@ -206,13 +205,7 @@ def summary(out: Path, curve: Path, argv) -> str:
         if anchors:
             lines += ["| brummer2021 against | BD-rate, PSNR | BD-rate, MS-SSIM dB |", "|---|---|---|"]
             for a, label in anchors:
-                cells = []
-                for metric in ("psnr", "ms-ssim-db"):
-                    try:
-                        cells.append(f"{bd_rate(a.bpp, a.values(metric), cb.bpp, cb.values(metric)):+.1f} %")
-                    except RecError as e:  # too few points, no overlap
-                        cells.append(f"n/a ({e})")
-                lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+                lines.append(f"| {label} | {bd_cell(a, cb, 'psnr').text()} | {bd_cell(a, cb, 'ms-ssim-db').text()} |")
             lines.append("")
     bits = _read(out / "bits.json")
     if bits:

@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rec import reference
 from rec.codec import resolve_model
 from rec.codecs import mentzer2018
-from rec.errors import RecError
-from rec.evaluation.bdrate import bd_rate
+from rec.evaluation.bdtable import bd_cell
 from rec.evaluation.machine import machine
 from rec.evaluation.mentzer_ablation import ablation, image_symbols
 from rec.evaluation.model_choice import zoo_models
@@ -61,20 +61,16 @@ def models() -> list[str]:
     return names
 
 
-def _pixels(images) -> int:
-    return sum(im.rgb.shape[0] * im.rgb.shape[1] for im in images)
-
-
 # -- bits --------------------------------------------------------------------------------------------
 def part_bits(images, out: Path) -> None:
-    rows = []
+    rows, pixels = [], sum(im.rgb.shape[0] * im.rgb.shape[1] for im in images)
     for name in models():
         net = resolve_model(name)
         enc = [mentzer2018.encode(net, im.rgb, name, reconstruct=False) for im in images]
         rows.append({
             "model": name, "distortion": net.config.distortion, "target_bpp": float(net.config.target_bpp),
-            "steps": int(get_entry(name).steps), "bpp": 8 * sum(len(e.data) for e in enc) / _pixels(images),
-            "bpp_map": sum(e.bits_map for e in enc) / _pixels(images),
+            "steps": int(get_entry(name).steps), "bpp": 8 * sum(len(e.data) for e in enc) / pixels,
+            "bpp_map": sum(e.bits_map for e in enc) / pixels,
             "payload_over_estimate_max": max(e.bits_z / e.estimated_bits for e in enc),
             "file_over_estimate_plus_map_max": max(8 * len(e.data) / (e.estimated_bits + e.bits_map) for e in enc),
             "depth_mean": float(np.mean([e.depth.mean() for e in enc])),
@@ -123,8 +119,6 @@ def part_timing(images, out: Path) -> None:
         rows[name] = {"encode_s": float(np.mean(enc)), "decode_s": float(np.mean(dec)),
                       "network_steps": float(np.mean(steps))}
         print(name, rows[name], flush=True)
-    import torch
-
     (out / "timing.json").write_text(json.dumps({"machine": machine(), "images": len(images),
                                                  "threads": torch.get_num_threads(), "models": rows}, indent=1))
 
@@ -132,15 +126,6 @@ def part_timing(images, out: Path) -> None:
 # -- the summary -------------------------------------------------------------------------------------
 def _read(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _bd(anchor, curve, metric: str) -> str:
-    if not (anchor.has(metric) and curve.has(metric)):
-        return "n/a (no values)"
-    try:
-        return f"{bd_rate(anchor.bpp, anchor.values(metric), curve.bpp, curve.values(metric)):+.1f} %"
-    except RecError as e:  # too few points, no overlap
-        return f"n/a ({e})"
 
 
 def rd_lines(results: Path) -> list[str]:
@@ -164,7 +149,8 @@ def rd_lines(results: Path) -> list[str]:
         for path, label in ANCHORS:
             if (results / path).exists():
                 a = load_curve(results / path)
-                lines.append(f"| {c.name} | {label} | {_bd(a, c, 'psnr')} | {_bd(a, c, 'ms-ssim-db')} |")
+                lines.append(f"| {c.name} | {label} | {bd_cell(a, c, 'psnr').text()} | "
+                             f"{bd_cell(a, c, 'ms-ssim-db').text()} |")
     return lines + [""]
 
 
