@@ -5,11 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from rec.errors import RecError
 from rec.models.context3d import (PRECISION, TAPS_A, TAPS_B, ContextModel, MaskedConv3d, WavefrontContext, wavefront_of,
                                   wavefront_steps)
-from rec.models.mentzer import ContextAutoencoder, MentzerConfig, depth_from_symbols
+from rec.models.layers import GDN
+from rec.models.mentzer import NORMS, ContextAutoencoder, MentzerConfig, depth_from_symbols
 from rec.models.pln import model_input
 from rec.models.zoo import build, config_class, model_config
 from tests.helpers import image_batch, tiny_mentzer
@@ -28,9 +30,25 @@ def test_the_zoo_builds_the_new_kind_and_configs_check_it():
     net = build(config)
     assert isinstance(net, ContextAutoencoder) and config.factor == 8 and net.centers.numel() == 6
     assert MentzerConfig().L == 6 and MentzerConfig().distortion == "ms-ssim"
-    for bad in ({"kind": "mbt2018"}, {"M": 0}, {"L": 1}, {"distortion": "psnr"}, {"N": 7}, {"sigma": 0.0}):
+    for bad in ({"kind": "mbt2018"}, {"M": 0}, {"L": 1}, {"distortion": "psnr"}, {"N": 7}, {"sigma": 0.0}, {"norm": "layer"}):
         with pytest.raises(RecError):
             MentzerConfig(**bad)
+
+
+def test_the_normalization_is_fig_2s_batch_norm_or_gdn():
+    """norm = "batchnorm": batch norm and ReLU after every convolution but the last (Fig. 2); "gdn": GDN in E,
+    IGDN in D and no ReLU."""
+    bn = tiny_mentzer(norm="batchnorm")
+    gdn = tiny_mentzer(norm="gdn")
+    for part in ("encoder", "decoder"):
+        kinds = {type(m) for m in getattr(bn, part).modules()}
+        assert nn.BatchNorm2d in kinds and nn.ReLU in kinds and GDN not in kinds
+        inverse = {m.inverse for m in getattr(gdn, part).modules() if isinstance(m, GDN)}
+        kinds = {type(m) for m in getattr(gdn, part).modules()}
+        assert GDN in kinds and nn.BatchNorm2d not in kinds and nn.ReLU not in kinds and inverse == {part == "decoder"}
+        convs = [m for m in getattr(bn, part).modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        norms = [m for m in getattr(bn, part).modules() if isinstance(m, nn.BatchNorm2d)]
+        assert len(norms) == len(convs) - 1 == sum(isinstance(m, GDN) for m in getattr(gdn, part).modules())
 
 
 def test_the_training_configs_read():
@@ -38,7 +56,7 @@ def test_the_training_configs_read():
 
     mse = load_config(ROOT / "configs" / "mentzer2018-mse.toml")
     msssim = load_config(ROOT / "configs" / "mentzer2018-msssim.toml")
-    assert isinstance(mse.model, MentzerConfig) and mse.model.distortion == "mse"
+    assert isinstance(mse.model, MentzerConfig) and mse.model.distortion == "mse" and mse.model.norm == msssim.model.norm == "gdn"
     assert msssim.model.distortion == "ms-ssim" and msssim.model.L == 6 and msssim.model.importance_map
     t = mse.train
     assert (t.crop, t.batch, t.schedule, t.lr_warmup, t.lr_final, t.ema, t.augment, t.bf16) == (192, 4, "cosine", 200, 0.02,
@@ -236,9 +254,10 @@ def test_the_masked_cost_counts_exactly_the_coded_symbols():
     assert s["distortion"] == pytest.approx(255.0**2 * s["mse"], rel=1e-5)
 
 
-def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_trains_p():
+@pytest.mark.parametrize("norm", NORMS)
+def test_the_rate_distortion_loss_trains_the_autoencoder_and_the_cross_entropy_trains_p(norm):
     """Eqs. 20-21: MC's gradient reaches E, the centres and the mask but not P; CE's reaches P only."""
-    net = tiny_mentzer(M=4, gain=5.0, beta=2.0).train()
+    net = tiny_mentzer(M=4, gain=5.0, beta=2.0, norm=norm).train()
     losses = net(image_batch(7, 8))
     p_params = list(net.context.parameters())
     ae_params = list(net.encoder.parameters()) + [net.centers]
