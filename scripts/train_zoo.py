@@ -81,9 +81,8 @@ PLAN = [
     # brightness little. The other targets fine-tune the base of their objective: β above the distortion's slope at
     # each target (MSE: about 380 per bpp at 0.15 bpp, 130 at 0.35; MS-SSIM: β = 60 at 0.15, where the base's 20
     # would not bind), so that the target binds
-    # 10 000 steps as mbt2018-mid's. With Fig. 2's batch norm the base ended at 25.2 dB / 0.52 bpp on the validation
-    # photos and its MS-SSIM fine-tune at Kodak MS-SSIM 0.926 / 0.39 bpp, below JPEG 2000 (runs *-bn): its autoencoder
-    # learns far slower than with GDN (20.8 against 26.6 dB after 500 steps of MSE alone), so the configs use GDN
+    # 10 000 steps as mbt2018-mid's, with GDN: Fig. 2's batch norm stayed below JPEG 2000 on this budget (runs *-bn;
+    # the figures are in rec/models/mentzer.py's docstring)
     ("mentzer2018-mse-mid", ["model.target_bpp=0.35"], 10000, "", "Mentzer 2018, MSE, R_t = 0.35 bpp"),
     ("mentzer2018-msssim-mid", ["model.target_bpp=0.35"], 1500, "mentzer2018-mse-mid",
      "Mentzer 2018, MS-SSIM, R_t = 0.35 bpp (fine-tuned from the MSE base)"),
