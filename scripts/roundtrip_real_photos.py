@@ -41,6 +41,9 @@ from rec.models.zoo import get_entry, list_models, load_model
 ROOT = Path(__file__).resolve().parent.parent
 DATA = [ROOT.parent / "shared" / "data" / d for d in ("train", "val", "kodak")]
 MIN_PSNR = 15.0
+#: The worst ratio of index bits to their estimate is taken over the cases with at least this many
+#: estimated bits: below, the coder's final words (32-64 bits) alone move it by several per cent.
+RATIO_MIN_BITS = 10_000
 
 
 def cases(files: list[Path], n: int, rng: np.random.Generator, lo: int, hi: int):
@@ -58,30 +61,33 @@ def cases(files: list[Path], n: int, rng: np.random.Generator, lo: int, hi: int)
             yield f"{path.stem} cropped to {w}×{h}", np.asarray(im.crop((x0, y0, x0 + w, y0 + h)))
 
 
-def round_trip(name: str, rgb: np.ndarray, rate: float | None) -> tuple[str | None, float]:
-    """(None, PSNR) when the case passes, else (what went wrong, PSNR or nan)."""
+def round_trip(name: str, rgb: np.ndarray, rate: float | None) -> tuple[str | None, float, tuple[int, float]]:
+    """(None, PSNR, coded) when the case passes, else (what went wrong, PSNR or nan, coded); ``coded``:
+    the index bits written and the model's own estimate of them (the KL, or −Σ log2 P of a quantized
+    codec's symbols), summed over the levels, (0, 0.0) when the encode failed."""
     try:
         data = compress(rgb, model=name, rate=rate)  # verifies: decodes once with the model object
         first = decompress(bytes(data))  # the model found from the header, as `rec decode`
     except Exception as e:  # every exception is a failure to report, not a crash of the run
-        return f"{type(e).__name__}: {e}", float("nan")
+        return f"{type(e).__name__}: {e}", float("nan"), (0, 0.0)
+    coded = sum(lv.index_bits for lv in data.report.levels), sum(lv.kl_bits for lv in data.report.levels)
     quality = psnr(rgb, first)
     if not np.array_equal(first, data.decoded):
-        return "two decodes of one file differ", quality
+        return "two decodes of one file differ", quality, coded
     if quality < MIN_PSNR:
-        return f"PSNR {quality:.1f} dB", quality
-    return None, quality
+        return f"PSNR {quality:.1f} dB", quality, coded
+    return None, quality, coded
 
 
 def timed_round_trip(name: str, rgb: np.ndarray, rate: float | None, threads: int | None = None):
-    """(problem, PSNR, seconds) of :func:`round_trip`; ``threads``: torch's threads in this process."""
+    """(problem, PSNR, coded, seconds) of :func:`round_trip`; ``threads``: torch's threads in this process."""
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     t = time.perf_counter()
-    problem, quality = round_trip(name, rgb, rate)
-    return problem, quality, time.perf_counter() - t
+    problem, quality, coded = round_trip(name, rgb, rate)
+    return problem, quality, coded, time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
               f"from [{args.min_size}, {args.max_size}] px (seed {args.seed}); encoded with `rec.compress` at the model's "
               "default rate (a variable-rate model: at a rate drawn log-uniformly from its range per case), verified by the "
               "encoder's decode with the model object, decoded again from the bytes with the model named in the header. "
-              f"A case fails on any exception, on two decodes that differ, or on a PSNR under {MIN_PSNR:g} dB. Cases are "
+              f"A case fails on any exception, on two decodes that differ, or on a PSNR under {MIN_PSNR:g} dB. The index "
+              "bits written are set against the model's own estimate of them (REC: the KL; a quantized codec: "
+              "−Σ log2 P of its symbols; side information apart), over all cases and, in brackets, the worst case of "
+              f"at least {RATIO_MIN_BITS:,} estimated bits. Cases are "
               "kept as they are measured (roundtrip.json), so a run that is stopped resumes at the next case; times are "
               "wall clock on a machine that may have been busy with other work.", ""]
     for name in names:
@@ -132,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 
         todo = remaining()
 
-        def keep(label, rgb, problem, quality, seconds):
+        def keep(label, rgb, problem, quality, coded, seconds):
             row["cases"].append({"label": label, "problem": problem, "psnr": quality, "seconds": seconds,
-                                 "mpx": rgb.shape[0] * rgb.shape[1] / 1e6})
+                                 "mpx": rgb.shape[0] * rgb.shape[1] / 1e6, "index_bits": coded[0],
+                                 "estimate_bits": coded[1]})
             print(f"{name:16s} {label:56s} {problem or 'ok'} {quality:.2f} dB ({seconds:.1f} s)", flush=True)
             state_path.write_text(json.dumps(state, indent=0) + "\n")
             Path(args.out).write_text(render(state, header, args.cases))
@@ -161,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(state: dict, header: list[str], n_cases: int) -> str:
     """roundtrip.md from the kept cases: a row per model, the failures, what is not measured yet."""
-    lines = header + ["| model | cases | failures | PSNR min / median (dB) | largest (Mpx) | slowest case (s) |",
-                      "|---|---|---|---|---|---|"]
+    lines = header + ["| model | cases | failures | PSNR min / median (dB) | index bits / estimate: all (worst) "
+                      "| largest (Mpx) | slowest case (s) |", "|---|---|---|---|---|---|---|"]
     failures, partial = [], []
     for name, row in state["models"].items():
         done = row["cases"]
@@ -172,7 +182,8 @@ def render(state: dict, header: list[str], n_cases: int) -> str:
         q = q[np.isfinite(q)]
         quality = f"{q.min():.2f} / {np.median(q):.2f}" if q.size else "—"
         count = f"{len(done)}" if len(done) >= n_cases else f"{len(done)} of {n_cases} so far"
-        lines.append(f"| {name} | {count} | {len(failed)} | {quality} | {max((c['mpx'] for c in done), default=0):.2f} "
+        lines.append(f"| {name} | {count} | {len(failed)} | {quality} | {coding_ratio(done)} "
+                     f"| {max((c['mpx'] for c in done), default=0):.2f} "
                      f"| {max((c['seconds'] for c in done), default=0):.1f} |")
         if len(done) < n_cases:
             partial.append(name)
@@ -182,6 +193,17 @@ def render(state: dict, header: list[str], n_cases: int) -> str:
         lines += ["", "Not finished yet (run the script again, it resumes): "
                   + ", ".join(partial + missing) + "."]
     return "\n".join(lines) + "\n"
+
+
+def coding_ratio(cases: list[dict]) -> str:
+    """Σ index bits / Σ estimate over the cases, and in brackets the worst case of ≥ RATIO_MIN_BITS
+    estimated bits ("—" for cases kept before the script recorded the bits)."""
+    kept = [c for c in cases if c.get("estimate_bits")]
+    if not kept:
+        return "—"
+    total = sum(c["index_bits"] for c in kept) / sum(c["estimate_bits"] for c in kept)
+    large = [c["index_bits"] / c["estimate_bits"] for c in kept if c["estimate_bits"] >= RATIO_MIN_BITS]
+    return f"{total:.4f}" + (f" ({max(large):.4f})" if large else "")
 
 
 if __name__ == "__main__":
