@@ -84,7 +84,9 @@ PLAN = [
     # 10 000 steps as mbt2018-mid's, with GDN: Fig. 2's batch norm stayed below JPEG 2000 on this budget (runs *-bn;
     # the figures are in rec/models/mentzer.py's docstring)
     ("mentzer2018-mse-mid", ["model.target_bpp=0.35"], 10000, "", "Mentzer 2018, MSE, R_t = 0.35 bpp"),
-    ("mentzer2018-msssim-mid", ["model.target_bpp=0.35"], 1500, "mentzer2018-mse-mid",
+    # three cosine cycles of 1 500 steps: after the first, Kodak MS-SSIM was 0.942 at 0.34 bpp (forward pass), just
+    # under WebP's 0.946 there, and the validation MS-SSIM still rose (0.9372 at step 1 000, 0.9402 at 1 500)
+    ("mentzer2018-msssim-mid", ["model.target_bpp=0.35", "train.lr_cycle=1500"], 4500, "mentzer2018-mse-mid",
      "Mentzer 2018, MS-SSIM, R_t = 0.35 bpp (fine-tuned from the MSE base)"),
     ("mentzer2018-mse-low", ["model.target_bpp=0.15", "model.beta=600"], 1000, "mentzer2018-mse-mid",
      "Mentzer 2018, MSE, R_t = 0.15 bpp"),
