@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from rec.codec import compress, decompress, read_header
 from rec.codecs import mentzer2018 as codec
 from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import read_image
 from rec.models.context3d import wavefront_steps
+from rec.models.zoo import list_models
 from rec.models.pln import model_input
 from tests.conftest import smooth_image
 from tests.helpers import image_batch, install, tiny_mentzer
@@ -74,6 +76,22 @@ def test_bits_written_match_the_models_masked_coding_cost(photo):
     assert abs(r.estimated_bits - mc) <= 1e-4 * mc
     assert abs(r.bits_z - r.estimated_bits) <= 0.005 * r.estimated_bits + 64
     assert 8 * len(r.data) == r.bits_z + r.bits_map + r.overhead_bits
+
+
+SHIPPED = sorted(e.name for e in list_models() if e.kind == "mentzer2018")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no mentzer2018 model installed (the model pack)")
+def test_a_shipped_model_round_trips_an_odd_crop_of_the_photo_at_its_own_rate(photo):
+    """The first shipped model by name, through the front door and back from the header: bit-exact, and the
+    payload within 2 % of the model's −Σ log2 P (issue 19's acceptance, on a trained model)."""
+    image = photo[37:290, 101:434]  # 333 × 253
+    data = compress(image, model=SHIPPED[0])
+    assert read_header(data).header.codec_id == codec.CODEC_ID
+    assert np.array_equal(decompress(bytes(data)), data.decoded)
+    (level,) = data.report.levels
+    assert level.kl_bits > 5000 and abs(level.index_bits - level.kl_bits) <= 0.02 * level.kl_bits
+    assert data.report.psnr > 20
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (13, 17), (40, 61)])
