@@ -13,8 +13,8 @@ from rec.container import Container, Header, SamplerSpec, Section, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import read_image
 from rec.models.context3d import wavefront_steps
-from rec.models.zoo import list_models
 from rec.models.pln import model_input
+from rec.models.zoo import list_models
 from tests.conftest import smooth_image
 from tests.helpers import image_batch, install, tiny_mentzer
 
