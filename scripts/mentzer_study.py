@@ -69,7 +69,7 @@ def part_bits(images, out: Path) -> None:
         enc = [mentzer2018.encode(net, im.rgb, name, reconstruct=False) for im in images]
         rows.append({
             "model": name, "distortion": net.config.distortion, "target_bpp": float(net.config.target_bpp),
-            "steps": int(get_entry(name).steps), "bpp": 8 * sum(len(e.data) for e in enc) / pixels,
+            "channels": net.config.M, "steps": int(get_entry(name).steps), "bpp": 8 * sum(len(e.data) for e in enc) / pixels,
             "bpp_map": sum(e.bits_map for e in enc) / pixels,
             "payload_over_estimate_max": max(e.bits_z / e.estimated_bits for e in enc),
             "file_over_estimate_plus_map_max": max(8 * len(e.data) / (e.estimated_bits + e.bits_map) for e in enc),
@@ -167,11 +167,11 @@ def summary(out: Path, results: Path, argv) -> str:
                   "symbols over −Σ log₂ P of the context model's integer probabilities, and the whole file over that "
                   "plus the importance map's bits (header and framing included); the worst image of each.", "",
                   "| model | objective | R_t | steps | bpp | map bpp | payload / −log₂ P, max | file / (−log₂ P + map), max "
-                  "| mean depth (of M) | network steps of P per image |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| mean depth (of K channels) | network steps of P per image |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in bits["models"]:
             lines.append(f"| {r['model']} | {r['distortion']} | {r['target_bpp']:g} | {r['steps']} | {r['bpp']:.4f} | "
                          f"{r['bpp_map']:.4f} | {r['payload_over_estimate_max']:.4f} | "
-                         f"{r['file_over_estimate_plus_map_max']:.4f} | {r['depth_mean']:.1f} | "
+                         f"{r['file_over_estimate_plus_map_max']:.4f} | {r['depth_mean']:.1f} of {r['channels']} | "
                          f"{r['network_steps_mean']:.0f} |")
         lines.append("")
     abl = _read(out / "ablation.json")

@@ -357,6 +357,32 @@ class ContextAutoencoder(nn.Module):
         """x̂ = D(ẑ), denormalized (values near [0, 1], not clamped)."""
         return self.decoder(z_hat).float() * self.std + self.mean
 
+    def adapt_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The weights of a model with fewer latent channels K made to fit this one (a fine-tune's init).
+
+        Section 4 adapts K per rate ("we adapt the target bitrate t and the number of channels K"):
+        a wider model starts from a narrower one's state. The first K channels of E's last
+        convolution and of D's first keep their weights, the importance map's channel moves to its
+        new index M (the same sigmoid, so the depth y = M·sigmoid(·) scales with M), and the new
+        channels start with E's initialization and zero weights in D: D(ẑ) is the narrow model's
+        D of ẑ's first K channels until training moves them. Any other state is returned as it is.
+        """
+        last, first = f"encoder.{len(self.encoder) - 1}", "decoder.0.weight"
+        if first not in state or not 0 < state[first].shape[0] < self.config.M:
+            return state
+        k, m, own = state[first].shape[0], self.config.M, self.state_dict()
+        state = dict(state)
+        for name in (f"{last}.weight", f"{last}.bias"):
+            wide = own[name].clone()
+            wide[:k] = state[name][:k]
+            if self.config.importance_map and state[name].shape[0] == k + 1:
+                wide[m] = state[name][k]
+            state[name] = wide
+        wide = torch.zeros_like(own[first])
+        wide[:k] = state[first]
+        state[first] = wide
+        return state
+
     @torch.no_grad()
     def encode_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The codec's input: the symbols (B, M, h, w) and depths (B, h, w) of a padded image, as in training."""

@@ -72,7 +72,9 @@ def load_weights_into(model: torch.nn.Module, source: str, strict: bool = True, 
 
     With ``strict=False`` only the tensors that fit are taken (e.g. the transforms of a
     model with another hyperprior); ``only`` keeps just the tensors whose names start with
-    one of its prefixes (implies not strict). Returns the names left at their initialization.
+    one of its prefixes (implies not strict). Not strict, a model's ``adapt_state`` may first
+    reshape another configuration's tensors (:meth:`rec.models.mentzer.ContextAutoencoder.adapt_state`).
+    Returns the names left at their initialization.
     """
     path = Path(source)
     if path.is_dir() and (path / "index.json").exists():  # weights handed back as shards (rec.training.shards)
@@ -88,6 +90,8 @@ def load_weights_into(model: torch.nn.Module, source: str, strict: bool = True, 
     if only:
         state = {k: v for k, v in state.items() if k.startswith(tuple(only))}
         strict = False
+    if not strict and hasattr(model, "adapt_state"):  # e.g. a Mentzer model widened to more channels K
+        state = model.adapt_state(state)
     return load_state(model, state, strict)
 
 

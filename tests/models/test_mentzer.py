@@ -1,5 +1,6 @@
 """rec.models.mentzer and rec.models.context3d: Mentzer et al. 2018's quantizer, importance map, causal 3D context model and losses."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -330,3 +331,28 @@ def test_the_zoos_stored_state_loads_back():
     with torch.no_grad():
         la, lb = a.eval()(x), b.eval()(x)
     assert torch.equal(la.symbols, lb.symbols) and torch.equal(la.x_hat, lb.x_hat)
+
+
+def test_a_wider_model_starts_from_a_narrower_ones_weights(tmp_path):
+    """adapt_state (section 4 adapts K per rate): a model with more channels K loads a narrower one's state, not
+    strictly, with the importance map's logit kept (its depth scales with M) and D ignoring the new channels; a
+    strict load still refuses the shapes."""
+    from rec.models.zoo import load_state
+    from rec.training.checkpoint import load_weights_into
+    from safetensors.torch import save_file
+
+    narrow = tiny_mentzer(M=4).eval()
+    path = tmp_path / "narrow.safetensors"
+    save_file({k: v.contiguous() for k, v in narrow.state_dict().items()}, str(path))
+    wide = ContextAutoencoder(replace(narrow.config, M=7)).eval()
+    assert load_weights_into(wide, str(path), strict=False) == []
+    with pytest.raises(RecError, match="shape"):
+        load_state(ContextAutoencoder(wide.config), narrow.state_dict())
+    x = image_batch(2)
+    with torch.no_grad():
+        (z4, y4), (z7, y7) = narrow.analyze(x), wide.analyze(x)
+        assert torch.equal(z7[:, :4], z4) and torch.allclose(y7 / 7, y4 / 4)
+        z_hat = wide.centers[torch.randint(0, 6, z7.shape)]
+        assert torch.allclose(wide.synthesize(z_hat), narrow.synthesize(z_hat[:, :4]), atol=1e-6)
+    own = wide.state_dict()
+    assert wide.adapt_state(own) is own  # a state of the same width is left as it is
