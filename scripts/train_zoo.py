@@ -82,8 +82,7 @@ PLAN = [
     # each target (MSE: about 380 per bpp at 0.15 bpp, 130 at 0.35; MS-SSIM: about 100 at 0.15, where the base's 20
     # would not bind), so that the target binds. Going down to 0.15 bpp is slow: the importance map closes about
     # 11 of the 32 channels per 1 000 steps (mse-low's first 1 000 steps: validation 0.64 → 0.49 bpp), so the low
-    # points get three cosine cycles of 1 000 steps. With MS-SSIM, β = 150 reached 0.17 bpp in 1 000 steps; with MSE,
-    # β = 600 only 0.39 in 3 000 (validation), so mse-low's target does not bind yet: it wants a larger β
+    # points get three cosine cycles of 1 000 steps
     # 10 000 steps as mbt2018-mid's, with GDN: Fig. 2's batch norm stayed below JPEG 2000 on this budget (runs *-bn;
     # the figures are in rec/models/mentzer.py's docstring)
     ("mentzer2018-mse-mid", ["model.target_bpp=0.35"], 10000, "", "Mentzer 2018, MSE, R_t = 0.35 bpp"),
@@ -104,7 +103,7 @@ PLAN = [
     ("mentzer2018-mse-high", ["model.M=64", "model.target_bpp=0.8", "train.init_strict=false"], 1500,
      "mentzer2018-mse-mid", "Mentzer 2018, MSE, K = 64, R_t = 0.8 bpp"),
     # the MSE base stayed above its R_t (0.64 bpp on the validation photos: β = 200 did not bring it down in 10 000
-    # steps), so its own rate is the upper point's, and the point between it and the low one comes down like the low one
+    # steps), so the point between it and the low one comes down like the low one
     ("mentzer2018-mse-lowmid", ["model.target_bpp=0.25", "model.beta=600"], 1500, "mentzer2018-mse-mid",
      "Mentzer 2018, MSE, R_t = 0.25 bpp"),
     ("mentzer2018-msssim-low", ["model.target_bpp=0.15", "model.beta=150", "train.lr_cycle=1000"], 3000,
