@@ -30,6 +30,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +177,8 @@ class Trainer:
             raise RecError("train.freeze_steps is single-process: DDP needs a fixed set of trained parameters")
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else None
         self.bad_steps = 0  # updates skipped in a row for a non-finite gradient
+        #: the learning rate of a step, when not the config's schedule (scripts/train_device.py: over wall time)
+        self.lr_schedule: Callable[[int], float] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -184,7 +188,7 @@ class Trainer:
         """One optimizer step on this rank's rows of the global batch."""
         t = self.config.train
         torch.manual_seed(hash((t.seed, self.step, self.rank)) & 0x7FFFFFFF)
-        lr = scheduled_rate(self.step, t)
+        lr = scheduled_rate(self.step, t) if self.lr_schedule is None else self.lr_schedule(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         if t.freeze_steps:  # held parameters get no gradient, so Adam neither moves them nor updates their moments
@@ -278,9 +282,13 @@ class Trainer:
         if len(keep) != len(lines):
             path.write_text("".join(line + "\n" for line in keep))
 
-    def run(self, minutes: float | None = None, on_checkpoint=None) -> None:
+    def run(self, minutes: float | None = None, on_checkpoint=None, on_step=None) -> None:
         """Train to ``train.steps`` (or until ``minutes`` have passed: then a checkpoint is written
-        and the run can be resumed). ``on_checkpoint(trainer)`` is called after each checkpoint."""
+        and the run can be resumed). ``on_checkpoint(trainer)`` is called after each checkpoint,
+        ``on_step(trainer)`` after each step.
+
+        On CUDA the crops of the next steps are cut by a few threads while the device works (PIL
+        releases the GIL); a batch is still a function of its step alone, so nothing changes but speed."""
         t = self.config.train
         if minutes is not None and self.world > 1:
             raise RecError("a time-limited run is single-process: the ranks would disagree on when to stop")
@@ -299,9 +307,22 @@ class Trainer:
 
             bar = tqdm(total=t.steps, initial=self.step, dynamic_ncols=True, desc=self.out.name)
         started, step0 = time.time(), self.step
+        loader = ThreadPoolExecutor(4) if self.device.type == "cuda" else None
+        ahead: dict[int, object] = {}
+
+        def batch(step: int) -> torch.Tensor:
+            if loader is None:
+                return data.batch(step, t.batch, self.rank, self.world)
+            for s in range(step, min(step + 8, t.steps)):
+                if s not in ahead:
+                    ahead[s] = loader.submit(data.batch, s, t.batch, self.rank, self.world)
+            return ahead.pop(step).result()
+
         try:
             while self.step < t.steps:
-                record = self.train_step(data.batch(self.step, t.batch, self.rank, self.world))
+                record = self.train_step(batch(self.step))
+                if on_step is not None:
+                    on_step(self)
                 if not self.is_main:
                     continue
                 record["time"] = time.time()
@@ -322,6 +343,8 @@ class Trainer:
                 if out_of_time:
                     break
         finally:
+            if loader is not None:
+                loader.shutdown(cancel_futures=True)
             if bar is not None:
                 bar.close()
             if log is not None:

@@ -1,5 +1,6 @@
 """scripts/train_device.py on the CPU: a few steps, weights handed back as shards that load bit-exactly."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,29 @@ def test_shards_are_bounded_and_hash_checked(tmp_path):
     (tmp_path / "index.json").write_text("{")
     with pytest.raises(RecError, match="shard index"):
         read_shards(tmp_path)
+
+
+def test_paced_runs_end_annealed_and_the_paced_one_never_leads(image_dir, tmp_path):
+    """Two runs side by side over the same minutes (--wall-schedule): both end near lr_final·lr,
+    and the run paced by the other (--pace-with) ends with no more steps than it."""
+    tiny = ["--set", "train.init=", "--set", "train.crop=64", "--set", "train.batch=2", "--set", "train.steps=100000",
+            "--set", "train.checkpoint_every=1000", "--set", "train.lr_warmup=2", "--set", "model.N=8",
+            "--set", "model.M=6", "--set", "model.F=8", "--set", "model.G=4"]
+
+    def start(name: str, *extra: str) -> subprocess.Popen:
+        cmd = [sys.executable, str(ROOT / "scripts" / "train_device.py"), str(ROOT / "configs" / "gamma-pln-vr.toml"),
+               "--out", str(tmp_path / name), "--data", str(image_dir), "--device", "cpu", "--minutes", "0.15",
+               "--wall-schedule", "--shards", str(tmp_path / f"{name}-weights"), *tiny, *extra]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+    lead = start("lead", "--step-file", str(tmp_path / "lead.step"), "--set", "model.N=32")  # the slower model
+    paced = start("paced", "--pace-with", str(tmp_path / "lead.step"))
+    for p in (lead, paced):
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+    logs = {n: [json.loads(line) for line in (tmp_path / n / "log.jsonl").read_text().splitlines()] for n in ("lead", "paced")}
+    assert int((tmp_path / "lead.step").read_text()) == logs["lead"][-1]["step"]
+    assert logs["paced"][-1]["step"] <= logs["lead"][-1]["step"]
+    for records in logs.values():
+        peak = max(r["lr"] for r in records)
+        assert len(records) > 3 and records[-1]["lr"] < 0.15 * peak

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One lease of the GPU machine (issue 15, with issue 19's MS-SSIM points beside it): four runs of
+# scripts/train_device.py side by side on one device, each one cosine cycle over the same minutes
+# (--wall-schedule), batch 16 of 256² crops from the compact training set:
+#   gamma-pln-vr3 → its continuation, paced by mbt2018-vr's continuation (--pace-with), so that the
+#   quantized reference gets at least as many steps of the same recipe (lr 2e-4, EMA 0.999, augmentation);
+#   mentzer2018-msssim-high and -msssim-mid → their continuations.
+# The weights come back as fp16 shards under $OUT/<name>/ (index.json + shard-000.safetensors each);
+# scripts/import_device_run.py turns them into zoo entries. Run on the device machine as
+#   bash scripts/device_session.sh MINUTES    (needs data/train-compact: scripts/make_compact_data.py)
+# with ONLY=<name> to run one of them (its further arguments in EXTRA, e.g. a step cap).
+set -u
+MIN=${1:-8}
+OUT=${OUT:-device-out}
+RUNS=/tmp/device-runs
+mkdir -p "$OUT" "$RUNS"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4 PYTHONPATH=.:zoo${PYTHONPATH:+:$PYTHONPATH}
+common=(--data data/train-compact --device "${DEVICE:-cuda}" --minutes "$MIN" --wall-schedule
+        --set train.batch=16 --set train.crop=256 --set train.steps=100000000 --set train.checkpoint_every=500
+        --set train.lr_warmup=200 --set train.init_strict=true)
+train() {  # name config extra-args...  (ONLY=name: that run alone)
+    local name=$1 config=$2
+    shift 2
+    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && return
+    python3 scripts/train_device.py "$config" --out "$RUNS/$name" --shards "$OUT/$name" "${common[@]}" "$@" \
+        >"$RUNS/$name.log" 2>&1 &
+}
+nvidia-smi -L 2>/dev/null
+train mbt2018-vr configs/mbt2018-vr.toml --set train.init=mbt2018-vr --set train.lr=2e-4 --step-file "$RUNS/mbt.step"
+train gamma-pln-vr3 configs/gamma-pln-vr3.toml --set train.init=gamma-pln-vr3 --set train.lr=2e-4 --pace-with "$RUNS/mbt.step" ${EXTRA:-}
+train mentzer2018-msssim-high configs/mentzer2018-msssim.toml --set model.M=64 --set model.target_bpp=0.8 \
+    --set train.init=mentzer2018-msssim-high --set train.lr=3e-4
+train mentzer2018-msssim-mid configs/mentzer2018-msssim.toml --set train.init=mentzer2018-msssim-mid --set train.lr=3e-4
+wait
+for f in "$RUNS"/*.log; do
+    echo "== $f"
+    tail -n 4 "$f"
+    tail -n 1 "${f%.log}/log.jsonl" 2>/dev/null | cut -c1-400
+done
