@@ -15,7 +15,7 @@ samplers (bytes of the file, PSNR / MS-SSIM of the decoded image). A quantized r
   per-rate mbt2018 models (``rec/mbt2018.json``), JPEG (``classical/jpeg.json``) and the
   per-rate γ-PLNs (``rec/rec-gamma-pln.json``).
 
-    python scripts/eval_variable_rate.py --model gamma-pln-vr3 --coded      # or --model runs/x/last.pt
+    python scripts/eval_variable_rate.py --model gamma-pln-vr4 --coded      # or --model runs/x/last.pt
     python scripts/eval_variable_rate.py --model mbt2018-vr --rates 0.002,0.0035,0.0067,0.013,0.025,0.05
 """
 

@@ -69,7 +69,7 @@ class ImageResult:
     Attributes:
         image: file name.
         setting: the rate point: a quality (classical codecs), a model name, or a model name and
-            rate for a variable-rate model (``gamma-pln-vr3 β=0.5``).
+            rate for a variable-rate model (``gamma-pln-vr4 β=0.5``).
         width, height: image size.
         bytes: size of the compressed file; ``bpp`` = 8·bytes / (W·H).
         psnr: RGB PSNR (dB) of the decoded image.

@@ -11,7 +11,7 @@ A fixed-rate model makes one rate point; a variable-rate model (``config.rate_ra
 None) one per rate: the rates given (each inside its range, else an error naming the range)
 or :func:`rec.models.rate.standard_rates` over its range (:func:`model_rates`). An
 :class:`EvalModel` is a loaded model with its rates; its points are labelled
-``gamma-pln-vr3 β=0.5`` and bound in the points file to its weights hash and the rate
+``gamma-pln-vr4 β=0.5`` and bound in the points file to its weights hash and the rate
 (:meth:`EvalModel.setting_id`).
 """
 
@@ -237,7 +237,7 @@ class EvalModel:
         return self.rates != (None,)
 
     def label(self, rate: float | None) -> str:
-        """A point's label: the model's name, and for a variable-rate model its rate (``gamma-pln-vr3 β=0.5``)."""
+        """A point's label: the model's name, and for a variable-rate model its rate (``gamma-pln-vr4 β=0.5``)."""
         return self.name if rate is None else f"{self.name} {self.symbol}={rate:g}"
 
     def setting_id(self, rate: float | None) -> str:

@@ -38,7 +38,7 @@ its kind (or ``models`` is None) it takes every zoo model of its kind. A variabl
 (``config.rate_range``: β of a γ-PLN, larger β fewer bits; λ of mbt2018, larger λ more bits)
 is evaluated at ``rates`` (each inside its range, else an error before any coding) or at six
 rates log-spaced over its range (:func:`rec.models.rate.standard_rates`); its points are
-labelled ``gamma-pln-vr3 β=0.5`` and its curve's ``extra`` lists each point's rate under
+labelled ``gamma-pln-vr4 β=0.5`` and its curve's ``extra`` lists each point's rate under
 the parameter's name (``beta``, ``lambda``); see :mod:`rec.evaluation.model_choice`.
 
 Means follow CompressAI (:mod:`rec.evaluation.measurements`): every number of a rate point
