@@ -160,6 +160,9 @@ CONTINUES = {"gamma-pln-vr3"}
 #: descends from gamma-pln-max through gamma-pln-vr and gamma-pln-vr2).
 RETIRED = {"gamma-pln-vr", "gamma-pln-high", "gamma-pln-top", "gamma-pln-upper", "gamma-pln-max",
            "gamma-pln-vr2",  # gamma-pln-vr3 is it with 2 500 more steps: -6.8 % / -5.7 % BD-rate (results/likelihood.md)
+           # the default gamma-pln-vr4 is it with 5 047 steps of 16×256² on a GPU, where mbt2018-vr, mentzer2018-msssim-high
+           # and -mid got 6 271, 3 328 and 3 488 of the same (scripts/device_session.sh, scripts/import_device_run.py)
+           "gamma-pln-vr3",
            "pln-mid", "pln-high"}  # below pln-vr's coded curve on Kodak by 0.7-0.8 dB (results/variable_rate_pln-vr.md)
 
 
