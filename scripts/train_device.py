@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--wall-schedule", action="store_true", help="one cosine cycle of the learning rate over the minutes")
     ap.add_argument("--step-file", help="publish this run's step in this file")
-    ap.add_argument("--pace-with", help="never run more than a few steps ahead of the step published in this file")
+    ap.add_argument("--pace-with", help="wait whenever ahead of the step published in this file (by another run's --step-file)")
     args = ap.parse_args(argv)
     overrides = [f"train.device={args.device}", "train.val=", *args.set]
     if args.data:
