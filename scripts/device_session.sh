@@ -5,8 +5,8 @@
 #   gamma-pln-vr3 → its continuation, paced by mbt2018-vr's continuation (--pace-with), so that the
 #   quantized reference gets at least as many steps of the same recipe (lr 2e-4, EMA 0.999, augmentation);
 #   mentzer2018-msssim-high and -msssim-mid → their continuations.
-# The weights come back as fp16 shards under $OUT/<name>/ (index.json + shard-000.safetensors each);
-# scripts/import_device_run.py turns them into zoo entries. Run on the device machine as
+# The weights come back as fp16 shards in $OUT/<name>.tgz (index.json, shard-000.safetensors, the training
+# log); scripts/import_device_run.py turns an unpacked folder into a zoo entry. Run on the device machine as
 #   bash scripts/device_session.sh MINUTES    (needs data/train-compact: scripts/make_compact_data.py)
 # with ONLY=<name> to run one of them (its further arguments in EXTRA, e.g. a step cap).
 set -u
@@ -36,4 +36,11 @@ for f in "$RUNS"/*.log; do
     echo "== $f"
     tail -n 4 "$f"
     tail -n 1 "${f%.log}/log.jsonl" 2>/dev/null | cut -c1-400
+done
+# the lease hands back at most 8 files: each run's shards and training log as one archive (a run cut
+# short by the time limit leaves its shard folder instead, as written at its last checkpoint)
+for dir in "$OUT"/*/; do
+    name=$(basename "$dir")
+    cp "$RUNS/$name/log.jsonl" "$RUNS/$name.log" "$dir" 2>/dev/null
+    tar -C "$OUT" -czf "$OUT/$name.tgz" "$name" && rm -rf "$dir"
 done
