@@ -135,7 +135,9 @@ def rd_lines(results: Path) -> list[str]:
     c0 = curves[0]
     lines = ["## Rate-distortion on Kodak", "",
              f"`rec eval --codec mentzer2018`: {c0.meta.get('images')} images; machine: {c0.meta.get('machine')}; "
-             f"{c0.meta.get('date')}. Bits per pixel of the whole file (header, importance map and symbols).", "",
+             f"{c0.meta.get('date')}. Bits per pixel of the whole file (header, importance map and symbols). "
+             "rec eval resumes, so a point's times are those of the run that measured it, possibly on another "
+             "machine; the timing section below compares in one run.", "",
              "| curve | R_t (bpp) | bpp | PSNR (dB) | MS-SSIM (dB) | encode (s) | decode (s) |", "|---|---|---|---|---|---|---|"]
     for c in curves:
         targets = c.extra.get("target_bpp", [math.nan] * len(c.bpp))
