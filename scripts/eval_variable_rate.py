@@ -22,6 +22,7 @@ samplers (bytes of the file, PSNR / MS-SSIM of the decoded image). A quantized r
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     (out / "rec").mkdir(parents=True, exist_ok=True)
     entry = {e.name: e for e in list_models()}.get(name)
-    meta = {"dataset": Path(args.data).name, "images": len(images), "model": name, "steps": entry.steps if entry else None,
+    meta = {"dataset": Path(args.data).name, "images": len(images), "model": name, "models": [name],
+            "date": datetime.date.today().isoformat(), "steps": entry.steps if entry else None,
             "rate_parameter": codec.rate_name, "rates": [q["beta"] for q in points], "source": provenance(__file__, argv)}
     curves = []
     if is_rec:
