@@ -290,7 +290,8 @@ def _train(args) -> None:
     from rec.training import load_config
     from rec.training.loop import Trainer
 
-    config = load_config(args.config, args.set)
+    overrides = list(args.set) + ([f"train.device={args.device}"] if args.device else [])
+    config = load_config(args.config, overrides)
     Trainer(config, args.out, progress=not args.quiet).run()
 
 
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory (checkpoint, log, config)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable; the keys are listed below)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="where to train (default: the config's train.device)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
     return parser

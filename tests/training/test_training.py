@@ -215,3 +215,17 @@ def test_two_process_gradient_equals_single_process(image_dir, tmp_path):
     for name, p in single.model.named_parameters():
         if p.grad is not None:
             assert torch.allclose(ddp[name], p.grad, rtol=1e-4, atol=1e-6), name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_rec_train_device_cuda_without_cuda_is_a_clear_error(image_dir, tmp_path, capsys):
+    from rec.cli import main
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(f'[model]\nkind = "pln"\nN = 8\nM = 6\nF = 8\nG = 4\n[train]\ndata = "{image_dir}"\nval = ""\n'
+                      'crop = 64\nbatch = 2\nsteps = 1\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--device", "cuda", "--quiet"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["device"] == "cpu"
