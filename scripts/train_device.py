@@ -18,9 +18,10 @@ A lease is counted in minutes, not steps, and a machine's speed is not known bef
 ``--wall-schedule`` runs one cosine cycle of the learning rate over the wall-clock minutes
 (the config's warm-up steps, then α0·(f + (1 − f)·½(1 + cos πp)) with p the fraction of the
 time spent), so the run ends annealed whatever its step count. Two runs trained side by side
-on one device can be held to the same budget: ``--step-file`` publishes a run's step and
-``--pace-with`` makes a run wait whenever it is ahead of the other's published step (the REC
-model paced by its quantized reference, so that the reference gets at least as many steps).
+on one device can be held to the same budget: ``--step-file`` publishes a run's step after
+every step (and when it has ended) and ``--pace-with`` makes a run wait before any step that
+would put it ahead of the other's, and stop once the other has ended (the REC model paced by
+its quantized reference, so that the reference gets at least as many steps).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--wall-schedule", action="store_true", help="one cosine cycle of the learning rate over the minutes")
     ap.add_argument("--step-file", help="publish this run's step in this file")
-    ap.add_argument("--pace-with", help="wait whenever ahead of the step published in this file (by another run's --step-file)")
+    ap.add_argument("--pace-with", help="never step ahead of the run that publishes its step in this file (its --step-file)")
     args = ap.parse_args(argv)
     overrides = [f"train.device={args.device}", "train.val=", *args.set]
     if args.data:
@@ -86,35 +87,48 @@ def main(argv: list[str] | None = None) -> None:
 
         trainer.lr_schedule = wall_rate
 
-    def pace(t: Trainer) -> None:
-        if args.step_file and t.step % 10 == 0:
+    paced_since = time.time()
+
+    def pace(t: Trainer) -> bool:
+        """Publish this run's step; wait while the next step would put it ahead of the other run's.
+        True (stop here) when the other run has ended, or at this run's deadline, with this one not behind."""
+        if args.step_file:
             publish(args.step_file, t.step)
-        while args.pace_with and time.time() < deadline:
-            other, stamp = published(args.pace_with)
-            if other is None or t.step <= other or time.time() - stamp > 60:  # not started, not ahead, or gone
-                return
-            time.sleep(0.05)
+        while args.pace_with:
+            other, stamp, final = published(args.pace_with)
+            if other is not None and t.step < other:
+                return False
+            if other is not None and final or time.time() >= deadline:
+                return True
+            if time.time() - (paced_since if other is None else stamp) > 60:  # never started, or gone without ending
+                print(f"{args.pace_with}: no step for a minute, running unpaced", flush=True)
+                args.pace_with = None
+                return False
+            time.sleep(0.01)
+        return False
 
     trainer.run(minutes=args.minutes, on_checkpoint=every_few_minutes, on_step=pace)
     if args.step_file:
-        publish(args.step_file, trainer.step)
+        publish(args.step_file, trainer.step, final=True)
     hand_back(trainer)
     steps = trainer.step - step0
     print(f"{steps} steps in {time.time() - started:.0f} s ({(time.time() - started) / max(steps, 1):.3f} s a step) on {args.device}")
 
 
-def publish(path: str, step: int) -> None:
+def publish(path: str, step: int, final: bool = False) -> None:
+    """Write a run's step (and whether it has ended) for another run's --pace-with, atomically."""
     tmp = f"{path}.tmp"
-    Path(tmp).write_text(str(step))
+    Path(tmp).write_text(f"{step} final" if final else str(step))
     os.replace(tmp, path)
 
 
-def published(path: str) -> tuple[int | None, float]:
-    """The step another run published and when, (None, 0) before it has."""
+def published(path: str) -> tuple[int | None, float, bool]:
+    """The step another run published, when, and whether it has ended; (None, 0, False) before it has."""
     try:
-        return int(Path(path).read_text()), os.path.getmtime(path)
-    except (OSError, ValueError):
-        return None, 0.0
+        text = Path(path).read_text().split()
+        return int(text[0]), os.path.getmtime(path), text[1:] == ["final"]
+    except (OSError, ValueError, IndexError):
+        return None, 0.0, False
 
 
 if __name__ == "__main__":

@@ -285,7 +285,8 @@ class Trainer:
     def run(self, minutes: float | None = None, on_checkpoint=None, on_step=None) -> None:
         """Train to ``train.steps`` (or until ``minutes`` have passed: then a checkpoint is written
         and the run can be resumed). ``on_checkpoint(trainer)`` is called after each checkpoint,
-        ``on_step(trainer)`` after each step.
+        ``on_step(trainer)`` after each step: a true return ends a single-process run there as the
+        time limit does (scripts/train_device.py's pacing).
 
         On CUDA the crops of the next steps are cut by a few threads while the device works (PIL
         releases the GIL); a batch is still a function of its step alone, so nothing changes but speed."""
@@ -321,15 +322,14 @@ class Trainer:
         try:
             while self.step < t.steps:
                 record = self.train_step(batch(self.step))
-                if on_step is not None:
-                    on_step(self)
+                stop = bool(on_step(self)) if on_step is not None and self.world == 1 else False
                 if not self.is_main:
                     continue
                 record["time"] = time.time()
                 if val_images and (self.step % t.val_every == 0 or self.step == t.steps):
                     vals = [self.validate(val_images, b).__dict__ for b in validation_betas(self.config.model)]
                     record["val"] = vals[0] if len(vals) == 1 else vals
-                out_of_time = deadline is not None and time.time() >= deadline
+                out_of_time = stop or (deadline is not None and time.time() >= deadline)
                 if self.step % t.checkpoint_every == 0 or self.step == t.steps or out_of_time:
                     save_checkpoint(self.out / "last.pt", self.model, self.optimizer, self.step, self.config, self.ema)
                     if on_checkpoint is not None:
