@@ -173,21 +173,26 @@ def render(state: dict, header: list[str], n_cases: int) -> str:
     """roundtrip.md from the kept cases: a row per model, the failures, what is not measured yet."""
     lines = header + ["| model | cases | failures | PSNR min / median (dB) | index bits / estimate: all (worst) "
                       "| largest (Mpx) | slowest case (s) |", "|---|---|---|---|---|---|---|"]
-    failures, partial = [], []
+    failures, partial, stale = [], [], []
+    installed = {e.name: e.sha256 for e in list_models()}
     for name, row in state["models"].items():
         done = row["cases"]
+        label = name
+        if installed.get(name) != row["sha256"]:  # measured on weights that are no longer installed under that name
+            stale.append(name)
+            label = f"{name} ({'earlier weights' if name in installed else 'not installed'})"
         failed = [c for c in done if c["problem"]]
         failures += [f"- `{name}`, {c['label']}: {c['problem']}" for c in failed]
         q = np.array([c["psnr"] for c in done], dtype=float)
         q = q[np.isfinite(q)]
         quality = f"{q.min():.2f} / {np.median(q):.2f}" if q.size else "—"
         count = f"{len(done)}" if len(done) >= n_cases else f"{len(done)} of {n_cases} so far"
-        lines.append(f"| {name} | {count} | {len(failed)} | {quality} | {coding_ratio(done)} "
+        lines.append(f"| {label} | {count} | {len(failed)} | {quality} | {coding_ratio(done)} "
                      f"| {max((c['mpx'] for c in done), default=0):.2f} "
                      f"| {max((c['seconds'] for c in done), default=0):.1f} |")
-        if len(done) < n_cases:
+        if len(done) < n_cases and name not in stale:
             partial.append(name)
-    missing = [e.name for e in list_models() if e.name not in state["models"]]
+    missing = [n for n in installed if n not in state["models"] or n in stale]
     lines += ["", f"Failures: {len(failures)}."] + ([""] + failures if failures else [])
     if partial or missing:
         lines += ["", "Not finished yet (run the script again, it resumes): "
