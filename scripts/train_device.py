@@ -27,7 +27,6 @@ its quantized reference, so that the reference gets at least as many steps).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rec.training import load_config  # noqa: E402
-from rec.training.loop import Trainer  # noqa: E402
+from rec.training.loop import Trainer, annealed_rate  # noqa: E402
 from rec.training.shards import write_shards  # noqa: E402
 
 
@@ -82,8 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         def wall_rate(step: int) -> float:
             if step - step0 < t.lr_warmup:
                 return t.lr * (step - step0 + 1) / t.lr_warmup
-            p = min((time.time() - started) / (deadline - started), 1.0)
-            return t.lr * (t.lr_final + (1 - t.lr_final) * 0.5 * (1 + math.cos(math.pi * p)))
+            return annealed_rate((time.time() - started) / (deadline - started), t.lr, t.lr_final)
 
         trainer.lr_schedule = wall_rate
 

@@ -310,15 +310,19 @@ class PLN(nn.Module):
         z1 = (1, c.M, ph // 16, pw // 16)
         return (z1,) if c.kind == "vae" else (z1, (1, c.G, ph // 64, pw // 64))
 
-    def level2_prior(self, shape: torch.Size | tuple, device: torch.device | str | None = None) -> Normal:
-        """p(z2) = N(0, I)."""
+    def _standard_normal(self, shape: torch.Size | tuple) -> Normal:
+        """N(0, I) on the model's device (a prior made on the CPU fails beside CUDA posteriors)."""
+        device = self.log_gamma.device
         return Normal(torch.zeros(shape, device=device), torch.ones(shape, device=device))
+
+    def level2_prior(self, shape: torch.Size | tuple) -> Normal:
+        """p(z2) = N(0, I)."""
+        return self._standard_normal(shape)
 
     def level1_prior(self, z2: torch.Tensor | None, shape=None, beta=None) -> Normal:
         """p(z1|z2) from the level-2 synthesis (N(0, I) for the one-level VAE)."""
         if z2 is None:
-            device = self.log_gamma.device
-            return Normal(torch.zeros(shape, device=device), torch.ones(shape, device=device))
+            return self._standard_normal(shape)
         w = self.rate_weights(beta, z2.shape[0])
         mu, log_std = self._run("synthesis2", z2, w).float().chunk(2, dim=1)
         return Normal(mu, _std(log_std))
@@ -408,7 +412,7 @@ class PLN(nn.Module):
             p1 = self.level1_prior(None, q1.mean.shape)
         else:
             z2 = draw(a.q2)
-            kl2 = per_image(a.q2.kl(self.level2_prior(a.q2.mean.shape, a.q2.mean.device)))
+            kl2 = per_image(a.q2.kl(self.level2_prior(a.q2.mean.shape)))
             p1 = self.level1_prior(z2, beta=a.beta)
             q1 = self.level1_posterior(a.level1, p1)
         kl1_map = q1.kl(p1)

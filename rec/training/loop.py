@@ -48,7 +48,7 @@ from rec.training.checkpoint import load_checkpoint, load_weights_into, save_che
 from rec.training.config import RunConfig
 from rec.training.data import PatchDataset, load_images
 
-__all__ = ["Trainer", "ValidationResult", "learning_rate", "cosine_rate", "scheduled_rate", "warmup_factor", "fast_bf16",
+__all__ = ["Trainer", "ValidationResult", "learning_rate", "annealed_rate", "cosine_rate", "scheduled_rate", "warmup_factor", "fast_bf16",
            "draw_betas", "validation_betas", "save_checkpoint", "load_checkpoint"]
 
 
@@ -57,14 +57,18 @@ def learning_rate(step: int, lr0: float, decay: float, decay_steps: int) -> floa
     return lr0 * decay ** (step / decay_steps)
 
 
+def annealed_rate(p: float, lr0: float, final: float) -> float:
+    """α0·(f + (1 − f)·½(1 + cos πp)) at the position p ∈ [0, 1] of a cosine cycle, reaching f·α0."""
+    return lr0 * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
 def cosine_rate(step: int, lr0: float, warmup: int, cycle: int, final: float) -> float:
     """Cosine cycles of ``cycle`` steps: linear warm-up over ``warmup`` steps, then
-    α0·(f + (1 − f)·½(1 + cos πp)) with p the position after the warm-up, reaching f·α0."""
+    :func:`annealed_rate` at the position after the warm-up."""
     t = step % cycle
     if t < warmup:
         return lr0 * (t + 1) / warmup
-    p = (t - warmup) / max(1, cycle - warmup - 1)
-    return lr0 * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+    return annealed_rate((t - warmup) / max(1, cycle - warmup - 1), lr0, final)
 
 
 def scheduled_rate(step: int, t) -> float:
@@ -285,8 +289,8 @@ class Trainer:
     def run(self, minutes: float | None = None, on_checkpoint=None, on_step=None) -> None:
         """Train to ``train.steps`` (or until ``minutes`` have passed: then a checkpoint is written
         and the run can be resumed). ``on_checkpoint(trainer)`` is called after each checkpoint,
-        ``on_step(trainer)`` after each step: a true return ends a single-process run there as the
-        time limit does (scripts/train_device.py's pacing).
+        ``on_step(trainer)`` after each step of a single-process run: a true return ends the run
+        there as the time limit does (scripts/train_device.py's pacing).
 
         On CUDA the crops of the next steps are cut by a few threads while the device works (PIL
         releases the GIL); a batch is still a function of its step alone, so nothing changes but speed."""
