@@ -63,6 +63,20 @@ def test_models_path_names_every_zoo_folder(capsys, tmp_path, monkeypatch):
     assert out[2] == f"user zoo: {tmp_path / 'mine'} (0 models)"
 
 
+def test_models_table_columns_line_up(capsys):
+    """Every row's kind and step count start in the same column, however long the longest name."""
+    from rec.models.zoo import list_models
+
+    assert main(["models"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if " steps  " in r]
+    entries = list_models()
+    assert len(rows) == len(entries)
+    for row, e in zip(rows, entries):
+        assert row[2:].split()[:2] == [e.name, e.kind]
+    assert len({r.index(e.kind, 2 + len(e.name)) for r, e in zip(rows, entries)}) == 1
+    assert len({r.index(" steps  ") for r in rows}) == 1
+
+
 def test_models_json(capsys):
     assert main(["models", "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
