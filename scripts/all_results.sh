@@ -28,6 +28,10 @@ step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --
 step python scripts/run_classical.py
 step rec eval "$KODAK" --codec rec --codec mbt2018 --codec brummer2021 --codec mentzer2018 --out results/rec --quiet
 step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
+# the variable-rate models over their ranges (the reference first: the REC tables' BD-rates read its curve)
+step python scripts/eval_variable_rate.py --model mbt2018-vr
+step python scripts/eval_variable_rate.py --coded                 # the default model
+step python scripts/eval_variable_rate.py --model pln-vr --coded
 # Brummer & De Vleeschouwer 2021: RD against the same-budget hyperprior and Table 1 (the hyperprior runs and the
 # N_CDF ablation's come from training: python scripts/brummer_study.py --parts ablation; scripts/train_zoo.py)
 step python scripts/brummer_study.py --kodak "$KODAK" --parts rd timing
