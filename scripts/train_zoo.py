@@ -99,9 +99,12 @@ PLAN = [
     # the upper points double K (section 4 adapts K per rate): at K = 32 the bases code 31 of their 32 channels, and
     # R_t = 0.8 left mse-mid's rate where it was in 1 000 steps (run mentzer2018-mse-high-k32: validation 0.642 bpp,
     # 27.72 dB against the base's 0.64, 27.7); msssim-high at K = 32 (run mentzer2018-msssim-high-k32) reached 0.59 bpp
-    # on Kodak. The wider models start from the narrow ones (ContextAutoencoder.adapt_state)
-    ("mentzer2018-mse-high", ["model.M=64", "model.target_bpp=0.8", "train.init_strict=false"], 1500,
-     "mentzer2018-mse-mid", "Mentzer 2018, MSE, K = 64, R_t = 0.8 bpp"),
+    # on Kodak. The wider models start from the narrow ones (ContextAutoencoder.adapt_state).
+    # mse-high's first 1 500 steps ran at R_t = 0.8: it reached 0.61 bpp on Kodak while the training crops (harder
+    # than Kodak: mse-mid codes them at 0.69-0.72 bpp against 0.54 on Kodak) sat at 0.76-0.80, on the clip, so the
+    # target was binding, not the budget; the next 1 500 steps (from the shipped weights) at R_t = 1.1
+    ("mentzer2018-mse-high", ["model.M=64", "model.target_bpp=1.1", "train.init_strict=false"], 3000,
+     "mentzer2018-mse-mid", "Mentzer 2018, MSE, K = 64, R_t = 1.1 bpp on the training crops (0.8 for its first 1 500 steps)"),
     # the MSE base stayed above its R_t (0.64 bpp on the validation photos: β = 200 did not bring it down in 10 000
     # steps), so the point between it and the low one comes down like the low one
     ("mentzer2018-mse-lowmid", ["model.target_bpp=0.25", "model.beta=600"], 1500, "mentzer2018-mse-mid",
