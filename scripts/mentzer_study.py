@@ -51,7 +51,7 @@ TIMED = ("mentzer2018-msssim-mid", "mbt2018-mid")
 CURVES = ("rec/mentzer2018-ms-ssim.json", "rec/mentzer2018-mse.json")
 ANCHORS = (("classical/jpeg2000.json", "our JPEG 2000"), ("classical/webp.json", "our WebP"),
            ("classical/jpeg.json", "our JPEG"), ("classical/heic.json", "our HEIC (BPG's HEVC intra)"),
-           ("rec/mbt2018.json", "mbt2018 (per-rate models)"))
+           ("rec/mbt2018.json", "mbt2018 (per-rate models)"), ("rec/mbt2018-vr.json", "mbt2018-vr (variable rate)"))
 
 
 def models() -> list[str]:
