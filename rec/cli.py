@@ -197,8 +197,8 @@ def _models(args) -> None:
     kind_width = max((len(e.kind) for e in entries), default=0) + 1
     for e in entries:
         mark = "*" if e.name == DEFAULT_MODEL else " " if e.shipped else "u"
-        rate = codec_for_kind(e.kind).rate_label(e.config)  # up to 28 characters: β and γ∞, or λ
-        print(f"{mark} {e.name:<{name_width}}{e.kind:<{kind_width}} {rate:<28}{e.steps:>7} steps  {e.description}")
+        rate = codec_for_kind(e.kind).rate_label(e.config)  # 28 characters: β and γ∞, or λ
+        print(f"{mark} {e.name:<{name_width}}{e.kind:<{kind_width}} {rate}{e.steps:>7} steps  {e.description}")
     if any(not e.shipped for e in entries):
         print(f"(* the default; u: in the user zoo {user_zoo_dir()})")
 

@@ -65,7 +65,7 @@ class Mbt2018Codec:
 
     def rate_label(self, config) -> str:
         rate = f"{config.lmbda_min:g}-{config.lmbda_max:g}" if config.variable_rate else f"{config.lmbda:g}"
-        return f"λ={rate:<18}"
+        return f"λ={rate:<26}"
 
     # -- training (rec.training.loop) ---------------------------------------------------
     def losses(self, net, x, *, warmup: float, sample: bool, beta):

@@ -221,7 +221,7 @@ class RecCodec:
 
     def rate_label(self, config) -> str:
         beta = f"{config.beta_min:g}-{config.beta_max:g}" if config.variable_rate else f"{config.beta:g}"
-        return f"β={beta:<9}" + (f"γ∞={config.gamma_inf:<7g}" if config.kind == "gamma-pln" else " " * 10)
+        return (f"β={beta:<9}" + (f"γ∞={config.gamma_inf:<7g}" if config.kind == "gamma-pln" else "")).ljust(28)
 
     # -- training (rec.training.loop) ---------------------------------------------------
     def losses(self, net, x, *, warmup: float, sample: bool, beta):
