@@ -79,6 +79,9 @@ def _encode(args) -> None:
     if Path(args.input).is_dir():
         from rec.batch import encode_directory
 
+        if args.device not in (None, "cpu"):
+            raise RecError("--device: a directory is coded on the CPU (by --jobs worker processes); "
+                           "give one image to code it on another device")
         items = encode_directory(args.input, args.output, model=args.model, samplers=args.sampler, seed=args.seed, beta=args.rate,
                                  jobs=args.jobs, max_memory_gb=args.max_memory, verify=not args.no_verify)
         for item in items:
@@ -90,7 +93,7 @@ def _encode(args) -> None:
 
     check_output_path(args.output, args.input)  # before the work, not after it
     data = compress(args.input, model=args.model, samplers=args.sampler, seed=args.seed, ideal=args.ideal or args.json,
-                    rate=args.rate)
+                    rate=args.rate, device=args.device)
     write_atomic(args.output, data)
     from rec.codec import read_header
 
@@ -99,6 +102,12 @@ def _encode(args) -> None:
         print(json.dumps({**data.report.to_dict(), **_rate_fields(name, data.report.beta)}))
     else:
         _print_report(data.report, symbol)
+
+
+def _device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, metavar="DEV",
+                   help="where the networks run: cpu (default) or cuda; REC runs on either and its files decode on "
+                        "either, the quantized codecs run on the CPU")
 
 
 def _read_bytes(path) -> bytes:
@@ -113,7 +122,7 @@ def _decode(args) -> None:
     from rec.image import check_output_path, save_png
 
     check_output_path(args.output, args.input)
-    rgb = decompress(_read_bytes(args.input), model=args.model)
+    rgb = decompress(_read_bytes(args.input), model=args.model, device=args.device)
     save_png(args.output, rgb)
     print(f"wrote {args.output} ({rgb.shape[1]}×{rgb.shape[0]})")
 
@@ -236,7 +245,9 @@ def _samplers(args) -> None:
     from rec.samplers import describe_samplers
 
     print("Coded samplers, one per latent level: --sampler LEVEL2:LEVEL1, each NAME or NAME(key=value,...),")
-    print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {DEFAULT_SAMPLERS}")
+    print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {DEFAULT_SAMPLERS},")
+    print("with the level-1 margin a model's zoo entry chose for the rate (e.g. -2 below β 1 for gamma-pln-vr4; "
+          "results/level1_margin.md)")
     print()
     print(describe_samplers())
 
@@ -269,7 +280,7 @@ def _encode_help(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest == "sampler":
             action.help = (f"LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) "
-                           f"(default: {DEFAULT_SAMPLERS})")
+                           f"(default: {DEFAULT_SAMPLERS}, the level-1 margin the model chose for the rate)")
     parser.epilog = "samplers and their parameters:\n\n" + describe_samplers()
 
 
@@ -323,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "γ-PLN (larger β, fewer bits), λ of an mbt2018 (larger λ, more bits); --beta is its older name")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--ideal", action="store_true", help="also report the ideal reconstruction (exact posterior sample)")
+    _device_option(p)
     p.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers when INPUT is a directory")
     p.add_argument("--max-memory", type=float, default=8.0, metavar="GB", help="memory cap of the parallel workers (default 8)")
     p.add_argument("--no-verify", action="store_true",
@@ -334,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--model", default=None, help="the model to decode with (default: the zoo model the file names); "
                                                  "a zoo name, a training checkpoint (.pt) or a shard folder")
+    _device_option(p)
     p.set_defaults(func=_decode)
 
     p = sub.add_parser("info", help="show the header, the sections and each level's bits of a .rec file")

@@ -12,13 +12,15 @@ The names of the REC codec that callers have always taken from here (``DEFAULT_S
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rec.codecs import Compressed, LevelReport, Report, codec_for, get_codec, model_hash, serves
+from rec.codecs import Compressed, LevelReport, Report, checked_device, codec_for, get_codec, model_hash, serves
 from rec.codecs.base import LevelBits, check_header_size, distortion
 from rec.codecs.rec import CODEC_ID, DEFAULT_SAMPLERS, parse_samplers
 from rec.container import Container, read_rate
@@ -43,26 +45,45 @@ __all__ = [
 ]
 
 
-def resolve_model(model):
+def resolve_model(model, device=None):
     """The model object of a zoo name (None: the zoo's default), a training checkpoint (``.pt``),
-    a device run's shard folder or a model object, prepared for its codec (eval mode, layout)."""
+    a device run's shard folder or a model object, prepared for its codec (eval mode, layout).
+
+    ``device`` (None: where the model is; zoo models load on the CPU) moves it: a zoo model
+    is copied (the CPU one stays cached), a model object is moved itself. RecError for a
+    device its codec does not run on (:func:`rec.codecs.base.checked_device`).
+    """
     from rec.models.zoo import DEFAULT_MODEL, load_model
 
+    zoo = model is None or (isinstance(model, str) and not (model.endswith(".pt") or Path(model).is_dir()))
     if model is None:
         model = load_model(DEFAULT_MODEL)
     elif isinstance(model, str):
-        if model.endswith(".pt") or Path(model).is_dir():  # a training checkpoint or a device run's shards
+        if zoo:
+            model = load_model(model)
+        else:  # a training checkpoint or a device run's shards
             from rec.training.checkpoint import load_model_file
 
             model = load_model_file(model)
-        else:
-            model = load_model(model)
-    return codec_for(model).prepare(model)
+    codec = codec_for(model)
+    model = codec.prepare(model)
+    if device is None:
+        return model
+    dev = checked_device(codec, device)
+    if next(model.parameters()).device == dev:
+        return model
+    return _moved(model, dev) if zoo else model.to(dev)
+
+
+@functools.lru_cache(maxsize=4)
+def _moved(model, device):
+    """A copy of a (cached) zoo model on ``device`` (its name and weights hash with it), kept for the next call."""
+    return copy.deepcopy(model).to(device)
 
 
 @torch.no_grad()
 def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = True, ideal: bool = False,
-             beta: float | None = None, rate: float | None = None) -> Compressed:
+             beta: float | None = None, rate: float | None = None, device=None) -> Compressed:
     """Encode an image into the bytes of a .rec file.
 
     Args:
@@ -83,6 +104,9 @@ def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = Tru
             model's own (``config.beta`` / ``config.lmbda``). Written in the file; a
             fixed-rate model refuses it. The report's ``beta`` holds it.
         beta: the same as ``rate`` (its older name); give one of the two.
+        device: where the networks run ("cpu", "cuda"; None: where the model is, the CPU for
+            a zoo model). REC runs on either, and its files decode on either; the quantized
+            codecs run on the CPU only (RecError otherwise).
 
     Returns:
         :class:`Compressed` bytes with the :class:`Report` as ``.report``.
@@ -92,7 +116,7 @@ def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = Tru
         raise RecError(f"rate = {rate!r} and beta = {beta!r} name the same setting: give one of them")
     rate = beta if rate is None else rate
     rgb = to_rgb_array(image)
-    net = resolve_model(model)
+    net = resolve_model(model, device)
     # the codecs take the rate parameter as ``beta`` (rec.codecs.base.Codec.compress)
     data = codec_for(net).compress(rgb, net, samplers=samplers, seed=seed, beta=rate, ideal=ideal, started=started)
     if verify:
@@ -113,19 +137,20 @@ def read_header(data: bytes) -> Container:
 
 
 @torch.no_grad()
-def decompress(data: bytes, model=None) -> np.ndarray:
+def decompress(data: bytes, model=None, device=None) -> np.ndarray:
     """Decode the bytes of a .rec file into an RGB uint8 array (H, W, 3).
 
     Args:
         data: the file's bytes.
         model: the model to decode with; by default the zoo model named in the header.
+        device: where the networks run (as :func:`compress`).
 
     Raises:
         FormatError: malformed, truncated or corrupted data; the file's model is not
             installed, or its weights differ from the encoder's.
     """
     container = read_header(data)
-    codec, net = _codec_and_model(container, model)
+    codec, net = _codec_and_model(container, model, device)
     return codec.decompress(bytes(data), container, net)
 
 
@@ -141,7 +166,7 @@ def inspect(data: bytes, model=None) -> list[LevelBits]:
     return codec.written(container, net)
 
 
-def _codec_and_model(container: Container, model):
+def _codec_and_model(container: Container, model, device=None):
     """The codec of a file and the model it decodes with (by default the zoo model of its header)."""
     h = container.header
     check_header_size(h)  # before a model is loaded or anything of the image's size allocated
@@ -153,7 +178,7 @@ def _codec_and_model(container: Container, model):
             hint = "" if pack_dir() is not None else f"; {PACK_HINT}"
             raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()[:16]}…), which is "
                               f"not installed (installed: {', '.join(sorted(installed)) or 'none'}){hint}")
-    net = resolve_model(model if model is not None else h.model_id)
+    net = resolve_model(model if model is not None else h.model_id, device)
     codec = get_codec(h.codec_id)
     if not serves(codec, net):
         raise FormatError(f"file was coded by {codec.label}; model {getattr(net, 'name', '')!r} is a "

@@ -49,7 +49,7 @@ class DiagonalGaussian:
         """Element ``index`` of a batched torch Gaussian (anything with ``mean``
         and ``std`` tensors of shape ``(B, ...)``, e.g. ``rec.models.pln.Normal``),
         in float64: what the samplers code."""
-        return cls(normal.mean[index].double().numpy(), normal.std[index].double().numpy())
+        return cls(normal.mean[index].double().cpu().numpy(), normal.std[index].double().cpu().numpy())
 
     # -- shape ---------------------------------------------------------------
     @property

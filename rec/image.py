@@ -293,4 +293,4 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
 def tensor_image(x: torch.Tensor, height: int, width: int) -> np.ndarray:
     """A synthesis output (1, 3, H', W') cropped to (height, width), rounded to uint8 RGB."""
     x = x[0, :, :height, :width].clamp(0, 1) * 255.0
-    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return torch.round(x).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()

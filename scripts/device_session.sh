@@ -12,7 +12,8 @@
 # The weights come back as fp16 shards in $OUT/<name>.tgz (index.json, shard-000.safetensors, the training
 # log); scripts/import_device_run.py turns an unpacked folder into a zoo entry. Run on the device machine as
 #   bash scripts/device_session.sh MINUTES    (needs data/train-compact: scripts/make_compact_data.py)
-# with ONLY=<name> to run one of them (its further arguments in EXTRA, e.g. a step cap).
+# with ONLY=<name> to run one of them (its further arguments in EXTRA, e.g. a step cap). Last, the REC codec
+# on the device against the CPU (scripts/check_device_codec.py → $OUT/device_codec.md).
 set -u
 MIN=${1:-8}
 OUT=${OUT:-device-out}
@@ -49,3 +50,5 @@ for dir in "$OUT"/*/; do
     cp "$RUNS/$name/log.jsonl" "$RUNS/$name.log" "$dir" 2>/dev/null
     tar -C "$OUT" -czf "$OUT/$name.tgz" "$name" && rm -rf "$dir"
 done
+# REC's networks on the device against the CPU (rec encode/decode --device; issue 15's GPU path)
+python3 scripts/check_device_codec.py --device "${DEVICE:-cuda}" --out "$OUT/device_codec.md"

@@ -143,8 +143,8 @@ def image_batch(*seeds: int, size: int = 64) -> torch.Tensor:
 # -- files -------------------------------------------------------------------------------------
 
 
-def install(zoo_path: Path, name: str, model) -> None:
-    """Write ``model`` into a zoo directory as the zoo does (fp16 safetensors + index entry)."""
+def install(zoo_path: Path, name: str, model, extra: dict | None = None) -> None:
+    """Write ``model`` into a zoo directory as the zoo does (fp16 safetensors + index entry, ``extra`` its extra)."""
     from safetensors.torch import save_file
 
     import rec.models.zoo as zoo
@@ -154,7 +154,7 @@ def install(zoo_path: Path, name: str, model) -> None:
     index_path = zoo_path / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[name] = {"name": name, "config": model.config.to_dict(), "steps": 0, "wall_hours": 0.0, "data": "test",
-                   "sha256": zoo.file_sha256(path), "description": "test model", "parent": "", "extra": {}}
+                   "sha256": zoo.file_sha256(path), "description": "test model", "parent": "", "extra": extra or {}}
     index_path.write_text(json.dumps(index))
 
 

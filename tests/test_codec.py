@@ -243,3 +243,33 @@ def test_the_report_shows_groups_and_index_slack_of_importance_sampling(model, i
 def test_samplers_without_groups_report_none(model, image):
     r = compress(image, model=model, samplers="rejection(bits=6):rejection(bits=6)", seed=1).report
     assert all(lv.groups is None and lv.slack_bits is None and lv.overhead_per_group is None for lv in r.levels)
+
+
+def test_the_default_samplers_take_the_level1_margin_the_model_chose_for_the_rate(empty_zoo):
+    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.models.zoo import load_model
+    from tests.helpers import install, tiny_variable_rate_model
+
+    install(empty_zoo, "vr-margins", tiny_variable_rate_model(1), extra={"coding": {"level1_margin": [[1.0, -2.0]]}})
+    assert load_model("vr-margins").coding == {"level1_margin": [[1.0, -2.0]]}
+    rgb = smooth_image(np.random.default_rng(8), 64, 72)
+
+    def level1(data) -> dict:
+        return read_header(data).header.samplers[-1].as_dict()
+
+    low_beta = compress(rgb, model="vr-margins", rate=0.5)  # more bits: the margin chosen below β 1
+    assert level1(low_beta)["margin"] == -2.0
+    assert "margin" not in level1(compress(rgb, model="vr-margins", rate=2.0))  # the default margin, 0
+    explicit = compress(rgb, model="vr-margins", rate=0.5, samplers=DEFAULT_SAMPLERS)  # an explicit pair wins
+    assert "margin" not in level1(explicit)
+    assert np.array_equal(decompress(bytes(low_beta)), low_beta.decoded)
+
+
+@pytest.mark.parametrize("schedule", [[[2.0, -1.0], [1.0, 0.0]], [[1.0, -9.0]], [["x"]], 3])
+def test_a_malformed_margin_schedule_is_refused(schedule):
+    from tests.helpers import tiny_variable_rate_model
+
+    net = tiny_variable_rate_model()
+    net.coding = {"level1_margin": schedule}
+    with pytest.raises(RecError, match="level1_margin"):
+        compress(smooth_image(np.random.default_rng(0), 64, 64), model=net, rate=0.5)

@@ -12,7 +12,7 @@
 A new codec is one module that ends with ``register(TheCodec())`` and one import below.
 """
 
-from rec.codecs.base import Codec, Compressed, LevelReport, Report, model_hash
+from rec.codecs.base import Codec, Compressed, LevelReport, Report, checked_device, model_hash
 from rec.codecs.registry import codec_for, codec_for_kind, codecs, get_codec, model_kind, register, serves
 
 # the members, in the order rec eval lists them
@@ -21,5 +21,5 @@ from rec.codecs import mbt2018 as _mbt2018  # noqa: E402,F401
 from rec.codecs import brummer2021 as _brummer2021  # noqa: E402,F401
 from rec.codecs import mentzer2018 as _mentzer2018  # noqa: E402,F401
 
-__all__ = ["Codec", "Compressed", "LevelReport", "Report", "model_hash", "codec_for", "codec_for_kind", "codecs",
+__all__ = ["Codec", "Compressed", "LevelReport", "Report", "checked_device", "model_hash", "codec_for", "codec_for_kind", "codecs",
            "get_codec", "model_kind", "register", "serves"]

@@ -24,7 +24,7 @@ from rec.image import check_size
 from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
 
 __all__ = ["Codec", "LevelBits", "LevelReport", "Report", "section_bits", "Compressed", "model_hash", "distortion", "check_header_size",
-           "one_level_report", "refuse_rate", "split_parameters"]
+           "one_level_report", "refuse_rate", "split_parameters", "checked_device"]
 
 
 @runtime_checkable
@@ -35,11 +35,13 @@ class Codec(Protocol):
         codec_id: the header's codec id (and the codec's name in ``rec eval``).
         kinds: the model kinds (``model.config.kind``) it codes with.
         label: a human name, for reports.
+        devices: where its networks may run (``"cpu"``, ``"cuda"``); see :func:`checked_device`.
     """
 
     codec_id: str
     kinds: tuple[str, ...]
     label: str
+    devices: tuple[str, ...]
 
     def prepare(self, model: Any) -> Any:
         """The model in the mode and memory layout the codec computes with (eval mode)."""
@@ -192,7 +194,7 @@ def model_hash(model) -> bytes:
         h = hashlib.sha256()
         for name, tensor in model.state_dict().items():
             h.update(name.encode())
-            h.update(tensor.detach().float().contiguous().numpy().tobytes())
+            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
         digest = model.weights_sha256 = h.hexdigest()
     return bytes.fromhex(digest)[:16]
 
@@ -209,6 +211,27 @@ def check_header_size(header: Header) -> None:
         check_size(header.width, header.height)
     except RecError as e:
         raise FormatError(f"the file claims an image rec cannot decode: {e}") from None
+
+
+def checked_device(codec: Codec, device) -> "torch.device":
+    """``device`` ("cpu", "cuda", "cuda:1" or a torch.device) as a torch.device the codec can run on.
+
+    Raises:
+        RecError: a device the codec does not run on (the quantized codecs run on the CPU:
+            their decoders derive coding tables from fixed-point networks checked there), or a
+            CUDA device this torch cannot see.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise RecError(f"unknown device {device!r}: expected 'cpu' or 'cuda' ({e})") from None
+    if dev.type not in codec.devices:
+        raise RecError(f"the {codec.label} codec runs on {' or '.join(codec.devices)}, not on {dev.type}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RecError(f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA device")
+    return dev
 
 
 def refuse_rate(codec_id: str, rate: float | None) -> None:

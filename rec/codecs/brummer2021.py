@@ -355,6 +355,7 @@ class Brummer2021Codec:
     """Competition of priors with a static CDF table: fixed rate, no samplers, no seed."""
 
     codec_id = CODEC_ID
+    devices = ("cpu",)  # its decoder's exact (fixed-point, portable) entropy model is checked on the CPU only
     kinds = ("brummer2021",)
     label = "brummer2021 (static priors)"
 

@@ -32,6 +32,7 @@ class Mbt2018Codec:
     """The quantized mbt2018 reference: no samplers, no seed; variable-rate models take λ."""
 
     codec_id = CODEC_ID
+    devices = ("cpu",)  # its decoder's exact (fixed-point, portable) entropy model is checked on the CPU only
     kinds = ("mbt2018",)
     label = "mbt2018 (rec.reference)"
     rate_name, rate_symbol = "lambda", "λ"  # the rate parameter of a variable-rate model

@@ -275,6 +275,7 @@ class Mentzer2018Codec:
     """The 3D-CNN context model with importance map: fixed rate, no samplers, no seed."""
 
     codec_id = CODEC_ID
+    devices = ("cpu",)  # its decoder's exact (fixed-point, portable) entropy model is checked on the CPU only
     kinds = ("mentzer2018",)
     label = "mentzer2018 (3D context model)"
 

@@ -44,7 +44,7 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "parse_samplers"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -56,6 +56,35 @@ SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the 
 
 def _level_seed(seed: int, level: int) -> int:
     return int(raw(seed, SEED_STREAM, level))
+
+
+def margin_schedule(net: PLN) -> tuple[tuple[float, float], ...]:
+    """The level-1 margins the model's zoo entry chose by rate-distortion (``extra["coding"]
+    ["level1_margin"]``: ``[[β_below, margin], …]`` with β_below increasing), () if none.
+
+    Raises:
+        RecError: a malformed schedule.
+    """
+    raw = (getattr(net, "coding", None) or {}).get("level1_margin", [])
+    try:
+        steps = tuple((float(b), float(m)) for b, m in raw)
+    except (TypeError, ValueError):
+        raise RecError(f"model {getattr(net, 'name', '')!r}: level1_margin must be [[beta_below, margin], ...], "
+                       f"got {raw!r}") from None
+    if any(b <= a for (a, _), (b, _) in zip(steps, steps[1:])) or any(not -4 <= m <= 4 for _, m in steps):
+        raise RecError(f"model {getattr(net, 'name', '')!r}: level1_margin needs increasing β and margins in "
+                       f"[-4, 4], got {raw!r}")
+    return steps
+
+
+def default_samplers(net: PLN, beta: float | None) -> str:
+    """:data:`DEFAULT_SAMPLERS` with the level-1 margin of the model's :func:`margin_schedule` at β: the
+    margin of the first step whose β_below exceeds β, else 0 (a fixed-rate model: its default
+    β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
+    beta = float(net.config.beta if beta is None else beta)
+    margin = next((m for below, m in margin_schedule(net) if beta < below), 0.0)
+    level2, level1 = DEFAULT_SAMPLERS.split(":")
+    return f"{level2}:{level1.replace('margin=0', f'margin={margin:g}')}"
 
 
 def parse_samplers(spec: str | tuple | list | None) -> tuple[Sampler, Sampler]:
@@ -79,8 +108,10 @@ def parse_samplers(spec: str | tuple | list | None) -> tuple[Sampler, Sampler]:
     return tuple(parse_sampler(p) for p in parts)
 
 
-def _tensor(z: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].contiguous(memory_format=torch.channels_last)
+def _tensor(z: np.ndarray, net: PLN) -> torch.Tensor:
+    """A coded sample as the batch of one the model takes, on the model's device."""
+    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].to(net.device)
+    return t.contiguous(memory_format=torch.channels_last)
 
 
 def _rate(net: PLN, beta: float | None) -> float | None:
@@ -130,6 +161,10 @@ class RecCodec:
     #: The curve of ``rec eval`` that each kind's fixed-rate models share, with its title.
     families = {"gamma-pln": "REC γ-PLN", "pln": "REC PLN", "vae": "REC one-level VAE"}
     label = "REC"
+    #: The networks run where the model is; the samplers on the CPU. The decoder derives no
+    #: discrete decision from the networks' floats, so a file coded on one device decodes
+    #: on the other (to within float noise in the reconstruction).
+    devices = ("cpu", "cuda")
     rate_name, rate_symbol = "beta", "β"  # the rate parameter of a variable-rate model
     larger_rate_more_bits = False  # a larger β weighs the KL more: fewer bits
 
@@ -142,14 +177,14 @@ class RecCodec:
                  ideal: bool = False, started: float | None = None) -> Compressed:
         """REC: level 2 coded first, level 1 from the coded z2 (see :func:`rec.codec.compress`)."""
         started = time.perf_counter() if started is None else started
-        s2, s1 = parse_samplers(samplers)
+        net.rate_weights(beta)  # refuses a β the model cannot take, before any work
+        s2, s1 = parse_samplers(default_samplers(net, beta) if samplers is None else samplers)
         if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise RecError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
         seed = int(seed)
-        net.rate_weights(beta)  # refuses a β the model cannot take, before any work
         beta = _rate(net, beta)
         height, width = rgb.shape[:2]
-        analysis = net.analyze(model_input(rgb, net.config.factor), beta)
+        analysis = net.analyze(model_input(rgb, net.config.factor).to(net.device), beta)
         levels, sections, specs = [], [], []
 
         def code(name: str, level: int, sampler: Sampler, posterior: Normal, prior: Normal) -> torch.Tensor:
@@ -157,7 +192,7 @@ class RecCodec:
             levels.append(_level_report(name, sampler, msg))
             sections.append(Section(SectionType.PAYLOAD_LEVEL, level, msg.to_bytes()))
             specs.append(_spec(sampler))
-            return _tensor(msg.sample)
+            return _tensor(msg.sample, net)
 
         z2, _ = _chain(net, net.latent_shapes(height, width), beta,
                        lambda prior: code("z2", 2, s2, analysis.q2, prior),
@@ -198,7 +233,7 @@ class RecCodec:
 
         def decode(level: int, sampler: Sampler, prior: Normal) -> torch.Tensor:
             payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
-            return _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(prior), _level_seed(h.seed, level)))
+            return _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(prior), _level_seed(h.seed, level)), net)
 
         _, z1 = _chain(net, shapes, beta, lambda prior: decode(2, samplers[0], prior),
                        lambda prior: decode(1, samplers[-1], prior))

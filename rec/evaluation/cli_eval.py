@@ -82,6 +82,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--anchor", default="jpeg", metavar="NAME",
                    help="BD-rates against this: a codec of the run, else a published anchor (default: jpeg)")
     p.add_argument("--no-plot", action="store_true", help="no rd.png / rd.svg in --out")
+    p.add_argument("--device", default=None, metavar="DEV",
+                   help="where the learned codecs' networks run: cpu (default) or cuda (REC only; the quantized codecs "
+                        "run on the CPU)")
     p.add_argument("--no-resume", action="store_true",
                    help="measure everything again instead of reading back the points in --out")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -147,7 +150,7 @@ def run(args) -> None:
         results = evaluate(args.directory, args.codecs, models=models, samplers=args.samplers, qualities=qualities,
                            rates=rates, limit=args.limit, seed=args.seed, progress=False if args.quiet else None,
                            meta={"source": "rec eval", "command": _command(args)}, on_point=on_point, log=log,
-                           points_dir=out, resume=not args.no_resume)
+                           points_dir=out, resume=not args.no_resume, device=args.device)
     except KeyboardInterrupt as e:  # rec's main prints it; say how to go on
         e.detail = f"the measurements made are kept in {out}/*.points.jsonl; the same command resumes from them"
         raise

@@ -76,7 +76,7 @@ def _file_part(name: str) -> str:
 def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = None, samplers: str | None = None,
                  seed: int = 0, *, rates: Sequence[float] | None = None, meta: dict | None = None,
                  progress: bool | None = None, on_point: OnPoint | None = None, log: Log | None = None,
-                 points_dir: str | os.PathLike | None = None, resume: bool = True) -> list[CodecResult]:
+                 points_dir: str | os.PathLike | None = None, resume: bool = True, device=None) -> list[CodecResult]:
     """One rate point per fixed-rate PLN model and per rate of a variable-rate one (zoo names, paths or
     :class:`PLN` objects; default: every PLN of the zoo).
 
@@ -93,7 +93,8 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
     after it and not counted); decoding is :func:`rec.codec.decompress` of the bytes, with the
     model found from the header for zoo models (given the object for the others). Points are
     sorted by rate. ``points_dir``, ``resume``: the points file (a point is bound to its model's
-    weights hash, its rate, the samplers and the seed).
+    weights hash, its rate, the samplers and the seed). ``device``: where the networks run
+    (:func:`rec.codec.compress`).
 
     Raises:
         RecError: no PLN model, unknown model name, bad samplers, a rate outside a model's range.
@@ -104,17 +105,19 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
 
     log = log or default_log
     parse_samplers(samplers)  # fail early on a bad spec
-    spec = samplers if samplers is not None else DEFAULT_SAMPLERS
+    # the default pair takes each model's level-1 margin for the rate (rec.codecs.rec.default_samplers)
+    spec = samplers if samplers is not None else f"{DEFAULT_SAMPLERS}, level-1 margin per model and rate"
     chosen = load_models("rec", models, rates, log)
     if not chosen:
         raise RecError("rec: no PLN model given and none in the zoo")
 
     def code(setting: tuple[EvalModel, float | None], label: str, im: EvalImage) -> ImageResult:
         model, rate = setting
-        data = compress(im.rgb, model=model.net, samplers=samplers, seed=seed, verify=False, ideal=True, rate=rate)
+        data = compress(im.rgb, model=model.net, samplers=samplers, seed=seed, verify=False, ideal=True, rate=rate,
+                        device=device)
         report = data.report
         t0 = time.perf_counter()
-        decoded = decompress(bytes(data), model=None if model.from_zoo else model.net)
+        decoded = decompress(bytes(data), model=None if model.from_zoo else model.net, device=device)
         t1 = time.perf_counter()
         p, m, mdb = measure_quality(im.rgb, decoded)
         return ImageResult(im.name, label, im.width, im.height, len(data), 8.0 * len(data) / im.pixels, p, m, mdb,
@@ -153,7 +156,7 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
                        on_point: OnPoint | None = None, log: Log | None = None,
                        points_dir: str | os.PathLike | None = None, resume: bool = True, name: str | None = None,
                        description: str | None = None, stem: str | None = None,
-                       per_model: dict[str, Callable[[Any], float]] | None = None) -> CodecResult | None:
+                       per_model: dict[str, Callable[[Any], float]] | None = None, device=None) -> CodecResult | None:
     """One rate point per fixed-rate model and per rate of a variable-rate model (``rates``, or six
     log-spaced over its range) of a quantized codec of the registry, all in one result; None if
     there is no such model.
@@ -163,6 +166,7 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
     (the result's codec: its files' stem) to the codec id;
     ``per_model`` adds ``extra`` lists of a figure of each point's model (e.g. its λ; a point
     of a variable-rate model has its own rate under the rate parameter's name instead).
+    ``device``: as :func:`rec.codec.compress` (the quantized codecs refuse all but the CPU).
     """
     from rec.codec import compress, decompress
     from rec.codecs import get_codec
@@ -183,9 +187,9 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
     def code(setting: tuple[EvalModel, float | None], label: str, im: EvalImage) -> ImageResult:
         model, rate = setting
         t0 = time.perf_counter()
-        data = compress(im.rgb, model=model.net, verify=False, rate=rate)
+        data = compress(im.rgb, model=model.net, verify=False, rate=rate, device=device)
         t1 = time.perf_counter()
-        decoded = decompress(bytes(data), model=model.net)
+        decoded = decompress(bytes(data), model=model.net, device=device)
         t2 = time.perf_counter()
         p, m, mdb = measure_quality(im.rgb, decoded)
         return ImageResult(im.name, label, im.width, im.height, len(data), 8.0 * len(data) / im.pixels,
@@ -199,7 +203,7 @@ def evaluate_quantized(codec_id: str, images: Sequence[EvalImage], models: Seque
 def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None = None, *,
                      rates: Sequence[float] | None = None, meta: dict | None = None, progress: bool | None = None,
                      on_point: OnPoint | None = None, log: Log | None = None,
-                     points_dir: str | os.PathLike | None = None, resume: bool = True) -> CodecResult | None:
+                     points_dir: str | os.PathLike | None = None, resume: bool = True, device=None) -> CodecResult | None:
     """One rate point per mbt2018 model (per rate of a variable-rate one), coded with :mod:`rec.reference`
     through the front door; None if there is none.
 
@@ -208,7 +212,7 @@ def evaluate_mbt2018(images: Sequence[EvalImage], models: Sequence[Any] | None =
     """
     return evaluate_quantized(
         "mbt2018", images, models, rates=rates, meta=meta, progress=progress, on_point=on_point, log=log,
-        points_dir=points_dir, resume=resume, name="mbt2018 (rec.reference)",
+        points_dir=points_dir, resume=resume, device=device, name="mbt2018 (rec.reference)",
         description="Minnen et al. 2018 joint prior, rec.reference range coder (constriction)",
         per_model={"lambda": lambda net: float(net.config.lmbda)})
 
@@ -245,7 +249,7 @@ def _one(result: CodecResult | None) -> list[CodecResult]:
 
 
 #: The evaluator of each learned codec of the registry: (images, models, samplers, seed, **options) → results;
-#: ``options``: ``rates``, ``meta``, ``progress``, ``on_point``, ``log``, ``points_dir``, ``resume``.
+#: ``options``: ``rates``, ``meta``, ``progress``, ``on_point``, ``log``, ``points_dir``, ``resume``, ``device``.
 EVALUATORS: dict[str, Callable[..., list[CodecResult]]] = {
     "rec": evaluate_rec,
     "mbt2018": lambda images, models, samplers, seed, **options: _one(evaluate_mbt2018(images, models, **options)),

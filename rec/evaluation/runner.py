@@ -238,7 +238,7 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
              qualities: Sequence[float] | None = None, rates: Sequence[float] | None = None,
              limit: int | None = None, seed: int = 0, meta: dict | None = None, progress: bool | None = None,
              on_point: OnPoint | None = None, log: Log | None = None, points_dir: str | os.PathLike | None = None,
-             resume: bool = True) -> list[CodecResult]:
+             resume: bool = True, device=None) -> list[CodecResult]:
     """Evaluate ``codecs`` on a directory of images (or loaded images); see the module docstring.
 
     Args:
@@ -261,6 +261,8 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
             (``<codec>.points.jsonl``, :class:`PointStore`); None: nowhere.
         resume: take the measurements ``points_dir`` already holds for the same settings
             instead of measuring them again.
+        device: where the learned codecs' networks run (:func:`rec.codec.compress`; None:
+            the CPU); checked for every learned codec of the run before any work.
 
     Returns:
         One :class:`CodecResult` per codec that ran (``rec``: one per curve); unavailable
@@ -287,6 +289,12 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         rates = [float(r) for r in rates]
         if not rates or any(not r > 0 for r in rates):
             raise RecError(f"rates must be positive numbers, got {rates}")
+    if device is not None:
+        from rec.codecs import checked_device, get_codec as registered
+
+        for n in names:
+            if n in learned:
+                checked_device(registered(n), device)
     models = open_models(models)  # model files loaded once
     for m in models or ():
         model_kind(m)  # unknown names fail before any work
@@ -308,7 +316,8 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         warn_small(loaded, log, n)
         if n in learned:
             results.extend(EVALUATORS[n](loaded, models, samplers, seed, rates=rates, meta=base, progress=progress,
-                                         on_point=on_point, log=log, points_dir=points_dir, resume=resume))
+                                         on_point=on_point, log=log, points_dir=points_dir, resume=resume,
+                                         device=device))
         else:
             c = get_codec(n)
             reason = c.unavailable_reason()

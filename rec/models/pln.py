@@ -285,7 +285,7 @@ class PLN(nn.Module):
             lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
             band = self._run("analysis1", x[:, :, 16 * lo : 16 * hi] - 0.5, w)
             if out is None:
-                out = torch.empty((b, band.shape[1], h, width // 16), dtype=band.dtype)
+                out = torch.empty((b, band.shape[1], h, width // 16), dtype=band.dtype, device=band.device)
             keep = min(rows, h - top)
             out[:, :, top : top + keep] = band[:, :, top - lo : top - lo + keep]
         return out
@@ -310,10 +310,14 @@ class PLN(nn.Module):
         z1 = (1, c.M, ph // 16, pw // 16)
         return (z1,) if c.kind == "vae" else (z1, (1, c.G, ph // 64, pw // 64))
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return self.log_gamma.device
+
     def _standard_normal(self, shape: torch.Size | tuple) -> Normal:
         """N(0, I) on the model's device (a prior made on the CPU fails beside CUDA posteriors)."""
-        device = self.log_gamma.device
-        return Normal(torch.zeros(shape, device=device), torch.ones(shape, device=device))
+        return Normal(torch.zeros(shape, device=self.device), torch.ones(shape, device=self.device))
 
     def level2_prior(self, shape: torch.Size | tuple) -> Normal:
         """p(z2) = N(0, I)."""
@@ -340,12 +344,13 @@ class PLN(nn.Module):
     def draw(self, analysis: Analysis, *, mean: bool = False, generator: torch.Generator | None = None) -> Latents:
         """z2 ~ q(z2|x), then z1 ~ q(z1|z2,x) (the posterior means with ``mean=True``).
 
-        The standard normal noise comes from ``generator``, z2's first, so one seed gives
-        one draw on every machine (the encoder-private "ideal" sample, thesis section 4.1).
+        The standard normal noise comes from ``generator`` (a CPU one, whatever the model's
+        device), z2's first, so one seed gives one draw on every machine (the encoder-private
+        "ideal" sample, thesis section 4.1).
         """
 
         def draw(q: Normal) -> torch.Tensor:
-            return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator))
+            return q.mean if mean else q.sample(torch.randn(q.mean.shape, generator=generator).to(q.mean.device))
 
         z2 = None if analysis.q2 is None else draw(analysis.q2)
         p1 = self.level1_prior(z2, analysis.level1.mean.shape, beta=analysis.beta)
@@ -367,7 +372,7 @@ class PLN(nn.Module):
         if torch.is_grad_enabled() or widest <= self.BAND_VALUES:
             return self._run("synthesis1", z1, weights).float() + 0.5
         rows = max(self.BAND_MARGIN, self.BAND_VALUES // (b * self.config.N * 64 * w))
-        out = torch.empty((b, 3, 16 * h, 16 * w))
+        out = torch.empty((b, 3, 16 * h, 16 * w), device=z1.device)
         for top in range(0, h, rows):
             lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
             band = self._run("synthesis1", z1[:, :, lo:hi], weights).float() + 0.5

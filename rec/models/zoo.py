@@ -89,7 +89,7 @@ class ZooEntry:
     sha256: str
     description: str = ""
     parent: str = ""  # the model it was fine-tuned from
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # "coding": defaults its codec chose for it (REC: level1_margin)
     directory: Path | None = field(default=None, compare=False)  # the zoo that holds it (None: the package's)
 
     @property
@@ -236,6 +236,7 @@ def _load_model(name: str) -> torch.nn.Module:
     load_state(model, read_safetensors(entry.path))
     model.weights_sha256 = entry.sha256
     model.name = name
+    model.coding = dict(entry.extra.get("coding", {}))  # coding defaults chosen for this model (its codec reads them)
     return inference_layout(model)
 
 
