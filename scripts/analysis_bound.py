@@ -96,9 +96,11 @@ def report(curves: list[tuple[Path, RDCurve]], families: list[list[BoundPoint]],
     lines = ["# Theoretical against actual performance of each model (thesis analysis a)", "", provenance(__file__, argv)]
     for path, c in curves:
         m = c.meta or {}
-        lines.append(f"`{path.name}` ({c.name}): models {', '.join(m.get('models', [])) or '?'}; data {m.get('dataset', '?')} "
-                     f"({m.get('images', '?')} images); written {m.get('date', '?')} by `{m.get('command', '?')}` on "
-                     f"{m.get('machine', '?')}; samplers `{m.get('samplers', '?')}`.")
+        made = (f"written {m.get('date', '?')} by `{m.get('command', '?')}` on {m.get('machine', '?')}; samplers "
+                f"`{m.get('samplers', '?')}`" if "command" in m or "source" not in m else
+                f"{m['source'][0].lower()}{m['source'][1:].rstrip('.')}; {c.description}")  # a script's provenance line
+        lines.append(f"`{path.name}` ({c.name}): models {', '.join(m.get('models') or [m.get('model', '?')])}; data {m.get('dataset', '?')} "
+                     f"({m.get('images', '?')} images); {made}.")
     lines += [
         "",
         "Means over the images. *Theoretical*: x = the bound I + 2·log2(I + 1) per image (Harsha et al. 2007, no constant),",

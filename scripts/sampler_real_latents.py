@@ -1,48 +1,54 @@
-"""Coded samplers on REAL latents of the model; writes results/samplers_real.md.
+"""Coded samplers on REAL latents of a model; writes results/samplers_real.md.
 
 Usage:
-    nice -n 19 env OMP_NUM_THREADS=1 python scripts/sampler_real_latents.py \
-        [--latents /work/runs/real_latents.npz] [--images kodim23,kodim05,kodim19] \
-        [--settings "importance(bits=12):importance(bits=16)"] [--level 1|2|both] \
-        [--out results/samplers_real.md]
+    python scripts/sampler_real_latents.py [--model NAME] [--rate R] [--kodak DIR]
+        [--images kodim23,kodim05,kodim19] [--level1 S:S] [--level2 S:S] [--levels 2,1]
+        [--save-latents FILE | --latents FILE] [--out results/samplers_real.md]
 
-The latents file (not in the repo) holds float64 arrays ``<image>_q<l>_mean``,
-``<image>_q<l>_std`` (posterior of level l) and ``<image>_p1_mean``,
-``<image>_p1_std`` (level-1 prior; the level-2 prior is N(0, 1)).
+The latents are the model's own, computed here: for each photo (``--kodak``, default
+../shared/data/kodak) the level-2 posterior q(z2|x) against N(0, I), and, given one exact
+sample z2 ~ q(z2|x) (seed 0), the level-1 posterior q(z1|z2,x) against the prior p(z1|z2) at
+the model's rate. ``--save-latents`` keeps them (float64 arrays ``<image>_q<l>_mean``,
+``<image>_q<l>_std``, ``<image>_p1_mean``, ``<image>_p1_std``) and ``--latents`` reads such a
+file instead of running the model, e.g. to compare two sampler versions on the same numbers.
 
 For every setting, image and level: bits / KL, the side-information and
 outlier shares, the standardized residual r = (z - mu_q) / sigma_q over
 dimensions with KL > 0.05 bit (mean and spread = std; an exact sample has 0
-and 1), encode and decode seconds (wall, one thread, on a machine shared with
-a training job), and whether the decode reproduced the sample bit for bit.
+and 1), encode and decode seconds (wall, all cores), and whether the decode
+reproduced the sample bit for bit. The findings that chose the codec's
+samplers (scripts/samplers_real_notes.md, dated) are appended.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from rec.distributions import DiagonalGaussian
+from rec.evaluation.provenance import provenance
 from rec.samplers import parse_sampler
-from rec.evaluation.machine import machine
 
-DEFAULT_LATENTS = "/work/runs/real_latents.npz"
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = "kodim23,kodim05,kodim19"
+NOTES = ROOT / "scripts" / "samplers_real_notes.md"
 LEVEL2_SETTINGS = [
     "importance(bits=16,max_group=256,margin=2,temper=1)",  # the old codec default, untempered
+    "importance(bits=13,max_group=256,margin=0,temper=8)",  # the codec's (results/level2_budget.md)
     "importance(bits=14,max_group=256,margin=0,temper=8)",
-    "importance(bits=16,max_group=256,margin=0,temper=8)",  # recommended
+    "importance(bits=16,max_group=256,margin=0,temper=8)",
     "importance(bits=17,max_group=256,margin=0,temper=8)",
 ]
 LEVEL1_SETTINGS = [
     "importance(bits=12,max_group=256,margin=2,temper=1)",  # the old codec default, untempered
     "importance(bits=12,max_group=256,margin=2,temper=8)",  # too much temper for that margin
     "importance(bits=12,max_group=256,margin=0,temper=1)",  # too little margin without temper
-    "importance(bits=11,max_group=256,margin=0,temper=8)",  # recommended (time budget)
+    "importance(bits=11,max_group=256,margin=0,temper=8)",  # the codec's (time budget)
+    "importance(bits=11,max_group=256,margin=-2,temper=8)",  # the codec's below β 1 (results/level1_margin.md)
     "importance(bits=12,max_group=256,margin=0,temper=8)",
     "importance(bits=13,max_group=256,margin=0,temper=8)",
     "importance(bits=12,max_group=256,margin=0.5)",  # automatic temper 2.83: near-exact
@@ -51,11 +57,31 @@ LEVEL1_SETTINGS = [
 ]
 
 
-def load(path: str, image: str, level: int):
-    z = np.load(path)
-    q = DiagonalGaussian(z[f"{image}_q{level}_mean"], z[f"{image}_q{level}_std"])
-    if f"{image}_p{level}_mean" in z:
-        p = DiagonalGaussian(z[f"{image}_p{level}_mean"], z[f"{image}_p{level}_std"])
+def model_latents(model, rate, kodak: Path, images: list[str]) -> dict[str, np.ndarray]:
+    """Each photo's level-2 posterior and, given an exact sample z2 (seed 0), its level-1 posterior and prior."""
+    import torch
+
+    from rec.codec import resolve_model
+    from rec.image import read_image
+    from rec.models.pln import model_input
+
+    net = resolve_model(model)
+    out = {}
+    with torch.no_grad():
+        for image in images:
+            x = model_input(read_image(kodak / f"{image}.png"), net.config.factor)
+            analysis = net.analyze(x, rate)
+            latents = net.draw(analysis, generator=torch.Generator().manual_seed(0))
+            for key, normal in (("q2", analysis.q2), ("q1", latents.q1), ("p1", latents.p1)):
+                out[f"{image}_{key}_mean"] = normal.mean[0].double().numpy()
+                out[f"{image}_{key}_std"] = normal.std[0].double().numpy()
+    return out
+
+
+def load(latents: dict, image: str, level: int):
+    q = DiagonalGaussian(latents[f"{image}_q{level}_mean"], latents[f"{image}_q{level}_std"])
+    if f"{image}_p{level}_mean" in latents:
+        p = DiagonalGaussian(latents[f"{image}_p{level}_mean"], latents[f"{image}_p{level}_std"])
     else:
         p = DiagonalGaussian(np.zeros(q.shape), np.ones(q.shape))
     return q, p
@@ -88,7 +114,9 @@ def run_one(setting: str, q, p, seed: int = 1, repeats: int = 1) -> dict:
     kl = (q.kl(p) / np.log(2)).reshape(-1)
     inf = kl > 0.05
     r = ((z - q.mean) / q.std).reshape(-1)[inf]
-    ks = _ks_normal(r)
+    if r.size == 0:  # no informative dimension (an untrained model): no residual statistics
+        r = np.full(1, np.nan)
+    ks = _ks_normal(r) if np.isfinite(r).all() else float("nan")
     return dict(setting=setting, kl=msg.kl_bits, bits=msg.total_bits, index=msg.index_bits,
                 side=msg.side_bits, outlier=msg.outlier_bits, enc=min(t_enc), dec=t_dec,
                 r_mean=float(r.mean()), r_std=float(r.std()), r_ks=ks, exact=bool(np.array_equal(z, msg.sample)),
@@ -124,33 +152,45 @@ def summary(rows) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from rec.models.zoo import DEFAULT_MODEL
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--latents", default=DEFAULT_LATENTS)
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="zoo name, checkpoint or shard folder")
+    ap.add_argument("--rate", type=float, default=None, help="β of a variable-rate model (default: its own)")
+    ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
     ap.add_argument("--images", default=DEFAULT_IMAGES)
+    ap.add_argument("--latents", default=None, help="read the latents from this .npz instead of running the model")
+    ap.add_argument("--save-latents", default=None, help="write the model's latents to this .npz")
     ap.add_argument("--level1", default=None, help="':'-separated settings for level 1")
     ap.add_argument("--level2", default=None, help="':'-separated settings for level 2")
     ap.add_argument("--levels", default="2,1")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--notes", default=None, help="a markdown file appended to the report")
-    ap.add_argument("--out", default="results/samplers_real.md")
+    ap.add_argument("--notes", default=str(NOTES), help="a Markdown file appended to the report ('' for none)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "samplers_real.md"))
     args = ap.parse_args(argv)
     images = args.images.split(",")
     settings = {1: args.level1.split(":") if args.level1 else LEVEL1_SETTINGS,
                 2: args.level2.split(":") if args.level2 else LEVEL2_SETTINGS}
-    lines = ["# Coded samplers on real latents", "",
-             f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             f"- machine: {machine()}; one thread (OMP_NUM_THREADS=1, nice 19), the cores are shared "
-             "with a training job, so wall times can be inflated up to ~2x",
-             f"- data: `{args.latents}` (posterior/prior of the current model), images {', '.join(images)}; "
-             "level 1 = 128x32x48 = 196 608 dims, level 2 = 24x8x12 = 2 304 dims, prior N(0, 1)",
-             f"- command: `python scripts/sampler_real_latents.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+    if args.latents:
+        latents, source = dict(np.load(args.latents)), f"`{args.latents}`"
+    else:
+        latents = model_latents(args.model, args.rate, Path(args.kodak), images)
+        source = f"model `{args.model}`" + (f" at β = {args.rate:g}" if args.rate is not None else " at its default rate")
+        if args.save_latents:
+            np.savez(args.save_latents, **latents)
+    first = images[0]
+    shapes = {lv: latents[f"{first}_q{lv}_mean"].shape for lv in (1, 2)}
+    lines = ["# Coded samplers on real latents", "", provenance(__file__, argv), "",
+             f"- data: the latents of {source} on {', '.join(images)} ({args.kodak}); level 1 = "
+             f"{'x'.join(map(str, shapes[1]))} dims for {first}, level 2 = {'x'.join(map(str, shapes[2]))}, "
+             "level-2 prior N(0, 1); the level-1 prior given an exact sample z2 ~ q(z2|x) (seed 0)",
              "- bits = 8 * len(message); r = (z - mu_q) / sigma_q over dims with KL > 0.05 bit; "
-             "exact = decode equals the encoder's sample bit for bit; seed 1", ""]
+             "exact = decode equals the encoder's sample bit for bit; seed 1; times on all cores", ""]
     for level in map(int, args.levels.split(",")):
         rows = []
         for setting in settings[level]:
             for image in images:
-                q, p = load(args.latents, image, level)
+                q, p = load(latents, image, level)
                 row = run_one(setting, q, p, repeats=args.repeats)
                 row["image"] = image
                 rows.append(row)
@@ -160,11 +200,9 @@ def main(argv=None) -> int:
                       f"enc {row['enc']:.2f} dec {row['dec']:.3f} exact {row['exact']}", flush=True)
         lines += [f"## Level {level}", "", "Summary over the images:", ""] + summary(rows) + ["", "Per image:", ""] + table(rows) + [""]
     if args.notes:
-        with open(args.notes) as f:
-            lines += ["", f.read()]
+        lines += ["", Path(args.notes).read_text()]
     if args.out != "-":
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        Path(args.out).write_text("\n".join(lines) + "\n")
     return 0
 
 

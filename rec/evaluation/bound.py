@@ -90,9 +90,16 @@ def _require(curve: RDCurve, key: str) -> tuple[float, ...]:
 
 
 def _models(curve: RDCurve) -> list[str]:
-    names = (curve.meta or {}).get("models")
+    """A label per point: its model, or a variable-rate model's name and the point's rate."""
+    meta = curve.meta or {}
+    names = meta.get("models")
     if isinstance(names, list) and len(names) == len(curve):
         return [str(n) for n in names]
+    parameter = meta.get("rate_parameter")
+    rates = curve.extra.get(parameter) if parameter else None
+    if meta.get("model") and rates is not None and len(rates) == len(curve):
+        symbol = {"beta": "β", "lambda": "λ"}.get(parameter, parameter)
+        return [f"{meta['model']} {symbol}={r:g}" for r in rates]
     return [f"point {i}" for i in range(len(curve))]
 
 
