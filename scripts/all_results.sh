@@ -21,6 +21,9 @@ step python scripts/bench_coder.py
 step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
 step python scripts/bench_codec.py
+step python scripts/sampler_real_latents.py --kodak "$KODAK"
+step python scripts/level1_margin.py --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30   # the validation photos
+step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=13,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
     --out results/bench
