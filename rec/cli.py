@@ -106,8 +106,9 @@ def _encode(args) -> None:
 
 def _device_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, metavar="DEV",
-                   help="where the networks run: cpu (default) or cuda; REC runs on either and its files decode on "
-                        "either, the quantized codecs run on the CPU")
+                   help="where the networks run: cpu (default) or cuda (REC only: its decoder takes no discrete "
+                        "decision from the networks' floats, so its files decode on either; the quantized codecs run "
+                        "on the CPU)")
 
 
 def _read_bytes(path) -> bytes:
