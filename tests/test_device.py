@@ -71,6 +71,9 @@ def test_eval_checks_the_device_of_every_learned_codec_first():
     image = EvalImage("a", smooth_image(np.random.default_rng(1), 64, 64))
     with pytest.raises(RecError, match="mbt2018.*runs on cpu, not on cuda"):
         evaluate([image], ["mbt2018", "rec"], models=[tiny_mbt(), tiny_model()], samplers=FAST, device="cuda")
+    messages = []
+    results = evaluate([image], ["jpeg"], qualities=[50], device="cuda", log=messages.append)  # nothing learned
+    assert results and "--device: no learned codec in this run: ignored" in messages
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")

@@ -295,6 +295,8 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         for n in names:
             if n in learned:
                 checked_device(registered(n), device)
+        if not any(n in learned for n in names):
+            log("--device: no learned codec in this run: ignored")
     models = open_models(models)  # model files loaded once
     for m in models or ():
         model_kind(m)  # unknown names fail before any work
