@@ -47,6 +47,22 @@ def seed_files(model, rng: np.random.Generator) -> list[bytes]:
             for i, ((h, w), s, r) in enumerate(zip(SIZES, PAIRS, rates))]
 
 
+def table(head: list[str], names: list[str], reports: list, times: list[float]) -> str:
+    """The report: ``head``, then one column per fuzzed model and the escapes of each."""
+    rows = [("inputs", lambda r: f"{r.inputs}"), ("rejected with FormatError", lambda r: f"{r.format_errors}"),
+            ("decoded into an image", lambda r: f"{r.decoded}"), ("other exceptions (bugs)", lambda r: f"{len(r.escapes)}"),
+            ("slowest input, CPU time (limit 2 s)", lambda r: f"{r.slowest_cpu_seconds:.3f} s"),
+            ("slowest input, wall clock", lambda r: f"{r.slowest_seconds:.3f} s"),
+            ("peak resident memory of the process so far", lambda r: f"{r.peak_rss_mb:.0f} MB")]
+    lines = head + ["| figure | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {label} | " + " | ".join(cell(r) for r in reports) + " |" for label, cell in rows]
+    lines.append("| wall time | " + " | ".join(f"{t:.0f} s" for t in times) + " |")
+    for name, report in zip(names, reports):
+        if report.escapes:
+            lines += ["", f"Escapes of `{name}`:", ""] + [f"- {e}" for e in report.escapes[:20]]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=100_000, help="inputs per model")
@@ -54,13 +70,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "results" / "fuzz.md"))
     args = ap.parse_args()
     names = args.models or default_models()
-    lines = ["# Fuzzing the decoder", "", provenance(__file__, None),
+    head = ["# Fuzzing the decoder", "", provenance(__file__, None),
              f"Seeds per model: {len(SIZES)} files of small generated images ({', '.join(f'{w}×{h}' for h, w in SIZES)}); "
              f"REC files coded with the sampler pairs {', '.join(p or 'default' for p in PAIRS)}; a variable-rate model's "
              "at the ends of its range and its default rate. Mutations: rec/fuzzing.py (half of them resealed with a valid "
              "length and CRC). Only FormatError may escape; no input may take 2 s. Round trips of real photos: "
-             "[roundtrip.md](roundtrip.md).", "",
-             "| figure | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+             "[roundtrip.md](roundtrip.md).", ""]
     reports, times = [], []
     for i, name in enumerate(names):
         model = load_model(name)
@@ -69,18 +84,11 @@ def main() -> None:
         reports.append(fuzz(seeds, args.count, model, rng_seed=1 + i))
         times.append(time.time() - started)
         print(name, reports[-1], flush=True)
-    rows = [("inputs", lambda r: f"{r.inputs}"), ("rejected with FormatError", lambda r: f"{r.format_errors}"),
-            ("decoded into an image", lambda r: f"{r.decoded}"), ("other exceptions (bugs)", lambda r: f"{len(r.escapes)}"),
-            ("slowest input, CPU time (limit 2 s)", lambda r: f"{r.slowest_cpu_seconds:.3f} s"),
-            ("slowest input, wall clock", lambda r: f"{r.slowest_seconds:.3f} s"),
-            ("peak resident memory of the process so far", lambda r: f"{r.peak_rss_mb:.0f} MB")]
-    lines += [f"| {label} | " + " | ".join(cell(r) for r in reports) + " |" for label, cell in rows]
-    lines.append("| wall time | " + " | ".join(f"{t:.0f} s" for t in times) + " |")
-    for name, report in zip(names, reports):
-        if report.escapes:
-            lines += ["", f"Escapes of `{name}`:", ""] + [f"- {e}" for e in report.escapes[:20]]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        pending = names[i + 1:]  # the file after each model: a long run cut short keeps what it measured
+        text = table(head + ([f"Not yet fuzzed: {', '.join(f'`{n}`' for n in pending)}.", ""] if pending else []),
+                     names[: i + 1], reports, times)
+        Path(args.out).write_text(text)
+    print(text)
     sys.exit(0 if all(r.ok for r in reports) else 1)
 
 
