@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rec.codec import DEFAULT_SAMPLERS, compress
+from rec.codecs.rec import with_level1_margin
 from rec.evaluation.provenance import provenance
 from rec.image import image_files, read_image
 from rec.models.zoo import DEFAULT_MODEL
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     points = {}
     for rate in rates:
         for margin in margins:
-            spec = f"{level2}:{level1.replace('margin=0', f'margin={margin:g}')}"
+            spec = with_level1_margin(margin)
             size, psnr = 0, []
             for rgb in images:
                 data = compress(rgb, samplers=spec, rate=rate, verify=True)

@@ -73,8 +73,8 @@ def model_latents(model, rate, kodak: Path, images: list[str]) -> dict[str, np.n
             analysis = net.analyze(x, rate)
             latents = net.draw(analysis, generator=torch.Generator().manual_seed(0))
             for key, normal in (("q2", analysis.q2), ("q1", latents.q1), ("p1", latents.p1)):
-                out[f"{image}_{key}_mean"] = normal.mean[0].double().numpy()
-                out[f"{image}_{key}_std"] = normal.std[0].double().numpy()
+                g = DiagonalGaussian.from_batch(normal)
+                out[f"{image}_{key}_mean"], out[f"{image}_{key}_std"] = g.mean, g.std
     return out
 
 

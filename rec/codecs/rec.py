@@ -44,7 +44,8 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers",
+           "with_level1_margin"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -82,7 +83,11 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     margin of the first step whose β_below exceeds β, else 0 (a fixed-rate model: its default
     β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    margin = next((m for below, m in margin_schedule(net) if beta < below), 0.0)
+    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0))
+
+
+def with_level1_margin(margin: float) -> str:
+    """:data:`DEFAULT_SAMPLERS` with level 1's margin (0 there) set to ``margin``."""
     level2, level1 = DEFAULT_SAMPLERS.split(":")
     return f"{level2}:{level1.replace('margin=0', f'margin={margin:g}')}"
 

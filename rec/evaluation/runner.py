@@ -293,9 +293,9 @@ def evaluate(images: str | os.PathLike | Sequence[EvalImage], codecs: Sequence[s
         from rec.codecs import checked_device, get_codec as registered
 
         for n in names:
-            if n in learned:
+            if n not in classical:
                 checked_device(registered(n), device)
-        if not any(n in learned for n in names):
+        if len(classical) == len(names):
             log("--device: no learned codec in this run: ignored")
     models = open_models(models)  # model files loaded once
     for m in models or ():
