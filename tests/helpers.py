@@ -6,6 +6,7 @@ from conftest.py), never from one another.
 :data:`FAST`, :data:`FAST_STEM`  a fast REC sampler pair, and what a ``rec eval`` run with it adds to file names
 :func:`tiny_model`             an untrained tiny PLN (γ-PLN by default)
 :func:`tiny_variable_rate_model`  a tiny variable-rate γ-PLN whose β changes what is coded
+:func:`tiny_isokl_model`       a tiny variable-rate iso-KL γ-PLN with budgets of a few bits per dimension
 :func:`tiny_mbt`               an untrained tiny mbt2018 (N = 8, M = 6, F = 8, G = 4 unless told)
 :func:`lively_mbt`             a tiny mbt2018 whose latents span several integers (optionally variable-rate)
 :func:`tiny_mentzer`           a tiny mentzer2018 (3D context model) with spread latents
@@ -68,6 +69,23 @@ def tiny_variable_rate_model(seed: int = 0):
         for p in model.modulations.parameters():
             p.normal_(0, 0.3)
     model.name = f"tiny-vr-{seed}"
+    return model
+
+
+def tiny_isokl_model(seed: int = 0):
+    """A tiny variable-rate iso-KL γ-PLN named ``tiny-iso-<seed>`` whose KappaNet gives budgets of a
+    few bits per dimension that vary with z2 and β (zeros among them)."""
+    from rec.models.pln import PLN, ModelConfig
+
+    torch.manual_seed(seed)
+    model = PLN(ModelConfig(kind="gamma-pln", posterior="isokl", N=16, M=8, F=16, G=4, beta=0.5, beta_min=0.1,
+                            beta_max=4.0, gamma_inf=0.001)).eval()
+    with torch.no_grad():
+        for layer in (model.kappa.conv1, model.kappa.up, model.kappa.conv2, model.kappa.out):
+            layer.weight.normal_(0, 3.0 / math.sqrt(layer.weight[0].numel()))
+            layer.bias.uniform_(0, 1)
+        model.kappa.out.bias.uniform_(-1, 4)
+    model.name = f"tiny-iso-{seed}"
     return model
 
 

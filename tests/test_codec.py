@@ -273,3 +273,36 @@ def test_a_malformed_margin_schedule_is_refused(schedule):
     net.coding = {"level1_margin": schedule}
     with pytest.raises(RecError, match="level1_margin"):
         compress(smooth_image(np.random.default_rng(0), 64, 64), model=net, rate=0.5)
+
+
+# -- iso-KL models: the budget sampler's layout comes from the integer budgets ---------------------
+
+def test_an_isokl_model_codes_level1_without_side_information_and_decodes_under_float_noise():
+    from tests.helpers import tiny_isokl_model
+
+    iso = tiny_isokl_model()
+    img = smooth_image(np.random.default_rng(6), 75, 101)
+    data = compress(img, model=iso, beta=0.7, seed=2)
+    z1 = data.report.levels[-1]
+    assert data.report.samplers.endswith("budget") and z1.sampler == "budget"
+    assert z1.side_bits <= 40 and z1.outlier_bits == 0  # the sampler's parameters only
+    assert z1.index_bits <= 1.02 * z1.kl_bits + 8 * 16  # log2 N per group ≈ the budgets (margin 0)
+    clean = decompress(data, model=iso)
+    assert np.array_equal(clean, data.decoded)
+    gen = torch.Generator().manual_seed(0)
+    hooks = [m.register_forward_hook(lambda mod, inp, out: out * (1 + 1e-5 * torch.randn(out.shape, generator=gen)))
+             for m in (iso.synthesis2, iso.synthesis1)]
+    try:
+        noisy = decompress(data, model=iso)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert abs(psnr(img, noisy) - psnr(img, clean)) < 0.05
+    # the importance pair codes the same posterior with its transmitted layout
+    other = compress(img, model=iso, beta=0.7, seed=2, samplers=FAST)
+    assert np.array_equal(decompress(other, model=iso), other.decoded)
+
+
+def test_the_budget_sampler_needs_an_isokl_model(model, image):
+    with pytest.raises(RecError, match="iso-KL"):
+        compress(image, model=model, samplers="importance:budget")

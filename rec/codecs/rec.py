@@ -15,8 +15,10 @@ Invariants:
   level-1 prior is computed from the *coded* z2 on both sides by the same code
   (:func:`_chain`, the one description of the levels that encode and decode run).
 * No discrete decision is re-derived from floats on the decoder side (the
-  samplers transmit group layouts and counts), so float noise in the prior
-  network moves the decoded latents slightly but never desynchronizes them.
+  samplers transmit group layouts and counts, or, for an iso-KL model's budget
+  sampler, derive them from the integer budget levels of z2 and β), so float noise
+  in the prior network moves the decoded latents slightly but never
+  desynchronizes them.
 * Every number of the :class:`Report` comes from the bytes written; the
   distortion figures come from decoding those bytes (``verify=True``).
 
@@ -42,9 +44,9 @@ from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
-from rec.samplers import Sampler, make, parse_sampler
+from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers",
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers",
            "with_level1_margin"]
 
 CODEC_ID = "rec"
@@ -52,6 +54,8 @@ CODEC_ID = "rec"
 #: The thesis's IS-GS pair (greedy on level 1) stays selectable ("importance:greedy"), but
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
 DEFAULT_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"  # level 2 at B = 13: results/level2_budget.md
+#: The iso-KL models' pair: level 1 in groups derived from the exact budgets, no side information.
+BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=11,max_group=1024,margin=0,temper=8)"
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
 
 
@@ -83,12 +87,13 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     margin of the first step whose β_below exceeds β, else 0 (a fixed-rate model: its default
     β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0))
+    pair = BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
+    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), pair)
 
 
-def with_level1_margin(margin: float) -> str:
-    """:data:`DEFAULT_SAMPLERS` with level 1's margin (0 there) set to ``margin``."""
-    level2, level1 = DEFAULT_SAMPLERS.split(":")
+def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS) -> str:
+    """``pair`` (:data:`DEFAULT_SAMPLERS` or :data:`BUDGET_SAMPLERS`) with level 1's margin (0 there) set to ``margin``."""
+    level2, level1 = pair.split(":")
     return f"{level2}:{level1.replace('margin=0', f'margin={margin:g}')}"
 
 
@@ -127,13 +132,23 @@ def _rate(net: PLN, beta: float | None) -> float | None:
 
 
 def _chain(net: PLN, shapes: tuple, beta: float | None, level2: Callable[[Normal], torch.Tensor],
-           level1: Callable[[Normal], torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
+           level1: Callable[[Normal, np.ndarray | None], torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
     """The levels, top down, as both sides run them: z2 coded against p(z2) = N(0, I) (two-level
-    models), then z1 against p(z1|z2, β) computed from the *coded* z2. ``level2`` / ``level1``
-    code one level given its prior (the encoder: encode and return the coded sample; the
-    decoder: decode it). Returns (z2 or None, z1)."""
+    models), then z1 against p(z1|z2, β) computed from the *coded* z2, with the integer budget
+    levels of an iso-KL model (else None). ``level2`` / ``level1`` code one level given its prior
+    (the encoder: encode and return the coded sample; the decoder: decode it). Returns (z2 or None, z1)."""
     z2 = level2(net.level2_prior(shapes[1])) if len(shapes) > 1 else None
-    return z2, level1(net.level1_prior(z2, shapes[0], beta))
+    return z2, level1(net.level1_prior(z2, shapes[0], beta), None if z2 is None else net.level1_budget(z2, beta))
+
+
+def _bound(sampler: Sampler, levels: np.ndarray | None) -> Sampler:
+    """The level-1 sampler, bound to the budget levels when it is a budget sampler."""
+    if not isinstance(sampler, BudgetSampler):
+        return sampler
+    if levels is None:
+        raise RecError("the budget sampler needs an iso-KL model (posterior = 'isokl'), whose z2 gives the budgets")
+    return sampler.bind(levels)
+
 
 
 def _spec(sampler: Sampler) -> SamplerSpec:
@@ -199,9 +214,12 @@ class RecCodec:
             specs.append(_spec(sampler))
             return _tensor(msg.sample, net)
 
+        if isinstance(s1, BudgetSampler) and net.config.posterior != "isokl":
+            _bound(s1, None)  # refuses before any coding
         z2, _ = _chain(net, net.latent_shapes(height, width), beta,
                        lambda prior: code("z2", 2, s2, analysis.q2, prior),
-                       lambda prior: code("z1", 1, s1, net.level1_posterior(analysis.level1, prior), prior))
+                       lambda prior, levels: code("z1", 1, _bound(s1, levels), net.level1_posterior(
+                           analysis.level1, prior, net.budget_bits(levels)), prior))
         if beta is not None:
             sections.insert(0, rate_section(beta))
         header = Header(width, height, CODEC_ID, getattr(net, "name", ""), model_hash(net), seed, tuple(specs))
@@ -240,8 +258,13 @@ class RecCodec:
             payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
             return _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(prior), _level_seed(h.seed, level)), net)
 
-        _, z1 = _chain(net, shapes, beta, lambda prior: decode(2, samplers[0], prior),
-                       lambda prior: decode(1, samplers[-1], prior))
+        try:
+            _, z1 = _chain(net, shapes, beta, lambda prior: decode(2, samplers[0], prior),
+                           lambda prior, levels: decode(1, _bound(samplers[-1], levels), prior))
+        except RecError as e:
+            if isinstance(e, FormatError):
+                raise
+            raise FormatError(f"file cannot be decoded with model {getattr(net, 'name', '')!r}: {e}") from None
         return tensor_image(net.synthesize(z1, beta), h.height, h.width)
 
     def written(self, container: Container, net: PLN) -> list[LevelBits]:

@@ -24,6 +24,9 @@ p(z2) = N(0, I). The level-1 posterior q(z1|z2,x) is one of two forms (``posteri
 
   ∂μ1/∂Δμ = 1 whatever the prior does, so no channel can be shut by the prior alone;
   KL1 = ½(Δσ² + Δμ²/σp² − 1 − log Δσ²) per dimension.
+* ``"isokl"``: the residual mean, with each dimension's KL fixed to a budget κ that an
+  integer network derives from z2 and β (:mod:`rec.models.isokl`, :mod:`rec.models.kappa`),
+  so the coder's layout needs no side information (issue 16, item 2).
 
 A variable-rate model (``beta_min < beta_max``) conditions every transform on β through
 channel-wise modulations after each GDN / activation, and learns log γ as a function of
@@ -55,6 +58,8 @@ from torch import nn
 
 from rec.errors import RecError
 from rec.image import check_size, image_tensor
+from rec.models.isokl import LN2, iso_kl_posterior
+from rec.models.kappa import LEVELS_PER_BIT, KappaNet
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
@@ -74,8 +79,8 @@ class ModelConfig:
             level-2 hidden channels, level-2 latent channels.
         beta: target KL weight β0.
         gamma_inf: lower bound γ∞ of the learned likelihood scale (γ-PLN only).
-        posterior: level-1 posterior form, "precision" (the thesis's, a trap) or
-            "residual" (NVAE's); see the module docstring.
+        posterior: level-1 posterior form, "precision" (the thesis's, a trap),
+            "residual" (NVAE's) or "isokl" (KL budgets the decoder derives); see the module docstring.
         beta_min, beta_max: the β range of a variable-rate model (both 0: fixed rate
             at ``beta``); ``beta`` is then the default rate.
         knots: knots of the rate embedding (variable rate only).
@@ -101,8 +106,10 @@ class ModelConfig:
             raise RecError(f"unknown model kind {self.kind!r}: expected 'pln', 'gamma-pln' or 'vae'")
         if min(self.N, self.M, self.F, self.G) < 1:
             raise RecError("model widths must be positive")
-        if self.posterior not in ("precision", "residual"):
-            raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision' or 'residual'")
+        if self.posterior not in ("precision", "residual", "isokl"):
+            raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision', 'residual' or 'isokl'")
+        if self.posterior == "isokl" and self.kind == "vae":
+            raise RecError("the iso-KL posterior needs z2 (a two-level model), not the one-level VAE")
         if self.likelihood not in ("laplace", "gaussian"):
             raise RecError(f"unknown likelihood {self.likelihood!r}: expected 'laplace' or 'gaussian'")
         if self.variable_rate and not (0 < self.beta_min <= self.beta <= self.beta_max and self.knots >= 2):
@@ -242,6 +249,8 @@ class PLN(nn.Module):
                 MirrorConvTranspose2d(c.F, c.F, 5, 2), nn.LeakyReLU(0.2),
                 MirrorConv2d(c.F, 2 * c.M, 3),
             )
+        if c.posterior == "isokl":
+            self.kappa = KappaNet(c.G, c.M)
         # log γ, learned by the γ-PLN only; one value per rate knot for a variable-rate model
         gamma_shape = (c.knots,) if c.variable_rate else ()
         self.log_gamma = nn.Parameter(torch.zeros(gamma_shape), requires_grad=c.kind == "gamma-pln")
@@ -331,10 +340,24 @@ class PLN(nn.Module):
         mu, log_std = self._run("synthesis2", z2, w).float().chunk(2, dim=1)
         return Normal(mu, _std(log_std))
 
-    def level1_posterior(self, level1: Normal, prior: Normal) -> Normal:
-        """q(z1|z2, x): the encoder's Gaussian combined with the prior (module docstring)."""
+    def level1_budget(self, z2: torch.Tensor, beta=None) -> np.ndarray | None:
+        """The iso-KL model's level-1 budget levels (1, M, h, w), int32, κ = level / LEVELS_PER_BIT bits,
+        computed exactly (integer network) from the coded z2 and β; None for the other posteriors."""
+        if self.config.posterior != "isokl":
+            return None
+        return self.kappa.levels(z2, self.config.beta if beta is None else beta)
+
+    def level1_posterior(self, level1: Normal, prior: Normal, kappa_bits: torch.Tensor | None = None) -> Normal:
+        """q(z1|z2, x): the encoder's Gaussian combined with the prior (module docstring); the iso-KL
+        posterior needs the budgets κ in bits (:meth:`level1_budget` / LEVELS_PER_BIT, or KappaNet's
+        differentiable output in training)."""
         if self.config.kind == "vae":
             return level1
+        if self.config.posterior == "isokl":
+            if kappa_bits is None:
+                raise RecError("the iso-KL posterior needs the level-1 budgets κ")
+            mean, std = iso_kl_posterior(level1.mean, prior.mean, prior.std, kappa_bits.to(prior.mean) * LN2)
+            return Normal(mean, std)
         if self.config.posterior == "residual":
             return Normal(prior.mean + level1.mean, prior.std * level1.std)
         px, pp = level1.std.pow(-2), prior.std.pow(-2)
@@ -354,8 +377,12 @@ class PLN(nn.Module):
 
         z2 = None if analysis.q2 is None else draw(analysis.q2)
         p1 = self.level1_prior(z2, analysis.level1.mean.shape, beta=analysis.beta)
-        q1 = self.level1_posterior(analysis.level1, p1)
+        q1 = self.level1_posterior(analysis.level1, p1, None if z2 is None else self.budget_bits(self.level1_budget(z2, analysis.beta)))
         return Latents(z2, draw(q1), q1, p1)
+
+    def budget_bits(self, levels: np.ndarray | None) -> torch.Tensor | None:
+        """κ in bits on the model's device from the exact levels of :meth:`level1_budget` (None: None)."""
+        return None if levels is None else torch.from_numpy(levels).to(self.device).float() / LEVELS_PER_BIT
 
     #: Without gradients, an analysis or synthesis whose widest feature map would exceed
     #: this many values runs in bands of latent rows overlapping by :attr:`BAND_MARGIN`
@@ -419,8 +446,12 @@ class PLN(nn.Module):
             z2 = draw(a.q2)
             kl2 = per_image(a.q2.kl(self.level2_prior(a.q2.mean.shape)))
             p1 = self.level1_prior(z2, beta=a.beta)
-            q1 = self.level1_posterior(a.level1, p1)
-        kl1_map = q1.kl(p1)
+            if self.config.posterior == "isokl":
+                kappa = self.kappa(z2, beta if beta is not None else self.config.beta)
+                q1 = self.level1_posterior(a.level1, p1, kappa)
+            else:
+                q1 = self.level1_posterior(a.level1, p1)
+        kl1_map = kappa * LN2 if self.config.posterior == "isokl" else q1.kl(p1)
         kl1 = per_image(kl1_map)
         x_hat = self.synthesize(draw(q1), a.beta)
         g = self.gamma(weights)

@@ -10,6 +10,9 @@ name                   class                          thesis
 ``"rejection"``        :class:`RejectionSampler`      Alg. 1 + 4 (Harsha), 3.4.1
 ``"greedy"``           :class:`GreedySampler`         Alg. 2, 3.4.2
 ``"importance"``       :class:`ImportanceSampler`     Alg. 3 + 5, 3.4.3
+``"budget"``           :class:`BudgetSampler`         Alg. 5 in groups derived
+                                                      from exact KL budgets
+                                                      (iso-KL models, issue 16)
 =====================  =============================  ==========================
 
 Common interface (:class:`~rec.samplers.base.Sampler`)::
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 
 from rec.errors import RecError
 from rec.samplers.base import SampleMessage, Sampler
+from rec.samplers.budget import BudgetSampler
 from rec.samplers.greedy import GreedySampler
 from rec.samplers.importance import ImportanceSampler
 from rec.samplers.rejection import RejectionSampler
@@ -43,6 +47,7 @@ __all__ = [
     "RejectionSampler",
     "GreedySampler",
     "ImportanceSampler",
+    "BudgetSampler",
     "SAMPLERS",
     "ALIASES",
     "make",
@@ -57,6 +62,7 @@ SAMPLERS: dict[str, type[Sampler]] = {
     RejectionSampler.name: RejectionSampler,
     GreedySampler.name: GreedySampler,
     ImportanceSampler.name: ImportanceSampler,
+    BudgetSampler.name: BudgetSampler,
 }
 
 

@@ -112,20 +112,20 @@ def _approx_u32(u, table):
 
 
 @njit(cache=True)
-def _select_group(g, k1, k2, sk1, sk2, D, w, i0, i1, inf_dims, a, b, table, lw):
-    """Group ``g``'s candidate, chosen with probability proportional to its
+def _select_group(g, k1, k2, sk1, sk2, D, N, i0, i1, inf_dims, a, b, table, lw):
+    """Group ``g``'s candidate among ``N``, chosen with probability proportional to its
     (tempered) weight: per-block inverse CDF, blocks combined by a weighted
-    reservoir. Uses only ``g``'s own private draws, so groups are independent."""
-    if w <= 0:
+    reservoir. Uses only ``g``'s own private draws, so groups are independent.
+    ``N`` need not be a power of two (the budget sampler's counts)."""
+    if N <= 1:
         return 0
-    N = np.int64(1) << w
     if i1 == i0:  # no informative dimension: all weights equal
-        return np.int64(rr.raw_at(sk1, sk2, np.uint64(g) << np.uint64(20)) & np.uint64(N - 1))
+        return np.int64(rr.raw_at(sk1, sk2, np.uint64(g) << np.uint64(20)) % np.uint64(N))
     total = -np.inf
     pick = 0
     chunk_id = 0
     for c0 in range(0, N, _CHUNK):
-        m = min(N - c0, _CHUNK)  # even: N >= 2 and _CHUNK even
+        m = min(N - c0, _CHUNK)  # odd only in the last block of an odd N
         for n in range(m):
             lw[n] = 0.0
         for t in range(i0, i1):
@@ -139,6 +139,9 @@ def _select_group(g, k1, k2, sk1, sk2, D, w, i0, i1, inf_dims, a, b, table, lw):
                 e1 = _approx_u32(x & _U32, table)
                 lw[2 * j] += (aa * e0 + bb) * e0
                 lw[2 * j + 1] += (aa * e1 + bb) * e1
+            if m & 1:
+                e0 = _approx_u32(rr.raw_at(k1, k2, base + np.uint64(m >> 1) * D) >> np.uint64(32), table)
+                lw[m - 1] += (aa * e0 + bb) * e0
         mx = -np.inf
         for n in range(m):
             if lw[n] > mx:
@@ -174,12 +177,12 @@ def _select_group(g, k1, k2, sk1, sk2, D, w, i0, i1, inf_dims, a, b, table, lw):
 
 
 @njit(cache=True, nogil=True)
-def _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, table, out):
+def _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, counts, inf_ptr, inf_dims, a, b, table, out):
     """:func:`_select_group` for groups g0 … g1 − 1 (without the GIL: stripes run on threads)."""
     D = np.uint64(n_dims)
     lw = np.empty(_CHUNK, np.float64)
     for g in range(g0, g1):
-        out[g] = _select_group(g, k1, k2, sk1, sk2, D, widths[g], inf_ptr[g], inf_ptr[g + 1],
+        out[g] = _select_group(g, k1, k2, sk1, sk2, D, counts[g], inf_ptr[g], inf_ptr[g + 1],
                                inf_dims, a, b, table, lw)
 
 
@@ -193,13 +196,13 @@ def _scoring_table() -> np.ndarray:
     return _scoring_tables[0]
 
 
-def _select(k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims, a, b, out) -> None:
-    """Every group's candidate, groups in stripes on all cores (:func:`rec.threads.striped`):
+def _select(k1, k2, sk1, sk2, n_dims, counts, inf_ptr, inf_dims, a, b, out) -> None:
+    """Every group's candidate (group g among ``counts[g]``; 0 for a count ≤ 1), groups in stripes on all cores (:func:`rec.threads.striped`):
     a group's choice depends on its own draws only, so the result is the same for any
     number of threads."""
     table = _scoring_table()
-    striped(lambda g0, g1: _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, widths, inf_ptr, inf_dims,
-                                            a, b, table, out), widths.shape[0], 16)
+    striped(lambda g0, g1: _select_range(g0, g1, k1, k2, sk1, sk2, n_dims, counts, inf_ptr, inf_dims,
+                                            a, b, table, out), counts.shape[0], 16)
 
 
 @njit(cache=True)
@@ -355,7 +358,7 @@ class ImportanceSampler(Sampler):
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
         chosen = np.zeros(sizes.size, np.int64)
-        _select(k1, k2, sk1, sk2, D, widths, inf_ptr, inf_dims, a, b, chosen)
+        _select(k1, k2, sk1, sk2, D, np.where(widths > 0, np.int64(1) << widths, 0), inf_ptr, inf_dims, a, b, chosen)
 
         # outliers: exact samples of q, quantized
         odims = starts[outl]

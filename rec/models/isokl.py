@@ -1,0 +1,89 @@
+"""The iso-KL level-1 posterior: every dimension's KL fixed in advance (issue 16, item 2).
+
+Flamich, Markou & Hernández-Lobato 2022 (*Fast relative entropy coding with A* coding*)
+train an "IsoKL" VAE whose posterior has the same KL in every dimension, so the coder
+knows each dimension's rate without side information. Here the KL of level-1 dimension i
+is a budget κ_i that the decoder derives itself, exactly, from z2 and β
+(:class:`rec.models.kappa.KappaNet`), and the posterior is built to spend exactly that::
+
+    δ  = a · tanh(Δμ / (σp a)),     a = √(2 κ)          (offset in prior std, |δ| < a)
+    r  = κ − δ²/2 ≥ 0                                  (what the width must spend)
+    s  solves  −ln s + s²/2 − ½ = r,  0 < s ≤ 1
+    q(z1 | z2, x) = N(μp + σp δ, (σp s)²)
+
+so that KL[q ‖ p] = −ln s + (s² + δ²)/2 − ½ = κ exactly (nats), whatever the encoder's
+offset Δμ (the encoder's own σx is not used). An offset far beyond √(2κ) prior stds
+saturates the tanh (its gradient vanishes there). κ = 0 gives q = p: the dimension costs
+nothing and is not coded at all.
+
+Invariants: s ∈ (0, 1]; s is a decreasing function of r; the gradient of s is the implicit
+one, ds/dr = −s / (1 − s²), bounded near r = 0 by clamping 1 − s² ≥ 1e-2 (training only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["iso_std_ratio", "iso_kl_posterior"]
+
+_NEWTON_STEPS = 12
+
+
+def _phi(t: torch.Tensor) -> torch.Tensor:
+    """t + e^{−t} − 1 without cancellation: its Taylor series below t = 0.1 (error < 1e-12 relative)."""
+    series = t * t * (1 / 2 - t * (1 / 6 - t * (1 / 24 - t * (1 / 120 - t * (1 / 720 - t / 5040)))))
+    return torch.where(t < 0.1, series, t + torch.expm1(-t))
+
+
+def _solve_t(r: torch.Tensor) -> torch.Tensor:
+    """t = −ln s² from φ(t) = t + e^{−t} − 1 = 2r (Newton from above: φ is convex and increasing,
+    so the iterates fall monotonically onto the root; the start 2√r + r (r < 1) or 1 + 2r (r ≥ 1)
+    lies above it)."""
+    r = r.double().clamp_min(0)
+    t = torch.where(r < 1, 2 * r.sqrt() + r, 1 + 2 * r)
+    for _ in range(_NEWTON_STEPS):
+        slope = -torch.expm1(-t)
+        step = (_phi(t) - 2 * r) / torch.where(slope > 0, slope, torch.ones_like(slope))
+        t = torch.where(slope > 0, t - step, t).clamp_min(0)
+    return t
+
+
+class _IsoStdRatio(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, r: torch.Tensor) -> torch.Tensor:
+        s = torch.exp(-0.5 * _solve_t(r)).to(r.dtype)
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (s,) = ctx.saved_tensors
+        return grad * (-s / (1 - s * s).clamp_min(1e-2))
+
+
+def iso_std_ratio(r: torch.Tensor) -> torch.Tensor:
+    """s ∈ (0, 1] with −ln s + s²/2 − ½ = r (r ≥ 0, nats); differentiable in r."""
+    return _IsoStdRatio.apply(r)
+
+
+def iso_kl_posterior(offset: torch.Tensor, prior_mean: torch.Tensor, prior_std: torch.Tensor,
+                     kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of the iso-KL posterior whose KL to N(prior_mean, prior_std²) is ``kappa`` nats per
+    dimension (module docstring); ``offset`` is the encoder's Δμ, in the latent's units."""
+    kappa = kappa.clamp_min(0)
+    a = torch.sqrt((2 * kappa).clamp_min(1e-12))  # no infinite gradient at κ = 0
+    delta = a * torch.tanh(offset / (prior_std * a))
+    r = (kappa - 0.5 * delta * delta).clamp_min(0)
+    s = iso_std_ratio(r)
+    return prior_mean + prior_std * delta, prior_std * s
+
+
+def kl_nats(mean, std, prior_mean, prior_std) -> torch.Tensor:
+    """KL[N(mean, std²) ‖ N(prior_mean, prior_std²)] per dimension (a check of the construction)."""
+    ratio = (std / prior_std) ** 2
+    return 0.5 * (ratio + ((mean - prior_mean) / prior_std) ** 2 - 1.0 - torch.log(ratio))
+
+
+LN2 = math.log(2)
