@@ -1,6 +1,8 @@
-"""Regenerate results/level1_margin.md: the level-1 importance sampler's margin against rate and quality.
+"""Regenerate results/level1_margin.md: the level-1 sampler's margin against rate and quality.
 
-    python scripts/level1_margin.py [--data ../shared/data/val] [--margins -2,-1,0] [--rates 0.3,1,2,6]
+    python scripts/level1_margin.py [--model NAME] [--data ../shared/data/val] [--margins -2,-1,0] [--rates 0.3,1,2,6]
+
+The model's own pair is used (the importance sampler, or an iso-KL model's budget sampler).
 
 The margin sets how many index bits a group gets beyond its KL: less margin, fewer bits and a
 more biased sample. Whether that pays depends on the rate, so for each β of the default model
@@ -20,17 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rec.codec import DEFAULT_SAMPLERS, compress
-from rec.codecs.rec import with_level1_margin
+from rec.codec import compress
+from rec.codecs.rec import base_samplers, with_level1_margin
 from rec.evaluation.provenance import provenance
 from rec.image import image_files, read_image
-from rec.models.zoo import DEFAULT_MODEL
+from rec.models.zoo import DEFAULT_MODEL, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "val"))
     ap.add_argument("--margins", default="-2,-1,0")
     ap.add_argument("--rates", default="0.3,1,2,6", help="β of the default model")
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     images = [read_image(p) for p in image_files(args.data)]
     pixels = sum(im.shape[0] * im.shape[1] for im in images)
-    level2, level1 = DEFAULT_SAMPLERS.split(":")
+    pair = base_samplers(load_model(args.model))
+    level2, level1 = pair.split(":")
     margins = [float(m) for m in args.margins.split(",")]
     rates = sorted(float(r) for r in args.rates.split(","))
     if 0.0 not in margins:
@@ -46,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     points = {}
     for rate in rates:
         for margin in margins:
-            spec = with_level1_margin(margin)
+            spec = with_level1_margin(margin, pair)
             size, psnr = 0, []
             for rgb in images:
-                data = compress(rgb, samplers=spec, rate=rate, verify=True)
+                data = compress(rgb, model=args.model, samplers=spec, rate=rate, verify=True)
                 size += len(data)
                 psnr.append(data.report.psnr)
             points[rate, margin] = (8 * size / pixels, float(np.mean(psnr)))
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return (p1 - p0) / math.log(b1 / b0)
 
     lines = ["# The level-1 margin", "", provenance(__file__, argv),
-             f"Model `{DEFAULT_MODEL}`; level 2 `{level2}`, level 1 `{level1}` with the margin changed; "
+             f"Model `{args.model}`; level 2 `{level2}`, level 1 `{level1}` with the margin changed; "
              f"{len(images)} photos of {os.path.relpath(args.data, ROOT)}. Δ: the rate change at equal PSNR "
              "against margin 0 (read off the margin-0 curve's slope).", "",
              "| β | margin | bpp | PSNR (dB) | Δ rate at equal PSNR |", "|---|---|---|---|---|"]

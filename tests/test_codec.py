@@ -287,6 +287,11 @@ def test_an_isokl_model_codes_level1_without_side_information_and_decodes_under_
     assert data.report.samplers.endswith("budget") and z1.sampler == "budget"
     assert z1.side_bits <= 40 and z1.outlier_bits == 0  # the sampler's parameters only
     assert z1.index_bits <= 1.02 * z1.kl_bits + 8 * 16  # log2 N per group ≈ the budgets (margin 0)
+    from rec.codec import inspect as inspect_file
+
+    written = inspect_file(bytes(data), model=iso)  # `rec info`: the groups follow from the decoded z2
+    assert [(w.index_bits, w.side_bits, w.groups) for w in written] == [
+        (lv.index_bits, lv.side_bits, lv.groups) for lv in data.report.levels]
     clean = decompress(data, model=iso)
     assert np.array_equal(clean, data.decoded)
     gen = torch.Generator().manual_seed(0)

@@ -46,7 +46,7 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "default_samplers", "margin_schedule", "parse_samplers",
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "base_samplers", "default_samplers", "margin_schedule", "parse_samplers",
            "with_level1_margin"]
 
 CODEC_ID = "rec"
@@ -87,8 +87,12 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     margin of the first step whose β_below exceeds β, else 0 (a fixed-rate model: its default
     β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    pair = BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
-    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), pair)
+    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), base_samplers(net))
+
+
+def base_samplers(net: PLN) -> str:
+    """The model's sampler pair at margin 0: :data:`BUDGET_SAMPLERS` for an iso-KL model, else :data:`DEFAULT_SAMPLERS`."""
+    return BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
 
 
 def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS) -> str:
@@ -272,13 +276,20 @@ class RecCodec:
         shapes = net.latent_shapes(h.height, h.width)
         if len(h.samplers) != len(shapes):
             raise FormatError(f"file lists {len(h.samplers)} sampler levels, the model has {len(shapes)}")
-        out = []
+        out, z2 = [], None
         for (name, level), spec, shape in zip((("z2", 2), ("z1", 1))[-len(shapes):], h.samplers, shapes[::-1]):
             try:
                 sampler = make(spec.name, **spec.as_dict())
             except RecError as e:
                 raise FormatError(f"file names an invalid sampler: {e}") from None
-            b = sampler.inspect(container.section(SectionType.PAYLOAD_LEVEL, level).payload, shape[1:])  # no batch
+            payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
+            if level == 2 and h.samplers[-1].name == BudgetSampler.name and net.config.posterior == "isokl":
+                # the budget sampler's groups follow from z2: decode it (exact, small) for the counts
+                z2 = _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(net.level2_prior(shape)),
+                                            _level_seed(h.seed, 2)), net)
+            if isinstance(sampler, BudgetSampler) and z2 is not None:
+                sampler = sampler.bind(net.level1_budget(z2, checked_rate(container, net)))
+            b = sampler.inspect(payload, shape[1:])  # no batch
             out.append(LevelBits(name, spec.name, b.index_bits, b.side_bits, b.outlier_bits, b.groups, b.outliers))
         return out
 
