@@ -53,3 +53,26 @@ def test_a_sample_of_the_posterior_is_as_far_from_the_prior_as_the_budget_allows
     z = mean + std * torch.randn(n, generator=g, dtype=torch.float64)
     log_ratio = (-0.5 * ((z - mean) / std) ** 2 - torch.log(std)) - (-0.5 * z**2)
     assert log_ratio.mean().item() == pytest.approx(kappa[0].item(), abs=5 * log_ratio.std().item() / np.sqrt(n))
+
+
+def test_an_isokl_model_trains_its_budgets_through_the_rate_and_the_distortion():
+    from tests.helpers import image_batch, tiny_isokl_model
+
+    model = tiny_isokl_model().train()
+    x = image_batch(1, 2, size=64)
+    beta = torch.tensor([0.3, 2.0], dtype=torch.float64)
+    torch.manual_seed(7)
+    losses = model(x, beta=beta)
+    assert torch.isfinite(losses.loss)
+    losses.loss.backward()
+    grads = [p.grad for p in model.kappa.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert model.analysis1[0].weight.grad.abs().sum() > 0  # the encoder's offset is trained too
+    # the level-1 rate is the budgets' sum (bits per image), what the coder will spend
+    with torch.no_grad():
+        torch.manual_seed(7)
+        a = model.analyze(x, beta)
+        z2 = a.q2.sample(torch.randn_like(a.q2.mean))  # the forward's first draw
+        kappa = model.kappa(z2, beta)
+    assert kappa.sum().item() > 0
+    assert losses.kl1_bits.item() == pytest.approx(kappa.sum().item() / 2, rel=1e-5)
