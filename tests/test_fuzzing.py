@@ -46,3 +46,18 @@ def test_mbt2018_mutants_and_huge_header_sizes_raise_only_format_error():
     assert report.format_errors > 300
     assert report.slowest_cpu_seconds < 2.0
     assert report.peak_rss_mb < 4000
+
+
+def test_isokl_budget_sampler_mutants_raise_only_format_error():
+    """The budget sampler's layout comes from the decoded z2: a mutated z2 or index stream must still
+    end in FormatError or an image."""
+    from tests.helpers import tiny_isokl_model
+
+    model = tiny_isokl_model()
+    rng = np.random.default_rng(4)
+    seeds = [bytes(compress(smooth_image(rng, h, w), model=model, rate=r, verify=False))
+             for h, w, r in [(20, 30, 0.2), (70, 65, 1.0)]]
+    report = fuzz(seeds, 600, model, rng_seed=5)
+    assert report.escapes == []
+    assert report.format_errors > 300
+    assert report.slowest_cpu_seconds < 2.0
