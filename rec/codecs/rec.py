@@ -46,8 +46,8 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "base_samplers", "default_samplers", "margin_schedule", "parse_samplers",
-           "with_level1_margin"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "base_samplers", "default_samplers",
+           "margin_schedule", "parse_samplers", "with_level1_margin"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -152,7 +152,6 @@ def _bound(sampler: Sampler, levels: np.ndarray | None) -> Sampler:
     if levels is None:
         raise RecError("the budget sampler needs an iso-KL model (posterior = 'isokl'), whose z2 gives the budgets")
     return sampler.bind(levels)
-
 
 
 def _spec(sampler: Sampler) -> SamplerSpec:

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rec.samplers.budget import LEVELS_PER_BIT  # the budget sampler's unit: levels are sixteenths of a bit
+
 __all__ = ["KappaNet", "LEVELS_PER_BIT", "MAX_LEVEL", "beta_feature"]
 
-LEVELS_PER_BIT = 16
 MAX_LEVEL = 10 * LEVELS_PER_BIT  # at most 10 bits of KL in one dimension
 _ACT = 16  # activation scale: integer value v means v / 16
 _W = 128  # weight scale: integer weight w means w / 128
