@@ -40,7 +40,7 @@ from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler,
                                kl_bits_per_dim, range_decoder, standardized_coefficients)
-from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select
+from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
 
 __all__ = ["BudgetSampler", "candidate_counts", "budget_groups"]
 
@@ -176,9 +176,7 @@ class BudgetSampler(Sampler):
         a, b = a * self.temper, b * self.temper
         gid = np.repeat(np.arange(sizes.size), sizes)
         inf = (self.levels > 0) & (counts[gid] > 1)
-        inf_dims = np.flatnonzero(inf).astype(np.int64)
-        inf_ptr = np.zeros(sizes.size + 1, np.int64)
-        np.cumsum(np.bincount(gid[inf], minlength=sizes.size), out=inf_ptr[1:])
+        inf_dims, inf_ptr = informative_groups(gid, inf, sizes.size)
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
         chosen = np.zeros(sizes.size, np.int64)
@@ -206,12 +204,7 @@ class BudgetSampler(Sampler):
 
     def _parse(self, r: ByteReader, shape: tuple[int, ...]) -> _Message:
         D = math.prod(shape)
-        bits = r.varint(_MAX_BITS)
-        if bits < 1:
-            raise FormatError("bits must be >= 1")
-        max_group = r.varint(_MAX_GROUP)
-        if max_group < 1:
-            raise FormatError("max_group must be >= 1")
+        bits, max_group = read_bits_and_group(r, _MAX_BITS)
         margin16 = unzigzag(r.varint(LEVELS_PER_BIT * _MAX_BITS))
         if not -LEVELS_PER_BIT * bits / 2 <= margin16 < LEVELS_PER_BIT * bits:
             raise FormatError(f"margin {margin16 / LEVELS_PER_BIT} out of range for {bits} bits")

@@ -221,6 +221,26 @@ def _reconstruct_kernel(k1, k2, n_dims, sizes, starts, levels, outlier_level, ch
             out[d] = mu[d] + sd[d] * _normal_u32(u)
 
 
+def informative_groups(gid: np.ndarray, informative: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inf_dims, inf_ptr): the informative dimensions of each group as CSR, for :func:`_select`
+    (``gid``: each dimension's group; ``informative``: the dimensions that enter the weights)."""
+    inf_dims = np.flatnonzero(informative).astype(np.int64)
+    inf_ptr = np.zeros(n_groups + 1, np.int64)
+    np.cumsum(np.bincount(gid[informative], minlength=n_groups), out=inf_ptr[1:])
+    return inf_dims, inf_ptr
+
+
+def read_bits_and_group(r: ByteReader, max_bits: int) -> tuple[int, int]:
+    """A grouping sampler's message fields ``bits`` and ``max_group`` (FormatError outside their ranges)."""
+    bits = r.varint(max_bits)
+    if bits < 1:
+        raise FormatError("bits must be >= 1")
+    max_group = r.varint(_MAX_GROUP)
+    if max_group < 1:
+        raise FormatError("max_group must be >= 1")
+    return bits, max_group
+
+
 class _Message(NamedTuple):
     """A parsed message: the layout, each group's chosen index, the outliers (e, v) and the bits."""
 
@@ -351,9 +371,7 @@ class ImportanceSampler(Sampler):
         # informative dimensions per (non-outlier, indexed) group, CSR
         gid = layout.group_of_dim()
         inf = (kl >= self.skip_kl) & (widths[gid] > 0)
-        inf_dims = np.flatnonzero(inf).astype(np.int64)
-        inf_ptr = np.zeros(sizes.size + 1, np.int64)
-        np.cumsum(np.bincount(gid[inf], minlength=sizes.size), out=inf_ptr[1:])
+        inf_dims, inf_ptr = informative_groups(gid, inf, sizes.size)
 
         k1, k2 = rr.stream_keys(seed, STREAM_IMPORTANCE)
         sk1, sk2 = rr.stream_keys(seed, STREAM_SELECT)
@@ -397,12 +415,7 @@ class ImportanceSampler(Sampler):
     # ------------------------------------------------------------------
     def _parse(self, r: ByteReader, shape: tuple[int, ...]) -> _Message:
         D = math.prod(shape)
-        B = r.varint(_MAX_BITS)
-        if B < 1:
-            raise FormatError("bits must be >= 1")
-        G = r.varint(_MAX_GROUP)
-        if G < 1:
-            raise FormatError("max_group must be >= 1")
+        B, G = read_bits_and_group(r, _MAX_BITS)
         n_groups = r.varint(D)
         code = r.byte()
         if code >= LAYOUT_CODES:
