@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from rec.models.kappa import MAX_LEVEL, LEVELS_PER_BIT
 from rec.models.pln import PLN
 from rec.models.zoo import load_model
+from rec.training.checkpoint import load_weights_into
 from rec.training.data import PatchDataset, load_images
 from rec.training.loop import draw_betas
 
@@ -43,8 +44,7 @@ def main() -> None:
     parent = load_model(args.parent)
     config = dataclasses.replace(parent.config, posterior="isokl")
     net = PLN(config)
-    missing = [k for k in net.state_dict() if not k.startswith("kappa.")]
-    net.load_state_dict({**net.state_dict(), **{k: parent.state_dict()[k].float() for k in missing}})
+    load_weights_into(net, args.parent, strict=False)  # all but KappaNet, which stays at its initialization
     parent = parent.float().eval()
     data = PatchDataset(load_images(args.data), args.crop, args.seed, augment=True)
     opt = torch.optim.Adam(net.kappa.parameters(), lr=args.lr)

@@ -154,6 +154,12 @@ def _bound(sampler: Sampler, levels: np.ndarray | None) -> Sampler:
     return sampler.bind(levels)
 
 
+def _decoded(container: Container, net: PLN, level: int, sampler: Sampler, prior: Normal) -> torch.Tensor:
+    """Level ``level``'s sample, decoded from the file's payload against ``prior``, as the model takes it."""
+    payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
+    return _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(prior), _level_seed(container.header.seed, level)), net)
+
+
 def _spec(sampler: Sampler) -> SamplerSpec:
     """The sampler for the header: its name and the parameters that differ from the defaults."""
     defaults = type(sampler)().params
@@ -257,13 +263,9 @@ class RecCodec:
         except RecError as e:
             raise FormatError(f"file names an invalid sampler: {e}") from None
 
-        def decode(level: int, sampler: Sampler, prior: Normal) -> torch.Tensor:
-            payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
-            return _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(prior), _level_seed(h.seed, level)), net)
-
         try:
-            _, z1 = _chain(net, shapes, beta, lambda prior: decode(2, samplers[0], prior),
-                           lambda prior, levels: decode(1, _bound(samplers[-1], levels), prior))
+            _, z1 = _chain(net, shapes, beta, lambda prior: _decoded(container, net, 2, samplers[0], prior),
+                           lambda prior, levels: _decoded(container, net, 1, _bound(samplers[-1], levels), prior))
         except RecError as e:
             if isinstance(e, FormatError):
                 raise
@@ -284,8 +286,7 @@ class RecCodec:
             payload = container.section(SectionType.PAYLOAD_LEVEL, level).payload
             if level == 2 and h.samplers[-1].name == BudgetSampler.name and net.config.posterior == "isokl":
                 # the budget sampler's groups follow from z2: decode it (exact, small) for the counts
-                z2 = _tensor(sampler.decode(payload, DiagonalGaussian.from_batch(net.level2_prior(shape)),
-                                            _level_seed(h.seed, 2)), net)
+                z2 = _decoded(container, net, 2, sampler, net.level2_prior(shape))
             if isinstance(sampler, BudgetSampler) and z2 is not None:
                 sampler = sampler.bind(net.level1_budget(z2, checked_rate(container, net)))
             b = sampler.inspect(payload, shape[1:])  # no batch

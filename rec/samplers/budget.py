@@ -31,7 +31,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 import rec.random as rr
 from rec.bitio import ByteReader, ByteWriter, unzigzag, zigzag
@@ -41,6 +40,7 @@ from rec.errors import FormatError, RecError
 from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler,
                                kl_bits_per_dim, range_decoder, standardized_coefficients)
 from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
+from rec.samplers.layout import make_groups
 
 __all__ = ["BudgetSampler", "candidate_counts", "budget_groups"]
 
@@ -78,35 +78,12 @@ def candidate_counts(group_levels: np.ndarray, margin16: int, bits: int) -> np.n
     return counts
 
 
-@njit(cache=True)
-def _groups_kernel(levels, T, G, sizes, sums):
-    n = 0
-    cur = 0
-    s = 0
-    for d in range(levels.shape[0]):
-        v = levels[d]
-        if cur > 0 and (s + v > T or cur >= G):
-            sizes[n] = cur
-            sums[n] = s
-            n += 1
-            cur = 0
-            s = 0
-        cur += 1
-        s += v
-    if cur > 0:
-        sizes[n] = cur
-        sums[n] = s
-        n += 1
-    return n
-
-
 def budget_groups(levels: np.ndarray, T: int, max_group: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, level sums) of the raster fill of ``levels`` (module docstring); integers only."""
-    levels = np.ascontiguousarray(levels, dtype=np.int64).reshape(-1)
-    sizes = np.empty(max(levels.size, 1), np.int64)
-    sums = np.empty_like(sizes)
-    n = _groups_kernel(levels, np.int64(T), np.int64(max_group), sizes, sums)
-    return sizes[:n], sums[:n]
+    """(sizes, level sums) of the raster fill of ``levels`` (module docstring): the importance
+    sampler's fill (:func:`rec.samplers.layout.make_groups`, no outliers) on the integer levels,
+    whose float64 sums and comparisons are exact (integers far below 2^53)."""
+    sizes, sums, _ = make_groups(np.asarray(levels, dtype=np.float64).reshape(-1), T, max_group)
+    return sizes, sums.astype(np.int64)
 
 
 class _Message(NamedTuple):
