@@ -7,7 +7,8 @@
 #   two Mentzer models → their continuations.
 # The lease of 2026-12-04 ran it with gamma-pln-vr3 (→ gamma-pln-vr4, 5 047 steps in 3.6 min, alone after a
 # first try crashed), mbt2018-vr (6 271 steps in 8 min), mentzer2018-msssim-high and -mid (3 328 and 3 488):
-# the repository's history has that version. The runs below are the next lease's: the MSE Mentzer models
+# the repository's history has that version. The runs below are the next lease's: the default (the iso-KL
+# gamma-pln-iso since 2026-12-05) and the MSE Mentzer models
 # with the fewest steps (mse-high, 0.77 bpp on Kodak after 1 500 CPU steps at R_t = 1.1; mse-lowmid, 1 500).
 # The weights come back as fp16 shards in $OUT/<name>.tgz (index.json, shard-000.safetensors, the training
 # log); scripts/import_device_run.py turns an unpacked folder into a zoo entry. Run on the device machine as
@@ -32,7 +33,7 @@ train() {  # name config extra-args...  (ONLY=name: that run alone)
 }
 nvidia-smi -L 2>/dev/null
 train mbt2018-vr configs/mbt2018-vr.toml --set train.init=mbt2018-vr --set train.lr=2e-4 --step-file "$RUNS/mbt.step"
-train gamma-pln-vr4 configs/gamma-pln-vr3.toml --set train.init=gamma-pln-vr4 --set train.lr=2e-4 --pace-with "$RUNS/mbt.step" ${EXTRA:-}
+train gamma-pln-iso configs/gamma-pln-iso.toml --set train.init=gamma-pln-iso --set train.lr=2e-4 --pace-with "$RUNS/mbt.step" ${EXTRA:-}
 train mentzer2018-mse-high configs/mentzer2018-mse.toml --set model.M=64 --set model.target_bpp=1.1 \
     --set train.init=mentzer2018-mse-high --set train.lr=3e-4
 train mentzer2018-mse-lowmid configs/mentzer2018-mse.toml --set model.beta=600 --set model.target_bpp=0.25 \

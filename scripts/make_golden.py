@@ -6,9 +6,9 @@ Run it deliberately, when the format version, a sampler's message layout or the 
 model changes: old files then stop decoding, and that is what the golden test guards.
 Writes, per case, the source PNG, the .rec file and the decoded PNG, and manifest.json with
 the SHA-256 of the decoded pixels, each case's model and rate, the models' weights hashes and
-the machine. Cases: the REC model (default: the zoo's default) with four sampler pairs and, if
-it is variable-rate, at another rate; the reference (default: the first mbt2018 model of the
-zoo) once, at another rate if it is variable-rate. ``--reference-only`` replaces the reference's
+the machine. Cases: the REC model (default: the zoo's default) with five sampler pairs and, if
+it is variable-rate, at another rate; the reference (default: the zoo's variable-rate mbt2018,
+else its first) once, at another rate if it is variable-rate. ``--reference-only`` replaces the reference's
 case and keeps the REC cases (and the machine they were made on) as they are.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from rec.codec import compress, decompress
+from rec.codecs.rec import DEFAULT_SAMPLERS
 from rec.image import read_image
 from rec.models.zoo import DEFAULT_MODEL, get_entry, list_models, load_model
 
@@ -35,6 +36,7 @@ CASES = [
     ("beak-7x5", 260, 420, 5, 7, None, 1),
     ("feathers-96x80-isgs", 100, 100, 80, 96, "importance:greedy(bits=6,shards=4)", 2),
     ("eye-40x40-rs", 150, 500, 40, 40, "rejection(bits=6):rejection(bits=6,table=adaptive)", 3),
+    ("wing-88x72-is", 300, 150, 72, 88, DEFAULT_SAMPLERS, 5),  # the importance sampler on level 1 (an iso-KL default codes it with the budget sampler)
 ]
 #: A variable-rate model's extra case, at the geometric mean of its range; the reference's case.
 RATE_CASE = ("parrot-64x48-rate", 200, 300, 48, 64, None, 4)
@@ -53,7 +55,8 @@ def pixels_sha256(rgb: np.ndarray) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--reference", default=next((e.name for e in list_models() if e.kind == "mbt2018"), None))
+    ap.add_argument("--reference", default=next((e.name for e in sorted(list_models(), key=lambda e: e.config.rate_range is None)
+                                                   if e.kind == "mbt2018"), None), help="default: the variable-rate mbt2018")
     ap.add_argument("--reference-only", action="store_true", help="keep the REC cases, redo the reference's")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

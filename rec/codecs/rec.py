@@ -55,7 +55,7 @@ CODEC_ID = "rec"
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
 DEFAULT_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"  # level 2 at B = 13: results/level2_budget.md
 #: The iso-KL models' pair: level 1 in groups derived from the exact budgets, no side information.
-BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=11,max_group=1024,margin=0,temper=8)"
+BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=12,max_group=1024,margin=0,temper=8)"
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
 
 

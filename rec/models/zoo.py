@@ -44,7 +44,7 @@ from rec.models.kinds import build, config_class, inference_layout, model_config
 __all__ = ["ZooEntry", "zoo_dir", "pack_dir", "shipped_dirs", "user_zoo_dir", "PACK_HINT", "read_index", "valid_name", "list_models", "get_entry", "load_model", "stored_state", "load_state", "read_safetensors",
            "build", "file_sha256", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "gamma-pln-vr4"
+DEFAULT_MODEL = "gamma-pln-iso"
 
 
 def zoo_dir() -> Path:

@@ -111,7 +111,7 @@ class BudgetSampler(Sampler):
     tag = 4
     version = 1
 
-    def __init__(self, bits: int = 11, max_group: int = 1024, margin: float = 0.0, temper: float = 8.0):
+    def __init__(self, bits: int = 12, max_group: int = 1024, margin: float = 0.0, temper: float = 8.0):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):
