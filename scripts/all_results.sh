@@ -20,14 +20,13 @@ step python scripts/bench_random.py
 step python scripts/bench_coder.py
 step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
-step python scripts/bench_codec.py
-step python scripts/sampler_real_latents.py --kodak "$KODAK"
-step python scripts/level1_margin.py --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30   # the validation photos
-# the iso-KL model: its margins, then its budget sampler beside the importance sampler on the same model
-step python scripts/level1_margin.py --model gamma-pln-iso --margins=-1,0,1 --rates 0.4,2,8 --out results/level1_margin_isokl.md
-step python scripts/bench_codec.py --model gamma-pln-iso --out results/codec_isokl.md \
-    --samplers "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=11,max_group=1024,margin=1,temper=8)" \
+# the default (iso-KL) model: its own pair (budget sampler on level 1) beside the importance sampler on level 1
+step python scripts/bench_codec.py \
+    --samplers "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=12,max_group=1024,margin=1.5,temper=8)" \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"
+step python scripts/sampler_real_latents.py --kodak "$KODAK"
+step python scripts/level1_margin.py --margins=0,1,1.5,2 --rates 0.1,0.4,2,8,30   # the validation photos
+step python scripts/level1_margin.py --model gamma-pln-vr4 --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30 --out results/level1_margin_vr4.md
 step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=13,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
@@ -38,9 +37,9 @@ step rec eval "$KODAK" --codec rec --codec mbt2018 --codec brummer2021 --codec m
 step python scripts/reference_report.py --kodak "$KODAK" --from-results results/rec/mbt2018.json
 # the variable-rate models over their ranges (the reference first: the REC tables' BD-rates read its curve)
 step python scripts/eval_variable_rate.py --model mbt2018-vr
-step python scripts/eval_variable_rate.py --coded                 # the default model
 step python scripts/eval_variable_rate.py --model pln-vr --coded
-step python scripts/eval_variable_rate.py --model gamma-pln-iso --coded   # after the default: its table reads vr4's curves
+step python scripts/eval_variable_rate.py --model gamma-pln-vr4 --coded
+step python scripts/eval_variable_rate.py --coded   # the default (gamma-pln-iso) after vr4: its table reads vr4's curves
 # Brummer & De Vleeschouwer 2021: RD against the same-budget hyperprior and Table 1 (the hyperprior runs and the
 # N_CDF ablation's come from training: python scripts/brummer_study.py --parts ablation; scripts/train_zoo.py)
 step python scripts/brummer_study.py --kodak "$KODAK" --parts rd timing
