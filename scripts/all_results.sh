@@ -21,8 +21,7 @@ step python scripts/bench_coder.py
 step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
 # the default (iso-KL) model: its own pair (budget sampler on level 1) beside the importance sampler on level 1
-step python scripts/bench_codec.py \
-    --samplers "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=12,max_group=1024,margin=1.5,temper=8)" \
+step python scripts/bench_codec.py --samplers default \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"
 step python scripts/sampler_real_latents.py --kodak "$KODAK"
 step python scripts/level1_margin.py --margins=0,1,1.5,2 --rates 0.1,0.4,2,8,30   # the validation photos

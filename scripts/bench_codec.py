@@ -96,14 +96,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--samplers", action="append",
-                    help="L2:L1 (repeatable: the pairs side by side; the first one gets the per-image table); "
-                         "default: the model's own pair")
+                    help="L2:L1 or 'default' (the model's own pair at its default rate); repeatable: the pairs "
+                         "side by side, the first one gets the per-image table (default: 'default')")
     ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images")
     ap.add_argument("--skip-large", action="store_true", help="skip the 4000×3000 memory measurement")
     ap.add_argument("--out", default=str(ROOT / "results" / "codec.md"))
     args = ap.parse_args()
-    pairs = args.samplers or [default_samplers(load_model(args.model), None)]
+    pairs = [default_samplers(load_model(args.model), None) if p == "default" else p for p in args.samplers or ["default"]]
     images = sorted(Path(args.kodak).glob("*.png"))[: args.limit or None]
     runs = []
     for pair in pairs:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from rec.cli import main
-from rec.codecs.rec import base_samplers
+from rec.codecs.rec import base_samplers, parse_samplers
 from rec.models.zoo import DEFAULT_MODEL, list_models, load_model
 from tests.conftest import smooth_image
 
@@ -42,7 +42,7 @@ def test_encode_json_decode_info(png, tmp_path, capsys):
     size = rec_file.stat().st_size
     assert f"{size} bytes, 80×64, {8 * size / (64 * 80):.4f} bpp" in info  # width × height of the 64-row image
     assert f"codec rec, model {DEFAULT_MODEL} " in info
-    level1 = base_samplers(load_model(DEFAULT_MODEL)).split(":")[1].split("(")[0]  # budget for an iso-KL default
+    level1 = parse_samplers(base_samplers(load_model(DEFAULT_MODEL)))[1].name  # budget for an iso-KL default
     assert "level 2: importance(" in info and f"level 1: {level1}(" in info
     # each level's bits, read from the file alone, as the encoder reported them
     assert main(["info", str(rec_file), "--json"]) == 0
