@@ -242,13 +242,12 @@ def _demo(args) -> None:
 
 
 def _samplers(args) -> None:
-    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.codecs.rec import describe_default_samplers
     from rec.samplers import describe_samplers
 
     print("Coded samplers, one per latent level: --sampler LEVEL2:LEVEL1, each NAME or NAME(key=value,...),")
-    print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {DEFAULT_SAMPLERS},")
-    print("with the level-1 margin a model's zoo entry chose for the rate (e.g. -2 below β 1 for gamma-pln-vr4; "
-          "results/level1_margin.md)")
+    print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {describe_default_samplers()} "
+          "(results/level1_margin.md)")
     print()
     print(describe_samplers())
 
@@ -275,13 +274,13 @@ def _config_keys() -> str:
 
 def _encode_help(parser: argparse.ArgumentParser) -> None:
     """The help that needs the codec (loaded only when the help is shown): the default samplers, their parameters."""
-    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.codecs.rec import describe_default_samplers
     from rec.samplers import describe_samplers
 
     for action in parser._actions:
         if action.dest == "sampler":
             action.help = (f"LEVEL2:LEVEL1, e.g. importance:greedy or is(bits=16):gs(bits=8) "
-                           f"(default: {DEFAULT_SAMPLERS}, the level-1 margin the model chose for the rate)")
+                           f"(default: {describe_default_samplers()})")
     parser.epilog = "samplers and their parameters:\n\n" + describe_samplers()
 
 

@@ -91,7 +91,8 @@ def compress(image, model=None, samplers=None, seed: int = 0, verify: bool = Tru
         model: a zoo name (default: the zoo's default), a checkpoint or shard folder, or a model
             object: a :class:`~rec.models.pln.PLN` (REC) or a :class:`~rec.models.joint.JointPrior`
             (the quantized mbt2018 reference; samplers and seed unused).
-        samplers: REC's ``"LEVEL2:LEVEL1"`` or a pair of samplers (default :data:`DEFAULT_SAMPLERS`).
+        samplers: REC's ``"LEVEL2:LEVEL1"`` or a pair of samplers (default, or ``"default"``: the model's
+            own pair at the rate, :func:`rec.codecs.rec.default_samplers`).
         seed: seed of the shared randomness, 0 .. 2**64 - 1 (written in the header).
         verify: decode the bytes and report PSNR / MS-SSIM of the decoded image; a file
             that does not decode raises :class:`FormatError` here. With False the bytes are

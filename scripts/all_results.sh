@@ -28,7 +28,7 @@ step python scripts/level1_margin.py --margins=0,1,1.5,2 --rates 0.1,0.4,2,8,30 
 step python scripts/level1_margin.py --model gamma-pln-vr4 --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30 --out results/level1_margin_vr4.md
 step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
-    --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=13,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
+    --samplers "default;importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8);importance(bits=13,max_group=256,margin=0,temper=8):greedy(bits=8,shards=30)" \
     --out results/bench
 # rate-distortion: classical codecs, every REC model family, the mbt2018 reference
 step python scripts/run_classical.py

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from rec.cli import build_parser, main
-from rec.codecs.rec import DEFAULT_SAMPLERS
+from rec.codecs.rec import BUDGET_SAMPLERS, DEFAULT_SAMPLERS
+from rec.models.zoo import DEFAULT_MODEL
 from rec.errors import RecError
 from rec.samplers import SAMPLERS, describe_samplers, make, parse_sampler, sampler_parameters
 from rec.training.config import TrainConfig
@@ -50,7 +51,7 @@ def test_a_bad_parameter_names_the_valid_ones():
 def test_rec_samplers_lists_them(capsys):
     assert main(["samplers"]) == 0
     out = capsys.readouterr().out
-    assert DEFAULT_SAMPLERS in out
+    assert DEFAULT_SAMPLERS in out and BUDGET_SAMPLERS in out and DEFAULT_MODEL in out  # the default is the model's
     for name in SAMPLERS:
         assert name in out
     assert "max_group=256" in out and "shards=30" in out
@@ -62,6 +63,7 @@ def test_defaults_are_shown_as_values():
         flat = "".join(_help(command).split())
         assert "DEFAULT_SAMPLERS" not in text, command
         assert "".join(DEFAULT_SAMPLERS.split()) in flat, command
+        assert "".join(BUDGET_SAMPLERS.split()) in flat, command  # an iso-KL model's own pair
     assert "its parameters" not in _help("encode") and "partial_margin" in _help("encode")
 
 

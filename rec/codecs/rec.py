@@ -46,8 +46,8 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "RecCodec", "base_samplers", "default_samplers",
-           "margin_schedule", "parse_samplers", "with_level1_margin"]
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "OWN_PAIR", "RecCodec", "base_samplers", "default_samplers",
+           "describe_default_samplers", "margin_schedule", "parse_samplers", "with_level1_margin"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -56,6 +56,8 @@ CODEC_ID = "rec"
 DEFAULT_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"  # level 2 at B = 13: results/level2_budget.md
 #: The iso-KL models' pair: level 1 in groups derived from the exact budgets, no side information.
 BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=12,max_group=1024,margin=0,temper=8)"
+#: The spelling of "each model's own pair" (:func:`default_samplers`) where a pair is asked for.
+OWN_PAIR = "default"
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
 
 
@@ -90,6 +92,14 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), base_samplers(net))
 
 
+def describe_default_samplers() -> str:
+    """The default pair in words, for the help texts: it depends on the model (:func:`default_samplers`)."""
+    from rec.models.zoo import DEFAULT_MODEL
+
+    return (f"the model's own pair: {BUDGET_SAMPLERS} for an iso-KL model such as the default {DEFAULT_MODEL}, "
+            f"else {DEFAULT_SAMPLERS}; level 1's margin as the model's zoo entry chose for the rate")
+
+
 def base_samplers(net: PLN) -> str:
     """The model's sampler pair at margin 0: :data:`BUDGET_SAMPLERS` for an iso-KL model, else :data:`DEFAULT_SAMPLERS`."""
     return BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
@@ -104,7 +114,7 @@ def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS) -> str:
 def parse_samplers(spec: str | tuple | list | None) -> tuple[Sampler, Sampler]:
     """Samplers of level 2 and level 1 from ``"LEVEL2:LEVEL1"``.
 
-    Each side is a name (``importance``/``is``, ``greedy``/``gs``, ``rejection``/``rs``)
+    Each side is a name (``importance``/``is``, ``greedy``/``gs``, ``rejection``/``rs``, ``budget``/``bs``)
     with optional parameters, e.g. ``"importance(bits=16,max_group=8):greedy(shards=20)"``.
     Sampler objects (a pair) are passed through; None means :data:`DEFAULT_SAMPLERS`.
     """
@@ -207,7 +217,7 @@ class RecCodec:
         """REC: level 2 coded first, level 1 from the coded z2 (see :func:`rec.codec.compress`)."""
         started = time.perf_counter() if started is None else started
         net.rate_weights(beta)  # refuses a β the model cannot take, before any work
-        s2, s1 = parse_samplers(default_samplers(net, beta) if samplers is None else samplers)
+        s2, s1 = parse_samplers(default_samplers(net, beta) if samplers in (None, OWN_PAIR) else samplers)
         if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise RecError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
         seed = int(seed)

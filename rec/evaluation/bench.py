@@ -6,7 +6,9 @@
 For every model (a zoo name, a training checkpoint or a shard folder; a variable-rate model
 once per β of ``betas``) × sampler pair × image, :func:`run_bench` encodes and decodes the
 image with REC's codec (:class:`rec.codecs.rec.RecCodec`, called directly: the image is read
-and the weights loaded before any clock starts) and measures
+and the weights loaded before any clock starts) and measures the figures below. The pair
+``default`` (the default) is each model's own at each β, what ``rec encode`` writes
+(:func:`rec.codecs.rec.default_samplers`: the budget sampler on level 1 of an iso-KL model).
 
 * the encode's wall time, split into its networks (``analysis``: ``model.analyze``;
   ``prior``: the level-2 prior, the level-1 prior from the coded z2 and the level-1
@@ -60,7 +62,7 @@ Log = Callable[[str], None]
 
 
 def parse_pairs(text: str | None) -> list[SamplerPair]:
-    """``"P1;P2;..."`` → pairs (None or empty: the default pair); two pairs may not share a name."""
+    """``"P1;P2;..."`` → pairs (None or empty: each model's own); two pairs may not share a name."""
     items = [t for t in (text or "").split(";") if t.strip()] or [None]
     pairs = [SamplerPair.parse(t) for t in items]
     slugs = [p.slug for p in pairs]
@@ -138,15 +140,17 @@ def threads(n: int | None):
 
 
 class _Clock:
-    """Wall time per phase, summed over the calls of the wrapped methods."""
+    """Wall time per phase, summed over the calls of the wrapped methods; the samplers' calls one
+    entry each, in the order of the levels (level 2 first), with the messages their encodes return."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
-        self.messages: dict[str, Any] = {}
+        self.encodes: list[tuple[float, Any]] = []
         self.decodes: list[float] = []
 
     def reset(self) -> None:
         self.seconds.clear()
+        self.encodes.clear()
         self.decodes.clear()
 
     def add(self, key: str, dt: float) -> None:
@@ -158,18 +162,18 @@ class _Clock:
 
 @contextlib.contextmanager
 def _wrapped(clock: _Clock, net, s2, s1):
-    """The model's and the samplers' methods, timed into ``clock`` (instance attributes, removed afterwards)."""
+    """The model's methods (instance attributes) and the samplers' classes' ``encode`` and ``decode``,
+    timed into ``clock``; removed afterwards. The samplers are timed on their classes because the codec
+    calls copies of them (a budget sampler bound to its levels) and the decoder builds its own."""
     patched = []
 
-    def wrap(obj, method: str, key: str, keep_message: str | None = None):
+    def wrap(obj, method: str, key: str):
         original = getattr(obj, method)
 
         def timed(*args, **kwargs):
             t = time.perf_counter()
             out = original(*args, **kwargs)
             clock.add(key, time.perf_counter() - t)
-            if keep_message is not None:
-                clock.messages[keep_message] = out
             return out
 
         object.__setattr__(obj, method, timed)
@@ -179,34 +183,32 @@ def _wrapped(clock: _Clock, net, s2, s1):
     for method in ("level2_prior", "level1_prior", "level1_posterior"):
         wrap(net, method, "prior")
     wrap(net, "synthesize", "synthesis")
-    for level, sampler in (("z2", s2), ("z1", s1)):
-        wrap(sampler, "encode", f"encode:{level}", keep_message=level)
-    # the decoder builds its samplers from the header: their classes' decode is timed, one entry per
-    # call, in the order of the levels (level 2 first)
-    classes = {type(s2), type(s1)}
-    originals = {cls: cls.__dict__.get("decode") for cls in classes}
+    keys = [(cls, m) for cls in {type(s2), type(s1)} for m in ("encode", "decode")]
+    originals = {key: key[0].__dict__.get(key[1]) for key in keys}  # None: inherited
+    resolved = {key: getattr(*key) for key in keys}  # before any wrapping: a subclass is not timed twice
 
-    def class_wrap(cls):
-        original = cls.decode
+    def class_wrap(cls, method: str):
+        original = resolved[cls, method]
 
         def timed(self, *args, **kwargs):
             t = time.perf_counter()
             out = original(self, *args, **kwargs)
-            clock.decodes.append(time.perf_counter() - t)
+            dt = time.perf_counter() - t
+            clock.encodes.append((dt, out)) if method == "encode" else clock.decodes.append(dt)
             return out
 
-        cls.decode = timed
+        setattr(cls, method, timed)
 
     try:
-        for cls in classes:
-            class_wrap(cls)
+        for cls, method in originals:
+            class_wrap(cls, method)
         yield clock
     finally:
-        for cls, original in originals.items():
+        for (cls, method), original in originals.items():
             if original is None:
-                del cls.decode
+                delattr(cls, method)
             else:
-                cls.decode = original
+                setattr(cls, method, original)
         for obj, method in reversed(patched):
             object.__delattr__(obj, method)
 
@@ -214,22 +216,24 @@ def _wrapped(clock: _Clock, net, s2, s1):
 def _measure_once(codec, net, rgb: np.ndarray, spec: str, seed: int, beta: float | None):
     """One encode and one decode, timed and split; returns (data, decoded, encode figures, decode figures, messages)."""
     from rec.codec import read_header
-    from rec.codecs.rec import parse_samplers
+    from rec.codecs.rec import OWN_PAIR, default_samplers, parse_samplers
 
-    s2, s1 = parse_samplers(spec)
+    s2, s1 = parse_samplers(default_samplers(net, beta) if spec == OWN_PAIR else spec)
     clock = _Clock()
     with _wrapped(clock, net, s2, s1):
         t0 = time.perf_counter()
         data = codec.compress(rgb, net, samplers=(s2, s1), seed=seed, beta=beta, ideal=False, started=t0)
         encode = time.perf_counter() - t0
+        levels = [lv.name for lv in data.report.levels]
         enc = dict(clock.seconds, total=encode)
+        enc.update({f"encode:{level}": seconds for level, (seconds, _) in zip(levels, clock.encodes)})
+        messages = {level: message for level, (_, message) in zip(levels, clock.encodes)}
         clock.reset()
         t0 = time.perf_counter()
         decoded = codec.decompress(bytes(data), read_header(bytes(data)), net)
         dec = dict(clock.seconds, total=time.perf_counter() - t0)
-        for level, seconds in zip([lv.name for lv in data.report.levels], clock.decodes):
-            dec[f"decode:{level}"] = seconds
-    return data, decoded, enc, dec, dict(clock.messages)
+        dec.update({f"decode:{level}": seconds for level, seconds in zip(levels, clock.decodes)})
+    return data, decoded, enc, dec, messages
 
 
 def _record(image, model: str, beta, pair: SamplerPair, codec, net, seed: int, repeats: int) -> BenchRecord:
@@ -289,7 +293,7 @@ def run_bench(images, models: Sequence[Any] | None = None, pairs: Sequence[Sampl
     Args:
         images: :class:`~rec.evaluation.measurements.EvalImage` objects, or paths of images and directories.
         models: zoo names, checkpoint paths, shard folders or PLN objects (default: the zoo's default).
-        pairs: :class:`SamplerPair` objects or specs (default: the default pair).
+        pairs: :class:`SamplerPair` objects or specs (default: each model's own pair at each β).
         betas: the rates of variable-rate models (default: each model's own β); a fixed-rate
             model is measured once whatever ``betas`` says.
         n_threads: torch and sampler threads (None: as they are).

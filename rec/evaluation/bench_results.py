@@ -40,25 +40,26 @@ class SamplerPair:
 
     @classmethod
     def parse(cls, text: str | None) -> "SamplerPair":
-        """``"SPEC"`` or ``"LABEL=SPEC"`` (a label holds no parenthesis); None: the default pair.
+        """``"SPEC"`` or ``"LABEL=SPEC"`` (a label holds no parenthesis); None or ``"default"``: each
+        model's own pair at each β (:func:`rec.codecs.rec.default_samplers`, what ``rec encode`` uses).
 
         Raises:
             RecError: a bad spec (the message names a bad sampler parameter and the valid ones).
         """
-        from rec.codecs.rec import DEFAULT_SAMPLERS, parse_samplers
-        from rec.evaluation.names import is_default_pair, pair_label, pair_slug
+        from rec.codecs.rec import OWN_PAIR, parse_samplers
+        from rec.evaluation.names import pair_label, pair_slug
 
-        text = DEFAULT_SAMPLERS if text is None else text.strip()
+        text = OWN_PAIR if text is None else text.strip()
         label = None
         head, sep, rest = text.partition("=")
         if sep and "(" not in head and ":" not in head:
             label, text = head.strip(), rest.strip()
         if not text:
             raise RecError("empty sampler pair")
+        if text == OWN_PAIR:
+            return cls(label or "each model's own (default)", OWN_PAIR, OWN_PAIR)
         parse_samplers(text)  # fail early on a bad spec
-        if label is None:
-            label = pair_label(text) + (" (default)" if is_default_pair(text) else "")
-        return cls(label, text, pair_slug(text))
+        return cls(label or pair_label(text), text, pair_slug(text))
 
 
 # -- results --------------------------------------------------------------------------------

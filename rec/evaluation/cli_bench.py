@@ -61,11 +61,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _lazy_help(parser: argparse.ArgumentParser) -> None:
-    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.codecs.rec import OWN_PAIR, describe_default_samplers
 
     for action in parser._actions:
         if action.dest == "samplers":
-            action.help = f"sampler pairs separated by ';', each LEVEL2:LEVEL1 or LABEL=LEVEL2:LEVEL1 (default: {DEFAULT_SAMPLERS})"
+            action.help = (f"sampler pairs separated by ';', each LEVEL2:LEVEL1, LABEL=LEVEL2:LEVEL1 or {OWN_PAIR!r} "
+                           f"(default: {OWN_PAIR!r}, {describe_default_samplers()})")
 
 
 def _command(args) -> str:

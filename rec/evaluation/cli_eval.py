@@ -94,11 +94,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _lazy_help(parser: argparse.ArgumentParser) -> None:
-    from rec.codecs.rec import DEFAULT_SAMPLERS
+    from rec.codecs.rec import describe_default_samplers
 
     for action in parser._actions:
         if action.dest == "samplers":
-            action.help = f"rec's samplers, e.g. importance:greedy (default: {DEFAULT_SAMPLERS})"
+            action.help = f"rec's samplers, e.g. importance:greedy (default: {describe_default_samplers()})"
 
 
 def _command(args) -> str:

@@ -99,14 +99,18 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
     Raises:
         RecError: no PLN model, unknown model name, bad samplers, a rate outside a model's range.
     """
-    from rec.codec import DEFAULT_SAMPLERS, compress, decompress, parse_samplers
+    from rec.codec import compress, decompress, parse_samplers
     from rec.codecs import get_codec, model_kind
     from rec.evaluation.names import run_suffix
 
     log = log or default_log
+    from rec.codecs.rec import OWN_PAIR, describe_default_samplers
+
+    if samplers == OWN_PAIR:
+        samplers = None
     parse_samplers(samplers)  # fail early on a bad spec
-    # the default pair takes each model's level-1 margin for the rate (rec.codecs.rec.default_samplers)
-    spec = samplers if samplers is not None else f"{DEFAULT_SAMPLERS}, level-1 margin per model and rate"
+    # the default pair is each model's own at its rate (rec.codecs.rec.default_samplers)
+    spec = samplers if samplers is not None else describe_default_samplers()
     chosen = load_models("rec", models, rates, log)
     if not chosen:
         raise RecError("rec: no PLN model given and none in the zoo")

@@ -1,13 +1,13 @@
 """Names of sampler pairs for curves and files: what ``rec eval`` and ``rec bench`` call a run.
 
-A pair ``"LEVEL2:LEVEL1"`` is named by its samplers' short names (``IS``, ``GS``, ``RS``) and
+A pair ``"LEVEL2:LEVEL1"`` is named by its samplers' short names (``IS``, ``GS``, ``RS``, ``BS``) and
 the parameters each sets that its class would not set by itself
 (:func:`rec.samplers.non_default_params`), so two spellings of one pair (aliases, spaces,
 parameters given at their defaults) get one name, and two different pairs two names::
 
     pair_label("importance(bits=16,temper=8):greedy(bits=8,shards=30)")  # 'IS(bits=16,temper=8):GS(bits=8,shards=30)'
     pair_slug("importance(bits=16,temper=8):greedy(bits=8,shards=30)")   # 'is-bits16-temper8_gs-bits8-shards30'
-    is_default_pair(None)                                                 # True
+    is_default_pair(None), is_default_pair("default")                     # True, True
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 __all__ = ["SHORT_NAMES", "canonical_pair", "pair_label", "pair_slug", "is_default_pair", "run_suffix"]
 
 #: The short name of each sampler in labels (the aliases of ``rec.samplers.ALIASES``, upper case).
-SHORT_NAMES = {"importance": "IS", "greedy": "GS", "rejection": "RS"}
+SHORT_NAMES = {"importance": "IS", "greedy": "GS", "rejection": "RS", "budget": "BS"}
 
 
 def _value(v) -> str:
@@ -34,10 +34,12 @@ def canonical_pair(spec) -> tuple:
 
 
 def is_default_pair(spec) -> bool:
-    """Whether ``spec`` (a string, a pair of samplers or None) is the codec's default pair."""
-    from rec.codecs.rec import DEFAULT_SAMPLERS
+    """Whether ``spec`` (a string, a pair of samplers or None) asks for the default, each model's own
+    pair at its rate (None or ``"default"``). A pair spelled out is not the default even when it
+    reads like one: the default's level-1 margin and sampler depend on the model and the rate."""
+    from rec.codecs.rec import OWN_PAIR
 
-    return spec is None or canonical_pair(spec) == canonical_pair(DEFAULT_SAMPLERS)
+    return spec is None or (isinstance(spec, str) and spec.strip() == OWN_PAIR)
 
 
 def pair_label(spec) -> str:

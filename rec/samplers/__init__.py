@@ -173,7 +173,7 @@ def make(name: str, **params) -> Sampler:
 
 
 #: Short names :func:`parse_sampler` accepts.
-ALIASES = {"is": "importance", "gs": "greedy", "rs": "rejection"}
+ALIASES = {"is": "importance", "gs": "greedy", "rs": "rejection", "bs": "budget"}
 
 
 def parse_sampler(text: str) -> Sampler:

@@ -14,7 +14,7 @@ from rec.evaluation.bench_results import SamplerPair
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage
 from tests.evaluation.conftest import photo_like
-from tests.helpers import FAST, install, tiny_model
+from tests.helpers import FAST, install, tiny_model, tiny_variable_rate_model
 
 pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -63,6 +63,23 @@ def test_the_bytes_measured_are_the_codecs(run, images):
     assert r.bytes == len(data) and r.kl_bits == pytest.approx(data.report.kl_bits)
 
 
+def test_the_default_pair_is_each_models_own_at_each_beta(images):
+    """No --samplers: what `rec encode` writes, the budget sampler on level 1 of an iso-KL model and the
+    importance sampler on another model, each with the margin its schedule gives the β."""
+    from rec.codec import compress
+    from tests.helpers import tiny_isokl_model
+
+    iso, other = tiny_isokl_model(0), tiny_variable_rate_model(0)
+    run = run_bench(images[:1], [iso, other], None, betas=[0.5, 2.0], n_threads=1, warmup=0)
+    (series,) = run.series
+    assert series.pair.spec == "default" and series.pair.label.endswith("(default)")
+    for r in run.records:
+        net = iso if r.model == iso.name else other
+        data = compress(images[0].rgb, model=net, seed=0, verify=False, rate=r.beta)
+        assert r.bytes == len(data) and [lv.sampler for lv in r.levels] == [lv.sampler for lv in data.report.levels]
+        assert r.levels[1].sampler.startswith("budget" if net is iso else "importance")
+
+
 def test_json_csv_and_plot(run, tmp_path):
     paths = run.write(tmp_path)
     names = sorted(p.name for p in paths)
@@ -85,7 +102,7 @@ def test_json_csv_and_plot(run, tmp_path):
 
 def test_pairs_betas_and_threads():
     default = SamplerPair.parse(None)
-    assert default.label.endswith("(default)") and default.slug
+    assert default == SamplerPair.parse("default") and default.label.endswith("(default)") and default.slug
     assert SamplerPair.parse("IS-GS=importance(bits=16):greedy(bits=8)").label == "IS-GS"
     assert SamplerPair.parse("importance(bits=16):greedy(bits=8)").label == "IS(bits=16):GS(bits=8)"
     assert [p.label for p in parse_pairs(f"{FAST}; {SMALL_IS}")] == ["IS(bits=10,max_group=8):GS(bits=8,shards=4)",

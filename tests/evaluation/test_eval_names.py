@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rec.codecs.rec import DEFAULT_SAMPLERS
+from rec.codecs.rec import BUDGET_SAMPLERS, DEFAULT_SAMPLERS
 from rec.evaluation.names import is_default_pair, pair_label, pair_slug, run_suffix
 from rec.evaluation.results import load_curve
 from rec.evaluation.runner import EvalImage, evaluate, write_results
@@ -14,15 +14,19 @@ B = "is(bits=8):is(bits=8)"
 
 
 def test_names_of_pairs():
-    assert is_default_pair(None) and is_default_pair(DEFAULT_SAMPLERS)
-    # another spelling of the default pair (aliases, defaults given, spaces) is the default
-    assert is_default_pair("is(bits=13, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)")
-    assert not is_default_pair("is(bits=16, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)")
+    assert is_default_pair(None) and is_default_pair(" default ")
+    # a pair spelled out is not the default, whose level-1 sampler and margin depend on the model and rate
+    assert not is_default_pair(DEFAULT_SAMPLERS) and not is_default_pair(BUDGET_SAMPLERS)
     assert not is_default_pair(B)
+    # two spellings of one pair (aliases, defaults given, spaces) have one name
+    assert pair_slug("is(bits=13, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)") == \
+        pair_slug(DEFAULT_SAMPLERS)
+    assert pair_label(BUDGET_SAMPLERS) == "IS(bits=13,temper=8):BS"  # the budget sampler at its defaults
     assert pair_label(A) == "IS(bits=10,max_group=8):GS(bits=8,shards=4)"
     assert pair_slug(A) == "is-bits10-maxgroup8_gs-bits8-shards4"
     assert pair_slug("is(bits=8):importance(bits=8,max_group=256)") == pair_slug(B)
-    assert run_suffix(None, 0) == ("", "") and run_suffix(DEFAULT_SAMPLERS, 0) == ("", "")
+    assert run_suffix(None, 0) == ("", "") and run_suffix("default", 0) == ("", "")
+    assert run_suffix(DEFAULT_SAMPLERS, 0) == ("-is-bits13-temper8_is-temper8", ", IS(bits=13,temper=8):IS(temper=8)")
     assert run_suffix(None, 3) == ("-seed3", ", seed 3")
     assert run_suffix(B, 3) == ("-is-bits8_is-bits8-seed3", ", IS(bits=8):IS(bits=8), seed 3")
 
