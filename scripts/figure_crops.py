@@ -2,7 +2,7 @@
 
     python scripts/figure_crops.py [--image rec/data/kodim23.png] [--bpp 0.35] [--box X,Y,SIZE] [--seeds 4]
 
-*Crops at equal rate*: the image coded by REC (the default model, ``gamma-pln-vr4``, its β
+*Crops at equal rate*: the image coded by REC (the default model, its β
 found by bisection), the quantized reference ``mbt2018-vr`` (its λ likewise) and the classical
 codecs JPEG, WebP and AVIF (their quality likewise), each at the setting whose file comes
 closest to ``--bpp`` (bits per pixel of the whole file), shown on one crop beside the original,
