@@ -20,6 +20,7 @@ step python scripts/bench_random.py
 step python scripts/bench_coder.py
 step python scripts/bench_samplers.py
 step python scripts/training_report.py --kodak "$KODAK"
+step python scripts/reference_channels.py --kodak "$KODAK"
 # the default (iso-KL) model: its own pair (budget sampler on level 1) beside the importance sampler on level 1
 step python scripts/bench_codec.py --samplers default \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"

@@ -101,11 +101,10 @@ def evaluate_rec(images: Sequence[EvalImage], models: Sequence[Any] | None = Non
     """
     from rec.codec import compress, decompress, parse_samplers
     from rec.codecs import get_codec, model_kind
+    from rec.codecs.rec import OWN_PAIR, describe_default_samplers
     from rec.evaluation.names import run_suffix
 
     log = log or default_log
-    from rec.codecs.rec import OWN_PAIR, describe_default_samplers
-
     if samplers == OWN_PAIR:
         samplers = None
     parse_samplers(samplers)  # fail early on a bad spec
