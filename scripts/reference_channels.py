@@ -12,6 +12,7 @@ variable-rate mbt2018, the bits of each of its M channels of y under the inferen
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     images = load_images(args.kodak, args.limit)
     rows = measure(net, images, [float(v) for v in args.lambdas.split(",")])
     lines = ["# Latent channels the quantized reference uses", "", provenance(__file__, argv),
-             f"Model `{args.model}` ({net.config.M} channels of y); {len(images)} images of {args.kodak}. *active*: "
+             f"Model `{args.model}` ({net.config.M} channels of y); {len(images)} images of {os.path.relpath(args.kodak, ROOT)}. *active*: "
              "the fewest channels of y that carry 90 % of its bits (the count results/training.md gives for REC's "
              "level 1).", "", "| λ | bpp of y | active channels |", "|---|---|---|"]
     lines += [f"| {lmbda:g} | {bpp:.3f} | {active} / {net.config.M} |" for lmbda, bpp, active in rows]

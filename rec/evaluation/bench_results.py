@@ -339,6 +339,10 @@ def plot_bench(run: BenchRun, stem: str | os.PathLike) -> list[Path]:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.6))
     markers = "osD^vP*Xh<>"
     many_models = len({p.label for s in run.series for p in s.points}) > 1
+    one_model = len({p.model for s in run.series for p in s.points}) == 1  # then a point is named by its β alone
+
+    def name(p: BenchPoint) -> str:
+        return f"β={p.beta:g}" if one_model and p.beta is not None else p.label
     for i, s in enumerate(run.series):
         points = s.complete_points
         if not points:
@@ -351,7 +355,7 @@ def plot_bench(run: BenchRun, stem: str | os.PathLike) -> list[Path]:
                     marker=markers[i % len(markers)], zorder=3)
         if many_models:
             for j, (p, xv, yv) in enumerate(zip(points, x, y)):
-                ax1.annotate(p.label, (xv, yv), fontsize=9, xytext=(6, 6 if j % 2 == 0 else -12),
+                ax1.annotate(name(p), (xv, yv), fontsize=9, xytext=(6, 6 if j % 2 == 0 else -12),
                              textcoords="offset points", color=color)
         bpp = [p.mean("bpp") for p in points]
         ax2.plot(bpp, y, "-", marker=markers[i % len(markers)], color=color, label=f"{s.pair.label}: encode")
@@ -361,7 +365,8 @@ def plot_bench(run: BenchRun, stem: str | os.PathLike) -> list[Path]:
     threads_ = run.meta.get("threads", {}).get("torch", "?")
     ax1.set_xlabel("bits written / KL", fontsize=12)
     ax1.set_ylabel("seconds per image (filled: encode; hollow: its coding)", fontsize=12)
-    ax1.set_title(f"Encode time against rate overhead ({images} images; threads: {threads_})", fontsize=12)
+    model = f"{next(p.model for s in run.series for p in s.points)}, " if one_model else ""
+    ax1.set_title(f"Encode time against rate overhead ({model}{images} images; threads: {threads_})", fontsize=12)
     ax1.margins(x=0.15, y=0.1)
     ax2.set_xlabel("bits per pixel written", fontsize=12)
     ax2.set_ylabel("seconds per image", fontsize=12)
