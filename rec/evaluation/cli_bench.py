@@ -17,6 +17,7 @@ _EPILOG = """\
 Each sampler pair of --samplers is LEVEL2:LEVEL1 as for `rec encode --sampler`, optionally
 named: "IS-GS=importance(bits=16):greedy(bits=8,shards=30)"; pairs are separated by ';'.
 Unnamed pairs are named by the parameters they set (IS(bits=16):GS(bits=8,shards=30)).
+"default" is each model's own pair at each β, what `rec encode` writes with no --sampler.
 
 Per model (and β) × pair × image: encode time split into networks (analysis; priors and
 posterior) and coding (each level's sampler), decode time, and per level the KL, the bound
