@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from rec.codec import compress, decompress
-from rec.codecs.rec import default_samplers
+from rec.codecs.rec import OWN_PAIR, default_samplers
 from rec.image import read_image
 from rec.evaluation.provenance import provenance
 from rec.models.zoo import DEFAULT_MODEL, load_model
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--skip-large", action="store_true", help="skip the 4000×3000 memory measurement")
     ap.add_argument("--out", default=str(ROOT / "results" / "codec.md"))
     args = ap.parse_args()
-    pairs = [default_samplers(load_model(args.model), None) if p == "default" else p for p in args.samplers or ["default"]]
+    pairs = [default_samplers(load_model(args.model), None) if p == OWN_PAIR else p for p in args.samplers or [OWN_PAIR]]
     images = sorted(Path(args.kodak).glob("*.png"))[: args.limit or None]
     runs = []
     for pair in pairs:

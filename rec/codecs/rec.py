@@ -46,7 +46,7 @@ from rec.models.pln import PLN, Normal, model_input
 from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
-__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "OWN_PAIR", "RecCodec", "base_samplers", "default_samplers",
+__all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "OWN_PAIR", "RecCodec", "base_samplers", "coding_samplers", "default_samplers",
            "describe_default_samplers", "margin_schedule", "parse_samplers", "with_level1_margin"]
 
 CODEC_ID = "rec"
@@ -90,6 +90,13 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
     return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), base_samplers(net))
+
+
+def coding_samplers(net: PLN, beta: float | None, samplers=None) -> tuple[Sampler, Sampler]:
+    """The pair that codes with ``net`` at β: ``samplers`` (a spec or a pair of samplers) as given, or for
+    None and :data:`OWN_PAIR` the model's own (:func:`default_samplers`)."""
+    own = samplers is None or (isinstance(samplers, str) and samplers.strip() == OWN_PAIR)
+    return parse_samplers(default_samplers(net, beta) if own else samplers)
 
 
 def describe_default_samplers() -> str:
@@ -217,7 +224,7 @@ class RecCodec:
         """REC: level 2 coded first, level 1 from the coded z2 (see :func:`rec.codec.compress`)."""
         started = time.perf_counter() if started is None else started
         net.rate_weights(beta)  # refuses a β the model cannot take, before any work
-        s2, s1 = parse_samplers(default_samplers(net, beta) if samplers in (None, OWN_PAIR) else samplers)
+        s2, s1 = coding_samplers(net, beta, samplers)
         if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise RecError(f"seed must be an integer in 0 .. 2**64 - 1, got {seed!r}")
         seed = int(seed)

@@ -216,9 +216,9 @@ def _wrapped(clock: _Clock, net, s2, s1):
 def _measure_once(codec, net, rgb: np.ndarray, spec: str, seed: int, beta: float | None):
     """One encode and one decode, timed and split; returns (data, decoded, encode figures, decode figures, messages)."""
     from rec.codec import read_header
-    from rec.codecs.rec import OWN_PAIR, default_samplers, parse_samplers
+    from rec.codecs.rec import coding_samplers
 
-    s2, s1 = parse_samplers(default_samplers(net, beta) if spec == OWN_PAIR else spec)
+    s2, s1 = coding_samplers(net, beta, spec)
     clock = _Clock()
     with _wrapped(clock, net, s2, s1):
         t0 = time.perf_counter()

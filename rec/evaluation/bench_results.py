@@ -339,7 +339,8 @@ def plot_bench(run: BenchRun, stem: str | os.PathLike) -> list[Path]:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.6))
     markers = "osD^vP*Xh<>"
     many_models = len({p.label for s in run.series for p in s.points}) > 1
-    one_model = len({p.model for s in run.series for p in s.points}) == 1  # then a point is named by its β alone
+    models = {p.model for s in run.series for p in s.points}
+    one_model = len(models) == 1  # then a point is named by its β alone, the model in the title
 
     def name(p: BenchPoint) -> str:
         return f"β={p.beta:g}" if one_model and p.beta is not None else p.label
@@ -365,7 +366,7 @@ def plot_bench(run: BenchRun, stem: str | os.PathLike) -> list[Path]:
     threads_ = run.meta.get("threads", {}).get("torch", "?")
     ax1.set_xlabel("bits written / KL", fontsize=12)
     ax1.set_ylabel("seconds per image (filled: encode; hollow: its coding)", fontsize=12)
-    model = f"{next(p.model for s in run.series for p in s.points)}, " if one_model else ""
+    model = f"{next(iter(models))}, " if one_model else ""
     ax1.set_title(f"Encode time against rate overhead ({model}{images} images; threads: {threads_})", fontsize=12)
     ax1.margins(x=0.15, y=0.1)
     ax2.set_xlabel("bits per pixel written", fontsize=12)
