@@ -177,7 +177,7 @@ def _codec_and_model(container: Container, model, device=None):
         installed = {e.name for e in list_models()}
         if h.model_id not in installed:
             hint = "" if pack_dir() is not None else f"; {PACK_HINT}"
-            raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()[:16]}…), which is "
+            raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()[:16]}), which is "
                               f"not installed (installed: {', '.join(sorted(installed)) or 'none'}){hint}")
     net = resolve_model(model if model is not None else h.model_id, device)
     codec = get_codec(h.codec_id)

@@ -6,30 +6,42 @@ weights, so a wrong model is caught instead of decoding noise), the sampler of
 each latent level with its parameters, the seed of the shared randomness, and
 the coded messages as typed sections.
 
-Byte layout (integers little-endian; ``str8`` = u8 length + UTF-8 bytes;
-``varint`` = unsigned LEB128, canonical, at most 5 bytes for lengths)::
+Format 2 (written since 2026-12; 50-60 bytes smaller than format 1, which matters at
+the lowest rates, where a REC file is a few hundred bytes). Integers little-endian;
+``varint`` = unsigned LEB128, canonical; ``str8`` = u8 length + UTF-8 bytes;
+``name`` = u8 code: 1 .. len(NAMES) stands for that entry of :data:`NAMES` (frozen),
+0 for a str8 that follows (a name that is not in the table)::
 
     offset  size      field
     ------  --------  ----------------------------------------------------------
-    0       4         magic b"\\x89REC"
-    4       1         format version (1)
-    5       4         total length of the container in bytes, CRC included (u32)
-    9       2         image width - 1   (u16: widths 1 .. 65536)
-    11      2         image height - 1  (u16)
-    13      str8      codec id, e.g. "rec" (1 .. 255 bytes)
+    0       4         magic b"\x89REC"
+    4       1         format version (2)
+    5       varint    total length of the container in bytes, CRC included (≤ 5 bytes)
+    .       2 + 2     image width - 1, image height - 1 (u16 each: 1 .. 65536)
+    .       name      codec id, e.g. "rec"
     .       str8      model id (0 .. 255 bytes)
-    .       1 + h     model hash: u8 length h (0 .. 64), then h bytes
-    .       8         seed of the shared randomness (u64)
-    .       1         number of sampler specs L (0 .. 16), one per latent level;
-                      each:  str8 name (1 .. 255 bytes)
-                             u8 number of parameters P (0 .. 32), each:
-                               str8 key (1 .. 255 bytes), sorted, unique
-                               u8 type: 0 = int, 1 = float, 2 = str
-                               int: zigzag varint (i64), float: f64, str: str8
+    .       1 + h     model hash: u8 length h (0 .. 64), then h bytes (8 from our codecs)
+    .       varint    seed of the shared randomness (< 2**64, ≤ 10 bytes)
+    .       1         number of sampler specs L (0 .. 16); each:
+                        name  sampler name
+                        u8    number of parameters P (0 .. 32); each, sorted by key:
+                          u8  head = type << 6 | key code: 1 .. len(KEYS) an entry of
+                              :data:`KEYS`, 0 a str8 key that follows (not in the table)
+                          type 0 int: zigzag varint (i64); 1 float k/16: zigzag varint of
+                          k (|k| ≤ 2**53); 2 any other float: f64; 3 str: str8
     .       1         number of sections S (0 .. 64); each:
-                        u8 type (SectionType), u8 level,
-                        varint payload length n, n payload bytes
+                        u8 head = type << 4 | level (level < 15; 15: a u8 level ≥ 15 follows)
+                        varint payload length (not for the last section: it runs to the CRC)
+                        payload
     end-4   4         CRC-32 (zlib) of every byte before it (u32)
+
+Every value has one encoding (a table entry is never spelled out, a float k/16 never
+written as f64, a level below 15 never escaped), so serialization stays canonical.
+
+Format 1 (read, and written on request: ``to_bytes(version=1)``) differs in: a u32
+total length; str8 codec id and sampler names; a u64 seed; parameters as str8 key,
+u8 type (0 int, 1 f64, 2 str) and value; sections as u8 type, u8 level, varint length
+(every section, the last included); 16-byte model hashes.
 
 Parsing (:meth:`Container.from_bytes`) checks, in order: magic, version,
 declared length against the actual length (truncation, trailing garbage), the
@@ -37,7 +49,7 @@ CRC, then every field with its bound before reading or allocating. Anything
 wrong raises :class:`rec.errors.FormatError` naming the problem; a file whose
 fields all parse must also end exactly at the CRC. Serialization is
 deterministic: the same :class:`Container` always gives the same bytes, and
-``Container.from_bytes(b).to_bytes() == b`` for every accepted ``b``.
+``Container.from_bytes(b).to_bytes(v) == b`` for every accepted ``b`` of format ``v``.
 """
 
 from __future__ import annotations
@@ -59,6 +71,9 @@ __all__ = [
     "read_rate",
     "MAGIC",
     "FORMAT_VERSION",
+    "VERSIONS",
+    "NAMES",
+    "KEYS",
     "SectionType",
     "SamplerSpec",
     "Header",
@@ -70,11 +85,24 @@ __all__ = [
     "MAX_PARAMS",
     "MAX_STRING_BYTES",
     "MAX_HASH_BYTES",
+    "HASH_BYTES",
+    "same_weights",
+    "length_field",
     "MAX_CONTAINER_BYTES",
 ]
 
 MAGIC = b"\x89REC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions :meth:`Container.from_bytes` reads and :meth:`Container.to_bytes` writes.
+VERSIONS = (1, 2)
+#: Format 2's one-byte names (codec ids and sampler names), code = index + 1. Frozen: a new name is
+#: written out (code 0) until a new format version extends the table.
+NAMES = ("rec", "mbt2018", "mentzer2018", "brummer2021", "importance", "greedy", "rejection", "budget",
+         "gauss", "factorized", "context3d", "static-table")
+#: Format 2's one-byte parameter keys, code = index + 1 (< 64). Frozen like :data:`NAMES`.
+KEYS = ("bits", "max_group", "margin", "temper", "outlier_kl", "min_kl", "skip_kl", "full_width",
+        "partial_margin", "shards", "group_kl", "bits_per_shard", "table", "alpha", "levels", "min", "max",
+        "support", "order", "tail", "wavefront", "precision", "map", "digest")
 
 MAX_DIMENSION = 1 << 16
 MAX_SECTIONS = 64
@@ -82,12 +110,18 @@ MAX_LEVELS = 16
 MAX_PARAMS = 32
 MAX_STRING_BYTES = 255
 MAX_HASH_BYTES = 64
+#: Bytes of the weights' digest our codecs record (format-1 files recorded 16).
+HASH_BYTES = 8
 MAX_CONTAINER_BYTES = 1 << 28
 
-_PREFIX_BYTES = 9  # magic + version + total length
+_PREFIX_BYTES = 9  # format 1: magic + version + u32 total length
+_MIN_V2_BYTES = 5 + 1 + 4  # magic + version, a one-byte total length, the CRC
 _CRC_BYTES = 4
 _MAX_VARINT_BYTES = 5  # for lengths (< 2**35); parameters use up to 10
-_INT_TAG, _FLOAT_TAG, _STR_TAG = 0, 1, 2
+_INT_TAG, _FLOAT_TAG, _STR_TAG = 0, 1, 2  # format 1
+_V2_INT, _V2_SIXTEENTHS, _V2_F64, _V2_STR = 0, 1, 2, 3
+_MAX_SIXTEENTHS = 1 << 53
+_LEVEL_ESCAPE = 15
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -212,6 +246,15 @@ class Header:
         object.__setattr__(self, "samplers", samplers)
 
 
+def same_weights(recorded: bytes, expected: bytes) -> bool:
+    """Whether a file's model hash names the weights of ``expected``: equal, or one a prefix of the other and
+    both at least :data:`HASH_BYTES` long (a format-1 file's 16 bytes against today's 8)."""
+    recorded, expected = bytes(recorded), bytes(expected)
+    if recorded == expected:
+        return True
+    return min(len(recorded), len(expected)) >= HASH_BYTES and (recorded.startswith(expected) or expected.startswith(recorded))
+
+
 @dataclass(frozen=True)
 class Section:
     """One typed payload, e.g. the coded indices of latent level 2.
@@ -277,47 +320,20 @@ class Container:
         """Bytes of everything except the section payloads (the format's cost)."""
         return len(self.to_bytes()) - sum(len(s.payload) for s in self.sections)
 
-    def to_bytes(self) -> bytes:
-        """Serialize (deterministic).
+    def to_bytes(self, version: int = FORMAT_VERSION) -> bytes:
+        """Serialize (deterministic) in format ``version`` (module docstring; default the current one).
 
         Raises:
-            RecError: if the result would exceed MAX_CONTAINER_BYTES.
+            RecError: an unknown version, or a result that would exceed MAX_CONTAINER_BYTES.
         """
-        h = self.header
-        out = bytearray(MAGIC)
-        out.append(FORMAT_VERSION)
-        out += b"\0\0\0\0"  # total length, patched below
-        out += struct.pack("<HH", h.width - 1, h.height - 1)
-        _put_str(out, h.codec_id)
-        _put_str(out, h.model_id)
-        out.append(len(h.model_hash))
-        out += h.model_hash
-        out += struct.pack("<Q", h.seed)
-        out.append(len(h.samplers))
-        for spec in h.samplers:
-            _put_str(out, spec.name)
-            out.append(len(spec.params))
-            for key, value in spec.params:
-                _put_str(out, key)
-                if isinstance(value, int):
-                    out.append(_INT_TAG)
-                    put_varint(out, zigzag(value))
-                elif isinstance(value, str):
-                    out.append(_STR_TAG)
-                    _put_str(out, value)
-                else:
-                    out.append(_FLOAT_TAG)
-                    out += struct.pack("<d", value)
-        out.append(len(self.sections))
-        for s in self.sections:
-            out.append(int(s.kind))
-            out.append(s.level)
-            put_varint(out, len(s.payload))
-            out += s.payload
+        if version not in VERSIONS:
+            raise RecError(f"format version must be one of {VERSIONS}, got {version!r}")
+        body = _body_v1(self) if version == 1 else _body_v2(self)
+        length = length_field(version, len(MAGIC) + 1 + len(body) + _CRC_BYTES)
+        out = bytearray(MAGIC) + bytes([version]) + length + body
         total = len(out) + _CRC_BYTES
         if total > MAX_CONTAINER_BYTES:
             raise RecError(f"container of {total} bytes exceeds {MAX_CONTAINER_BYTES}")
-        out[5:9] = struct.pack("<I", total)
         out += struct.pack("<I", zlib.crc32(out))
         return bytes(out)
 
@@ -334,15 +350,25 @@ class Container:
             raise FormatError("not a rec file: bad magic")
         if n < 5:
             raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
-        if data[4] != FORMAT_VERSION:
-            raise FormatError(f"unsupported format version {data[4]}")
-        if n < _PREFIX_BYTES:
-            raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
-        (declared,) = struct.unpack_from("<I", data, 5)
+        version = data[4]
+        if version not in VERSIONS:
+            raise FormatError(f"unsupported format version {version}")
+        if version == 1:
+            if n < _PREFIX_BYTES:
+                raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
+            (declared,), start, smallest = struct.unpack_from("<I", data, 5), _PREFIX_BYTES, _PREFIX_BYTES + _CRC_BYTES
+        else:
+            try:
+                declared, start = read_varint(data, 5, _MAX_VARINT_BYTES)
+            except VarintError as e:
+                if e.reason == "truncated":
+                    raise FormatError(f"truncated: header needs its total length, got {n} bytes") from None
+                raise FormatError(f"malformed: {e.reason} varint in the total length") from None
+            smallest = _MIN_V2_BYTES
         if declared > MAX_CONTAINER_BYTES:
             raise FormatError(
                 f"declared length {declared} exceeds the limit of {MAX_CONTAINER_BYTES} bytes")
-        if declared < _PREFIX_BYTES + _CRC_BYTES:
+        if declared < smallest:
             raise FormatError(f"declared length {declared} is too small for a rec file")
         if n < declared:
             raise FormatError(f"truncated: file declares {declared} bytes, got {n}")
@@ -351,8 +377,9 @@ class Container:
         (crc,) = struct.unpack_from("<I", data, n - _CRC_BYTES)
         if zlib.crc32(data[: n - _CRC_BYTES]) != crc:
             raise FormatError("CRC mismatch: the file is corrupted")
+        reader = _Reader(data[: n - _CRC_BYTES], start)
         try:
-            return _parse_body(_Reader(data[: n - _CRC_BYTES], _PREFIX_BYTES))
+            return _parse_v1(reader) if version == 1 else _parse_v2(reader)
         except FormatError:
             raise
         except RecError as e:  # a field that parsed but violates a dataclass invariant
@@ -368,6 +395,106 @@ def _put_str(out: bytearray, s: str) -> None:
     b = s.encode("utf-8")
     out.append(len(b))
     out += b
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    put_varint(out, value)
+    return bytes(out)
+
+
+def length_field(version: int, rest: int) -> bytes:
+    """The total-length field of a container whose other bytes number ``rest``: format 1's u32, format 2's
+    varint of ``rest + k`` whose own width is k (the least such k)."""
+    if version == 1:
+        return struct.pack("<I", rest + 4)
+    return next(v for k in range(1, _MAX_VARINT_BYTES + 1) if len(v := _varint(rest + k)) == k)
+
+
+def _sixteenths(value: float) -> int | None:
+    """k with value == k / 16 exactly and |k| ≤ 2**53 (format 2's short float), else None (-0.0 included)."""
+    k = value * 16  # exact: a power of two, unless it overflows
+    negative_zero = value == 0 and math.copysign(1.0, value) < 0
+    if negative_zero or not math.isfinite(k) or not k.is_integer() or abs(k) > _MAX_SIXTEENTHS:
+        return None
+    return int(k)
+
+
+def _put_name(out: bytearray, name: str, table: tuple[str, ...]) -> None:
+    if name in table:
+        out.append(table.index(name) + 1)
+    else:
+        out.append(0)
+        _put_str(out, name)
+
+
+def _body_v1(c: Container) -> bytearray:
+    h = c.header
+    out = bytearray(struct.pack("<HH", h.width - 1, h.height - 1))
+    _put_str(out, h.codec_id)
+    _put_str(out, h.model_id)
+    out.append(len(h.model_hash))
+    out += h.model_hash
+    out += struct.pack("<Q", h.seed)
+    out.append(len(h.samplers))
+    for spec in h.samplers:
+        _put_str(out, spec.name)
+        out.append(len(spec.params))
+        for key, value in spec.params:
+            _put_str(out, key)
+            if isinstance(value, int):
+                out.append(_INT_TAG)
+                put_varint(out, zigzag(value))
+            elif isinstance(value, str):
+                out.append(_STR_TAG)
+                _put_str(out, value)
+            else:
+                out.append(_FLOAT_TAG)
+                out += struct.pack("<d", value)
+    out.append(len(c.sections))
+    for s in c.sections:
+        out.append(int(s.kind))
+        out.append(s.level)
+        put_varint(out, len(s.payload))
+        out += s.payload
+    return out
+
+
+def _body_v2(c: Container) -> bytearray:
+    h = c.header
+    out = bytearray(struct.pack("<HH", h.width - 1, h.height - 1))
+    _put_name(out, h.codec_id, NAMES)
+    _put_str(out, h.model_id)
+    out.append(len(h.model_hash))
+    out += h.model_hash
+    put_varint(out, h.seed)
+    out.append(len(h.samplers))
+    for spec in h.samplers:
+        _put_name(out, spec.name, NAMES)
+        out.append(len(spec.params))
+        for key, value in spec.params:
+            code = KEYS.index(key) + 1 if key in KEYS else 0
+            if isinstance(value, int):
+                kind, encoded = _V2_INT, _varint(zigzag(value))
+            elif isinstance(value, str):
+                kind, encoded = _V2_STR, bytes([len(value.encode("utf-8"))]) + value.encode("utf-8")
+            elif (k := _sixteenths(value)) is not None:
+                kind, encoded = _V2_SIXTEENTHS, _varint(zigzag(k))
+            else:
+                kind, encoded = _V2_F64, struct.pack("<d", value)
+            out.append(kind << 6 | code)
+            if not code:
+                _put_str(out, key)
+            out += encoded
+    out.append(len(c.sections))
+    for i, s in enumerate(c.sections):
+        out.append(int(s.kind) << 4 | min(s.level, _LEVEL_ESCAPE))
+        if s.level >= _LEVEL_ESCAPE:
+            out.append(s.level)
+        if i < len(c.sections) - 1:
+            put_varint(out, len(s.payload))
+        out += s.payload
+    return out
 
 
 class _Reader:
@@ -432,7 +559,7 @@ def _parse_param(r: _Reader, key: str) -> int | float | str:
     raise FormatError(f"malformed: unknown type tag {tag} of parameter {key!r}")
 
 
-def _parse_body(r: _Reader) -> Container:
+def _parse_v1(r: _Reader) -> Container:
     width = r.unpack("<H", "image width") + 1
     height = r.unpack("<H", "image height") + 1
     codec_id = r.string("codec id", allow_empty=False)
@@ -465,6 +592,90 @@ def _parse_body(r: _Reader) -> Container:
             raise FormatError(f"malformed: unknown section type {tag}") from None
         level = r.u8(f"level of section {i}")
         length = r.varint(f"length of section {i}", _MAX_VARINT_BYTES)
+        sections.append(Section(kind, level, r.take(length, f"payload of section {i}")))
+    if r.pos != len(r.data):
+        raise FormatError(f"malformed: {len(r.data) - r.pos} unparsed bytes before the CRC")
+    return Container(header, tuple(sections))
+
+
+def _name(r: _Reader, what: str) -> str:
+    code = r.u8(f"code of {what}")
+    if code == 0:
+        name = r.string(what, allow_empty=False)
+        if name in NAMES:
+            raise FormatError(f"malformed: {what} {name!r} spelled out instead of its code")
+        return name
+    if code > len(NAMES):
+        raise FormatError(f"malformed: unknown code {code} of {what}")
+    return NAMES[code - 1]
+
+
+def _param_v2(r: _Reader, head: int, sampler: str) -> tuple[str, int | float | str]:
+    kind, code = head >> 6, head & 0x3F
+    if code > len(KEYS):
+        raise FormatError(f"malformed: unknown parameter code {code} of sampler {sampler!r}")
+    if code:
+        key = KEYS[code - 1]
+    else:
+        key = r.string(f"parameter name of sampler {sampler!r}", allow_empty=False)
+        if key in KEYS:
+            raise FormatError(f"malformed: parameter {key!r} of sampler {sampler!r} spelled out instead of its code")
+    if kind == _V2_INT or kind == _V2_SIXTEENTHS:
+        z = r.varint(f"parameter {key!r}", 10)
+        if z >= 1 << 64:
+            raise FormatError(f"malformed: parameter {key!r} does not fit in 64 bits")
+        if kind == _V2_INT:
+            return key, unzigzag(z)
+        k = unzigzag(z)
+        if abs(k) > _MAX_SIXTEENTHS:
+            raise FormatError(f"malformed: parameter {key!r} of {k}/16 is beyond 2**53/16")
+        return key, k / 16
+    if kind == _V2_F64:
+        value = r.unpack("<d", f"parameter {key!r}")
+        if _sixteenths(value) is not None:
+            raise FormatError(f"malformed: parameter {key!r} = {value!r} written as f64 instead of sixteenths")
+        return key, value
+    return key, r.string(f"parameter {key!r}", allow_empty=True)
+
+
+def _parse_v2(r: _Reader) -> Container:
+    width = r.unpack("<H", "image width") + 1
+    height = r.unpack("<H", "image height") + 1
+    codec_id = _name(r, "codec id")
+    model_id = r.string("model id", allow_empty=True)
+    hash_len = r.u8("length of model hash")
+    if hash_len > MAX_HASH_BYTES:
+        raise FormatError(f"malformed: model hash of {hash_len} bytes, at most {MAX_HASH_BYTES}")
+    model_hash = r.take(hash_len, "model hash")
+    seed = r.varint("seed", 10)
+    if seed >= 1 << 64:
+        raise FormatError("malformed: seed does not fit in 64 bits")
+    samplers = []
+    for level in range(r.count("sampler specs", MAX_LEVELS)):
+        name = _name(r, f"name of sampler {level}")
+        params = []
+        for _ in range(r.count(f"parameters of sampler {name!r}", MAX_PARAMS)):
+            key, value = _param_v2(r, r.u8(f"parameter of sampler {name!r}"), name)
+            if params and key <= params[-1][0]:
+                raise FormatError(f"malformed: parameters of sampler {name!r} not sorted and unique")
+            params.append((key, value))
+        samplers.append(SamplerSpec(name, tuple(params)))
+    header = Header(width, height, codec_id, model_id, model_hash, seed, tuple(samplers))
+    sections = []
+    count = r.count("sections", MAX_SECTIONS)
+    for i in range(count):
+        head = r.u8(f"type of section {i}")
+        try:
+            kind = SectionType(head >> 4)
+        except ValueError:
+            raise FormatError(f"malformed: unknown section type {head >> 4}") from None
+        level = head & 0xF
+        if level == _LEVEL_ESCAPE:
+            level = r.u8(f"level of section {i}")
+            if level < _LEVEL_ESCAPE:
+                raise FormatError(f"malformed: level {level} of section {i} escaped")
+        last = i == count - 1
+        length = len(r.data) - r.pos if last else r.varint(f"length of section {i}", _MAX_VARINT_BYTES)
         sections.append(Section(kind, level, r.take(length, f"payload of section {i}")))
     if r.pos != len(r.data):
         raise FormatError(f"malformed: {len(r.data) - r.pos} unparsed bytes before the CRC")

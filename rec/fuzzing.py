@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rec.container import Container
+from rec.bitio import VarintError, read_varint
+from rec.container import VERSIONS, Container, length_field
 from rec.errors import FormatError
 
 __all__ = ["FuzzReport", "mutate", "reseal", "fuzz", "smooth_image"]
@@ -52,13 +53,27 @@ class FuzzReport:
         return not self.escapes
 
 
+def _size_offset(data: bytes) -> int | None:
+    """Where the header's width and height start (the version's total-length field before them), None if unknown."""
+    if len(data) < 6 or data[4] not in VERSIONS:
+        return None
+    if data[4] == 1:
+        return 9
+    try:
+        return read_varint(data, 5, 5)[1]
+    except VarintError:
+        return None
+
+
 def reseal(data: bytes) -> bytes:
-    """Recompute the declared total length and the CRC-32 of a (mutated) container."""
-    if len(data) < 13:
+    """Recompute the declared total length and the CRC-32 of a (mutated) container of a known version."""
+    start = _size_offset(data)
+    if start is None or len(data) < start + 8:
         return data
-    body = bytearray(data[:-4])
-    body[5:9] = struct.pack("<I", len(body) + 4)
-    return bytes(body) + struct.pack("<I", zlib.crc32(body))
+    rest = data[start:-4]
+    head = data[:5] + length_field(data[4], 5 + len(rest) + 4)
+    body = head + rest
+    return body + struct.pack("<I", zlib.crc32(body))
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
@@ -66,8 +81,9 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     b = bytearray(data)
     kind = rng.integers(9)
     n = len(b)
-    if kind == 8 and n >= 13:  # the header's width and height claim another (often huge) size, CRC resealed
-        for offset in rng.permutation([9, 11])[: rng.integers(1, 3)]:
+    start = _size_offset(data)
+    if kind == 8 and start is not None and n >= start + 8:  # the header claims another (often huge) size, resealed
+        for offset in rng.permutation([start, start + 2])[: rng.integers(1, 3)]:
             side = int(rng.choice([1, 2, 63, 64, 65, 1 << 12, 8192, 8193, 1 << 14, 1 << 15, 1 << 16, rng.integers(1, 1 << 16)]))
             b[offset : offset + 2] = struct.pack("<H", side - 1)
         return reseal(bytes(b))

@@ -38,8 +38,8 @@ a fixed-rate model's files are unchanged.
 Coding parameters other than the defaults of :class:`CodecParams` travel in the header
 as the "sampler" specs of levels 1 (y) and 2 (z) (no specs: the defaults, which the
 codec id implies), so a decoder needs only the bytes and the model (whose SHA-256 the
-caller may pin with ``model_hash``). The container costs ~40 bytes plus the model id
-and hash.
+caller may pin with ``model_hash``). The container (format 2) costs ~24 bytes plus the
+model id and hash, and 8 more for a variable-rate model's λ.
 
 Determinism, on every machine. What the decoder derives coding decisions from is computed
 so that it has the same bits on every machine, thread count and memory layout: the z
@@ -70,7 +70,7 @@ import torch
 
 from rec import portable
 from rec.coding.escapes import EscapeValues, escape_bytes
-from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section, same_weights
 from rec.errors import FormatError, RecError
 from rec.image import check_size, tensor_image
 from rec.models.entropy import FactorizedTable
@@ -419,7 +419,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     Args:
         model: the same model the encoder used.
         data: the bytes.
-        model_hash: if given, the header's hash must equal it.
+        model_hash: if given, the header's hash must name the same weights (:func:`rec.container.same_weights`).
         psi_transform: applied to ψ = h_s(ẑ) before the autoregressive pass
             (for :func:`rec.evaluation.reference_study.fragility_trial`; None in normal use).
         clock: times the stages (:mod:`rec.stages`: entropy_hyper = ẑ, nn_hyper = h_s, cdf = the
@@ -433,7 +433,7 @@ def decode(model: JointPrior, data: bytes, model_hash: bytes | None = None,
     header = container.header
     if header.codec_id != CODEC_ID:
         raise FormatError(f"not an {CODEC_ID} file: codec id {header.codec_id!r}")
-    if model_hash is not None and header.model_hash != bytes(model_hash):
+    if model_hash is not None and not same_weights(header.model_hash, model_hash):
         raise FormatError("the file was written with another model (model hash mismatch)")
     try:
         check_size(header.width, header.height)  # before anything of the image's size is allocated

@@ -3,7 +3,9 @@
     python scripts/make_golden.py [--model NAME] [--reference NAME] [--reference-only]
 
 Run it deliberately, when the format version, a sampler's message layout or the shipped
-model changes: old files then stop decoding, and that is what the golden test guards.
+model changes: old files then stop decoding, and that is what the golden test guards. Files of
+an older format version stay in a subfolder (tests/data/golden/v1/: format 1), which this
+script leaves alone: they must keep decoding.
 Writes, per case, the source PNG, the .rec file and the decoded PNG, and manifest.json with
 the SHA-256 of the decoded pixels, each case's model and rate, the models' weights hashes and
 the machine. Cases: the REC model (default: the zoo's default) with five sampler pairs and, if
@@ -68,7 +70,7 @@ def main() -> None:
         for f in OUT.glob(f"{REFERENCE_CASE[0]}.*"):
             f.unlink()
     else:
-        for f in OUT.glob("*"):
+        for f in OUT.glob("*.*"):  # files only: the older formats' subfolders stay
             f.unlink()
         todo = [(case, args.model, None) for case in CASES]
         if middle_rate(args.model) is not None:

@@ -8,10 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rec.bitio import put_varint, read_varint
 from rec.container import (
     FORMAT_VERSION,
+    KEYS,
     MAGIC,
     MAX_SECTIONS,
+    NAMES,
+    VERSIONS,
     Container,
     Header,
     SamplerSpec,
@@ -20,11 +24,13 @@ from rec.container import (
 )
 from rec.errors import FormatError, RecError
 
-names = st.text(min_size=1, max_size=20)
-param_values = st.one_of(st.integers(-(2**63), 2**63 - 1),
-                         st.floats(allow_nan=False), st.integers(-5, 300), st.text(max_size=20))
+names = st.one_of(st.text(min_size=1, max_size=20), st.sampled_from(NAMES))
+keys = st.one_of(st.text(min_size=1, max_size=20), st.sampled_from(KEYS))
+param_values = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+                         st.integers(-(2**54), 2**54).map(lambda k: k / 16), st.sampled_from([-0.0, 0.0, 2.0**49, 2.0**-20]),
+                         st.integers(-5, 300), st.text(max_size=20))
 specs = st.builds(SamplerSpec, names,
-                  st.dictionaries(names, param_values, max_size=6))
+                  st.dictionaries(keys, param_values, max_size=6))
 headers = st.builds(
     Header,
     width=st.integers(1, 2**16), height=st.integers(1, 2**16),
@@ -43,16 +49,18 @@ def containers(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(containers())
-def test_round_trip_is_exact_and_deterministic(c):
-    data = c.to_bytes()
+@given(containers(), st.sampled_from(VERSIONS))
+def test_round_trip_is_exact_and_deterministic(c, version):
+    data = c.to_bytes(version)
+    assert data[4] == version
     back = Container.from_bytes(data)
     assert back == c
-    assert back.to_bytes() == data
+    assert back.to_bytes(version) == data
     for spec, spec_back in zip(c.header.samplers, back.header.samplers):
         for (_, v), (_, w) in zip(spec.params, spec_back.params):
             assert type(v) is type(w)  # ints stay ints, floats stay floats
-    assert c.overhead_bytes == len(data) - sum(len(s.payload) for s in c.sections)
+            assert str(v) == str(w)  # bit for bit: -0.0 stays -0.0
+    assert c.overhead_bytes == len(c.to_bytes()) - sum(len(s.payload) for s in c.sections)
 
 
 def small_container() -> Container:
@@ -73,25 +81,34 @@ def test_small_container_layout():
     c = small_container()
     data = c.to_bytes()
     assert 200 <= len(data) <= 400
-    assert data[:4] == MAGIC and data[4] == FORMAT_VERSION
-    assert struct.unpack_from("<I", data, 5)[0] == len(data)
-    assert struct.unpack_from("<HH", data, 9) == (767, 511)
+    assert data[:4] == MAGIC and data[4] == FORMAT_VERSION == 2
+    total, pos = read_varint(data, 5, 5)
+    assert total == len(data) and pos == 7
+    assert struct.unpack_from("<HH", data, pos) == (767, 511)
+    assert data[pos + 4] == NAMES.index("rec") + 1  # the codec id by its code
     assert struct.unpack_from("<I", data, len(data) - 4)[0] == zlib.crc32(data[:-4])
+    old = c.to_bytes(1)
+    assert struct.unpack_from("<I", old, 5)[0] == len(old) and struct.unpack_from("<HH", old, 9) == (767, 511)
+    # format 2 saves: length 2, "rec" 3, "greedy" 6, keys of the table 11 + 10 + 7 + 15, 12.0 as 192/16 6,
+    # sections' framing 4; and pays: "adaptive_is" not in the table 1, a seed ≥ 2**63 as a varint 2
+    assert len(old) - len(data) == 2 + 3 + 6 + 43 + 6 + 4 - 1 - 2
     assert c.section(SectionType.PAYLOAD_LEVEL, 1).payload == bytes(range(100, 200))
     assert c.header.samplers[1].as_dict() == {"bits_per_shard": 14, "shards": 30}
     with pytest.raises(FormatError, match="missing section"):
         c.section(SectionType.OUTLIERS, 1)
 
 
-def test_every_truncation_is_rejected():
-    data = small_container().to_bytes()
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_truncation_is_rejected(version):
+    data = small_container().to_bytes(version)
     for k in range(len(data)):
         with pytest.raises(FormatError, match="truncated"):
             Container.from_bytes(data[:k])
 
 
-def test_every_single_bit_flip_is_rejected():
-    data = small_container().to_bytes()
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_single_bit_flip_is_rejected(version):
+    data = small_container().to_bytes(version)
     for i in range(len(data)):
         for bit in range(8):
             bad = bytearray(data)
@@ -109,6 +126,11 @@ def test_every_single_bit_flip_is_rejected():
     (MAGIC + b"\x01\x10", "truncated: header needs 9 bytes, got 6"),
     (MAGIC + b"\x01" + struct.pack("<I", 2**31), "exceeds the limit"),
     (MAGIC + b"\x01" + struct.pack("<I", 5), "too small"),
+    (MAGIC + b"\x02", "truncated: header needs its total length"),
+    (MAGIC + b"\x02\x80", "truncated: header needs its total length"),
+    (MAGIC + b"\x02\x80\x00" + bytes(10), "non-canonical varint in the total length"),
+    (MAGIC + b"\x02\x09" + bytes(10), "too small"),
+    (MAGIC + b"\x02\xff\xff\xff\xff\x0f", "exceeds the limit"),
 ])
 def test_foreign_and_broken_prefixes(data, message):
     with pytest.raises(FormatError, match=message):
@@ -167,6 +189,58 @@ def test_minimal_body_is_valid():
 def test_malformed_fields_with_valid_crc(over, message):
     with pytest.raises(FormatError, match=message):
         Container.from_bytes(reseal(minimal_body(**over)))
+
+
+def reseal_v2(body: bytes) -> bytes:
+    """A format-2 container around ``body`` (everything after the total length), with a valid CRC."""
+    for k in range(1, 6):
+        out = bytearray()
+        put_varint(out, 5 + k + len(body) + 4)
+        if len(out) == k:
+            data = MAGIC + b"\x02" + bytes(out) + body
+            return data + struct.pack("<I", zlib.crc32(data))
+    raise AssertionError
+
+
+def minimal_body_v2(**over) -> bytes:
+    parts = dict(dims=struct.pack("<HH", 9, 9), codec=b"\x01", model=b"\x00", hash=b"\x00", seed=b"\x00",
+                 samplers=b"\x00", sections=b"\x00")
+    parts.update(over)
+    return b"".join(parts.values())
+
+
+def test_minimal_format_2_body_is_valid():
+    c = Container.from_bytes(reseal_v2(minimal_body_v2(samplers=b"\x01\x05\x02\x01\x04\x43\x20",
+                                                       sections=b"\x02\x12\x01x\x1f\x20yz")))
+    assert (c.header.width, c.header.codec_id) == (10, "rec")
+    assert c.header.samplers == (SamplerSpec("importance", {"bits": 2, "margin": 1.0}),)  # 1.0 as 16/16
+    assert c.sections == (Section(SectionType.PAYLOAD_LEVEL, 2, b"x"), Section(SectionType.PAYLOAD_LEVEL, 32, b"yz"))
+
+
+@pytest.mark.parametrize("over, message", [
+    (dict(codec=b"\x00\x03rec"), "codec id 'rec' spelled out"),
+    (dict(codec=bytes([len(NAMES) + 1])), f"unknown code {len(NAMES) + 1} of codec id"),
+    (dict(seed=b"\xff" * 9 + b"\x7f"), "seed does not fit in 64 bits"),
+    (dict(samplers=b"\x01\x00\x06greedy\x00"), "name of sampler 0 'greedy' spelled out"),
+    (dict(samplers=b"\x01\x05\x01\x3f\x00"), "unknown parameter code 63"),
+    (dict(samplers=b"\x01\x05\x01\x00\x04bits\x00"), "parameter 'bits' of sampler 'importance' spelled out"),
+    (dict(samplers=b"\x01\x05\x01\x83" + struct.pack("<d", 1.5)), "written as f64 instead of sixteenths"),
+    (dict(samplers=b"\x01\x05\x01\x43" + b"\x82\x80\x80\x80\x80\x80\x80\x80\x01"), "beyond 2\\*\\*53/16"),
+    (dict(samplers=b"\x01\x05\x02\x03\x00\x01\x00"), "not sorted"),
+    (dict(sections=b"\x01\x6f"), "unknown section type 6"),
+    (dict(sections=b"\x01\x1f\x02"), "level 2 of section 0 escaped"),
+    (dict(sections=b"\x02\x12\x05x"), "payload of section 0 needs 5 bytes"),
+    (dict(sections=b"\x02\x12\x00\x12"), "only once"),
+    (dict(sections=b"\x00\x00"), "1 unparsed bytes"),
+])
+def test_malformed_format_2_fields_with_valid_crc(over, message):
+    with pytest.raises(FormatError, match=message):
+        Container.from_bytes(reseal_v2(minimal_body_v2(**over)))
+
+
+def test_only_known_versions_are_written():
+    with pytest.raises(RecError, match="format version must be one of"):
+        small_container().to_bytes(3)
 
 
 def test_constructor_validation():

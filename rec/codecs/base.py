@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rec.container import Container, Header, SectionType
+from rec.container import HASH_BYTES, Container, Header, SectionType
 from rec.errors import FormatError, RecError
 from rec.image import check_size
 from rec.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
@@ -188,7 +188,8 @@ class Compressed(bytes):
 
 
 def model_hash(model) -> bytes:
-    """The first 16 bytes of the weights' SHA-256 (the zoo's file hash for shipped models)."""
+    """The first :data:`~rec.container.HASH_BYTES` bytes of the weights' SHA-256 (the zoo's file hash for shipped
+    models); a file's hash is checked with :func:`~rec.container.same_weights`."""
     digest = getattr(model, "weights_sha256", None)
     if digest is None:
         h = hashlib.sha256()
@@ -196,7 +197,7 @@ def model_hash(model) -> bytes:
             h.update(name.encode())
             h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
         digest = model.weights_sha256 = h.hexdigest()
-    return bytes.fromhex(digest)[:16]
+    return bytes.fromhex(digest)[:HASH_BYTES]
 
 
 def distortion(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None]:

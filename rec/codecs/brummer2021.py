@@ -46,7 +46,7 @@ from rec.codecs.base import (Compressed, LevelBits, LevelReport, check_header_si
                              refuse_rate, section_bits, split_parameters)
 from rec.coding.escapes import MAX_ESCAPE, EscapeValues, escape_bytes
 from rec.codecs.registry import register
-from rec.container import Container, Header, SamplerSpec, Section, SectionType
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, same_weights
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.brummer import ManyPriors, StaticTable
@@ -308,7 +308,7 @@ def decode(net: ManyPriors, data: bytes, container: Container | None = None,
         raise FormatError(f"not a {CODEC_ID} file: codec id {header.codec_id!r}")
     net = _check_model(net)
     hash_ = model_hash(net) if hash_ is None else hash_
-    if header.model_hash != bytes(hash_):
+    if not same_weights(header.model_hash, hash_):
         raise FormatError("the file was written with another model (model hash mismatch)")
     check_header_size(header)
     coding = coding_table(net)

@@ -56,7 +56,7 @@ from rec.codecs.base import (Compressed, LevelBits, LevelReport, check_header_si
                              refuse_rate, section_bits, split_parameters)
 from rec.codecs.brummer2021 import decode_indices, encode_indices
 from rec.codecs.registry import register
-from rec.container import Container, Header, SamplerSpec, Section, SectionType
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, same_weights
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image
 from rec.models.context3d import PRECISION, WavefrontContext
@@ -232,7 +232,7 @@ def decode(net: ContextAutoencoder, data: bytes, container: Container | None = N
         raise FormatError(f"not a {CODEC_ID} file: codec id {header.codec_id!r}")
     net = _check_model(net)
     hash_ = model_hash(net) if hash_ is None else hash_
-    if header.model_hash != bytes(hash_):
+    if not same_weights(header.model_hash, hash_):
         raise FormatError("the file was written with another model (model hash mismatch)")
     check_header_size(header)  # before anything of the image's size is allocated
     if header.samplers != (SPEC,):

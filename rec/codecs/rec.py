@@ -38,7 +38,7 @@ import torch
 
 from rec.codecs.base import Compressed, LevelBits, LevelReport, Report, distortion, model_hash
 from rec.codecs.registry import register
-from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section
+from rec.container import Container, Header, SamplerSpec, Section, SectionType, checked_rate, rate_section, same_weights
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.image import tensor_image
@@ -268,7 +268,7 @@ class RecCodec:
     @torch.no_grad()
     def decompress(self, data: bytes, container: Container, net: PLN) -> np.ndarray:
         h = container.header
-        if model_hash(net) != h.model_hash:
+        if not same_weights(h.model_hash, model_hash(net)):
             raise FormatError(f"file was made with model {h.model_id!r} (weights {h.model_hash.hex()}), "
                               f"not with {getattr(net, 'name', 'the given model')!r} (weights {model_hash(net).hex()})")
         shapes = net.latent_shapes(h.height, h.width)

@@ -219,7 +219,7 @@ class EvalModel:
         net: the model object, prepared for its codec.
         from_zoo: a zoo model, which the decoder finds from the file's header; else it is given
             the object (a path or a model object).
-        digest: the model hash (the first 16 bytes of the weights' SHA-256).
+        digest: the model hash (:func:`rec.codecs.model_hash`: the first bytes of the weights' SHA-256).
         rates: ``(None,)`` for a fixed-rate model, else the rates of its points.
         symbol, rate_name: the rate parameter (``"β"``, ``"beta"``).
     """

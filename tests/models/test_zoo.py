@@ -178,7 +178,7 @@ def test_without_the_model_pack_its_models_are_missing_with_a_hint(monkeypatch):
         assert [e.name for e in list_models()] == [zoo.DEFAULT_MODEL]
         with pytest.raises(RecError, match=r"pip install \./zoo"):
             load_model("mbt2018-mid")
-        with pytest.raises(RecError, match=r"model 'mbt2018-mid' \(weights [0-9a-f]{16}…\), which is not installed.*pip install \./zoo"):
+        with pytest.raises(RecError, match=r"model 'mbt2018-mid' \(weights [0-9a-f]{16}\), which is not installed.*pip install \./zoo"):
             decompress(data)
     finally:
         zoo.load_model.cache_clear()
