@@ -32,10 +32,8 @@ def channel_bits(net, rgb: np.ndarray, lmbda: float) -> np.ndarray:
     """Bits of each channel of y (shape (M,)) for one image at λ: −Σ log₂ p(ŷ) over its positions."""
     x = model_input(rgb, 64, channels_last=False)
     lam = torch.tensor([lmbda], dtype=torch.float64)
-    y = net.analyze(x, lam).float()
-    _, z_hat = net.quantize_z(net.hyper_analyze(y, lam).float())
-    ar = net.quantize_y(y, net.hyper_synthesize(z_hat, lam))
-    return -torch.log2(net.y_density.likelihood(ar.y_hat, ar.mean, ar.scale))[0].sum((1, 2)).double().numpy()
+    bits_y, _ = net.element_bits(net.latents(x, noise=False, lmbda=lam))
+    return bits_y[0].sum((1, 2)).double().numpy()
 
 
 def measure(net, images, lambdas) -> list[tuple[float, float, int]]:

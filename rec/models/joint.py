@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +74,7 @@ from rec.models.fixed_point import rate_weights as fixed_point_rate_weights
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
-__all__ = ["JointConfig", "JointLosses", "JointPrior"]
+__all__ = ["JointConfig", "JointLatents", "JointLosses", "JointPrior"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,15 @@ class JointConfig:
     def factor(self) -> int:
         """Downsampling of z: images are padded to a multiple of it."""
         return 64
+
+
+class JointLatents(NamedTuple):
+    """The latents of a batch (:meth:`JointPrior.latents`): ŷ and ẑ, and ŷ's Gaussian (mean, scale)."""
+
+    y_hat: torch.Tensor
+    z_hat: torch.Tensor
+    mean: torch.Tensor
+    scale: torch.Tensor
 
 
 @dataclass
@@ -370,6 +380,28 @@ class JointPrior(nn.Module):
         return self.autoregress(psi, lambda s: torch.round(y_t[:, s.rows, s.cols] - s.mean), schedule)
 
     # -- training objective -------------------------------------------------------------
+    def latents(self, x: torch.Tensor, noise: bool, lmbda: torch.Tensor | None = None) -> JointLatents:
+        """ŷ, ẑ and the entropy model of ŷ for a batch in [0, 1]: with ``noise`` the additive-uniform-noise
+        proxy of training, else the inference quantization (ẑ around the medians, ŷ around the predicted
+        means by the sequential pass: what the codec writes). ``lmbda``: one λ per image of a variable-rate model."""
+        # float32 latents: under bf16 autocast, y + U(−½, ½) in bf16 would be quantized
+        # to steps of 1/4 already for |y| ≥ 32
+        y = self.analyze(x, lmbda).float()
+        z = self.hyper_analyze(y, lmbda).float()
+        if noise:
+            z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+            y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            mean, scale = self.gaussian_parameters(self.hyper_synthesize(z_hat, lmbda), self.phi(y_hat))
+            return JointLatents(y_hat, z_hat, mean, scale)
+        _, z_hat = self.quantize_z(z)
+        ar = self.quantize_y(y, self.hyper_synthesize(z_hat, lmbda))
+        return JointLatents(ar.y_hat, z_hat, ar.mean, ar.scale)
+
+    def element_bits(self, lat: JointLatents) -> tuple[torch.Tensor, torch.Tensor]:
+        """−log₂ p of every element of ŷ and of ẑ (shapes of ŷ and ẑ): the rate the entropy coder approaches."""
+        return (-torch.log2(self.y_density.likelihood(lat.y_hat, lat.mean, lat.scale)),
+                -torch.log2(self.z_density.likelihood(lat.z_hat)))
+
     def forward(self, x: torch.Tensor, noise: bool | None = None, lmbda: torch.Tensor | None = None) -> JointLosses:
         """Rate-distortion loss of a batch in [0, 1] whose size is a multiple of 64.
 
@@ -389,36 +421,22 @@ class JointPrior(nn.Module):
                 raise RecError(f"λ must be one value per image, shape ({b},), got {tuple(lmbda.shape)}")
         else:
             self.rate_weights(lmbda)  # a fixed-rate model refuses a λ
-        # float32 latents: under bf16 autocast, y + U(−½, ½) in bf16 would be quantized
-        # to steps of 1/4 already for |y| ≥ 32
-        y = self.analyze(x, lmbda).float()
-        z = self.hyper_analyze(y, lmbda).float()
-        if noise:
-            z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-            y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-            psi = self.hyper_synthesize(z_hat, lmbda)
-            mean, scale = self.gaussian_parameters(psi, self.phi(y_hat))
-        else:
-            _, z_hat = self.quantize_z(z)
-            psi = self.hyper_synthesize(z_hat, lmbda)
-            ar = self.quantize_y(y, psi)
-            y_hat, mean, scale = ar.y_hat, ar.mean, ar.scale
-        x_hat = self.synthesize(y_hat, lmbda)
+        lat = self.latents(x, noise, lmbda)
+        x_hat = self.synthesize(lat.y_hat, lmbda)
+        element_bits_y, element_bits_z = self.element_bits(lat)
         if lmbda is None:  # fixed rate: the original objective, computed as it always was
-            bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).sum()
-            bits_z = -torch.log2(self.z_density.likelihood(z_hat)).sum()
+            bits_y, bits_z = element_bits_y.sum(), element_bits_z.sum()
             mse = torch.mean((x.float() - x_hat) ** 2)
             bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
             bpp = bpp_y + bpp_z
             loss = bpp + self.config.lmbda * 255.0**2 * mse
-            return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, mse, x_hat, y_hat)
+            return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, mse, x_hat, lat.y_hat)
         # per image: bits_i, mse_i, and the loss at its own λ_i
-        image_bits_y = -torch.log2(self.y_density.likelihood(y_hat, mean, scale)).flatten(1).sum(1)
-        image_bits_z = -torch.log2(self.z_density.likelihood(z_hat)).flatten(1).sum(1)
+        image_bits_y, image_bits_z = element_bits_y.flatten(1).sum(1), element_bits_z.flatten(1).sum(1)
         image_mse = ((x.float() - x_hat) ** 2).flatten(1).mean(1)
         bits_y, bits_z = image_bits_y.sum(), image_bits_z.sum()
         bpp_y, bpp_z = bits_y / pixels, bits_z / pixels
         bpp = bpp_y + bpp_z
         image_bpp = (image_bits_y + image_bits_z) / (h * w)
         loss = (image_bpp + lmbda.to(x_hat.device, torch.float32) * 255.0**2 * image_mse).mean()
-        return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, image_mse.mean(), x_hat, y_hat)
+        return JointLosses(loss, bpp, bpp_y, bpp_z, bits_y / b, bits_z / b, image_mse.mean(), x_hat, lat.y_hat)
