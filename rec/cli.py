@@ -140,17 +140,18 @@ def _info(args) -> None:
     levels = [{"level": level, "sampler": spec.name, "params": dict(spec.params)}
               for level, spec in zip(range(len(h.samplers), 0, -1), h.samplers)]
     sections = [{"type": s.kind.name, "level": s.level, "bytes": len(s.payload)} for s in c.sections]
+    overhead = len(data) - sum(s["bytes"] for s in sections)  # of this file's format, which may be an older one
     try:  # the split of each level's bits needs the model's latent shapes
         written, why = [asdict(lv) for lv in inspect(data, model=args.model)], ""
     except FormatError as e:
         written, why = None, str(e)
     if args.json:
         print(json.dumps({"file": str(path), "bytes": len(data), "width": h.width, "height": h.height,
-                          "bpp": 8 * len(data) / (h.width * h.height), "codec": h.codec_id, "model": h.model_id,
+                          "bpp": 8 * len(data) / (h.width * h.height), "format": data[4], "codec": h.codec_id, "model": h.model_id,
                           "model_hash": h.model_hash.hex(), "seed": h.seed, **_rate_fields(name, rate), "samplers": levels,
-                          "sections": sections, "container_overhead_bytes": c.overhead_bytes, "levels": written}))
+                          "sections": sections, "container_overhead_bytes": overhead, "levels": written}))
         return
-    print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp")
+    print(f"{path}: {len(data)} bytes, {h.width}×{h.height}, {8 * len(data) / (h.width * h.height):.4f} bpp, format {data[4]}")
     shown = "" if rate is None else f", rate {symbol} = {rate:g}"
     print(f"codec {h.codec_id}, model {h.model_id} (weights {h.model_hash.hex()}), seed {h.seed}{shown}")
     for lv in levels:
@@ -158,7 +159,7 @@ def _info(args) -> None:
         print(f"level {lv['level']}: {lv['sampler']}({params})")
     for s in sections:
         print(f"section {s['type']} level {s['level']}: {s['bytes']} bytes ({8 * s['bytes']} bits)")
-    print(f"container overhead: {c.overhead_bytes} bytes")
+    print(f"container overhead: {overhead} bytes")
     if written is None:
         print(f"bits per level: not shown ({why})")
         return

@@ -1,6 +1,7 @@
 """The `rec` command on the shipped default model (small images keep it quick)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,16 @@ def test_encode_json_decode_info(png, tmp_path, capsys):
         assert (w["name"], w["index_bits"], w["side_bits"], w["outlier_bits"]) == (
             lv["name"], lv["index_bits"], lv["side_bits"], lv["outlier_bits"])
         assert f"{lv['name']}: {lv['index_bits'] + lv['side_bits'] + lv['outlier_bits']} bits" in info
+
+
+def test_info_tells_the_format_and_the_overhead_of_an_older_file(capsys):
+    path = Path(__file__).parent / "data" / "golden" / "v1" / "parrot-64x48.rec"
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == 1
+    assert info["container_overhead_bytes"] + sum(s["bytes"] for s in info["sections"]) == path.stat().st_size
+    assert main(["info", str(path)]) == 0
+    assert f"{path.stat().st_size} bytes, 64×48" in capsys.readouterr().out
 
 
 def test_models_path_names_every_zoo_folder(capsys, tmp_path, monkeypatch):
