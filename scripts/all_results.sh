@@ -28,6 +28,7 @@ step python scripts/sampler_real_latents.py --kodak "$KODAK"
 step python scripts/level1_margin.py --margins=0,1,1.5,2 --rates 0.1,0.4,2,8,30   # the validation photos
 step python scripts/level1_margin.py --margins=-2,-1,-0.5,0 --rates 0.1,0.2,0.4,0.8 --out results/level1_margin_negative.md
 step python scripts/level1_margin.py --margins=0,0.5,1,1.5 --rates 0.5,0.7,1,1.4 --out results/level1_margin_mid.md
+step python scripts/level1_margin.py --margins=1.5,1.625,1.75,2 --rates 1.4,2,2.8 --ideal --out results/level1_margin_default.md
 step python scripts/level1_margin.py --model gamma-pln-vr4 --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30 --out results/level1_margin_vr4.md
 step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \

@@ -10,6 +10,9 @@ and each margin every photo of ``--data`` (the validation set: not Kodak) is enc
 decoded. The equal-quality rate change of a margin against margin 0 is read off the margin-0
 curve: Δ = ln(bpp_m / bpp_0) − (PSNR_m − PSNR_0) / s, with s the slope dPSNR / d ln(bpp) of the
 margin-0 points at the neighbouring β (negative Δ: the margin saves rate at equal PSNR).
+With ``--ideal`` the table adds issue 16's two figures per margin: the median over the photos of
+the bytes written against the KL (target ≤ 1.20) and of the PSNR gap to the ideal
+reconstruction (an exact posterior sample; target ≤ 0.1 dB).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "val"))
     ap.add_argument("--margins", default="-2,-1,0")
     ap.add_argument("--rates", default="0.3,1,2,6", help="β of the default model")
+    ap.add_argument("--ideal", action="store_true", help="also the median bytes/KL and PSNR gap to the ideal")
     ap.add_argument("--out", default=str(ROOT / "results" / "level1_margin.md"))
     args = ap.parse_args(argv)
     images = [read_image(p) for p in image_files(args.data)]
@@ -47,16 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     rates = sorted(float(r) for r in args.rates.split(","))
     if 0.0 not in margins:
         margins.append(0.0)
-    points = {}
+    points, ideal = {}, {}
     for rate in rates:
         for margin in margins:
             spec = with_level1_margin(margin, pair)
-            size, psnr = 0, []
+            size, psnr, ratio, gap = 0, [], [], []
             for rgb in images:
-                data = compress(rgb, model=args.model, samplers=spec, rate=rate, verify=True)
+                data = compress(rgb, model=args.model, samplers=spec, rate=rate, verify=True, ideal=args.ideal)
+                r = data.report
                 size += len(data)
-                psnr.append(data.report.psnr)
+                psnr.append(r.psnr)
+                if args.ideal:
+                    ratio.append(8 * r.bytes / r.kl_bits)
+                    gap.append(r.ideal_psnr - r.psnr)
             points[rate, margin] = (8 * size / pixels, float(np.mean(psnr)))
+            ideal[rate, margin] = (float(np.median(ratio)), float(np.median(gap))) if args.ideal else None
             print(rate, margin, points[rate, margin], flush=True)
 
     def slope(i: int) -> float:  # dPSNR / d ln(bpp) of the margin-0 curve around rates[i]
@@ -68,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
              f"Model `{args.model}`; level 2 `{level2}`, level 1 `{level1}` with the margin changed; "
              f"{len(images)} photos of {os.path.relpath(args.data, ROOT)}. Δ: the rate change at equal PSNR "
              "against margin 0 (read off the margin-0 curve's slope).", "",
-             "| β | margin | bpp | PSNR (dB) | Δ rate at equal PSNR |", "|---|---|---|---|---|"]
+             "| β | margin | bpp | PSNR (dB) | Δ rate at equal PSNR |" + (" bytes/KL (median) | gap to ideal (median dB) |" if args.ideal else ""),
+             "|---|---|---|---|---|" + ("---|---|" if args.ideal else "")]
     for i, rate in enumerate(rates):
         b0, p0 = points[rate, 0.0]
         for margin in margins:
             b, p = points[rate, margin]
             delta = math.log(b / b0) - (p - p0) / slope(i)
-            lines.append(f"| {rate:g} | {margin:g} | {b:.4f} | {p:.3f} | {100 * delta:+.1f} % |")
+            extra = "" if ideal[rate, margin] is None else " {:.3f} | {:+.3f} |".format(*ideal[rate, margin])
+            lines.append(f"| {rate:g} | {margin:g} | {b:.4f} | {p:.3f} | {100 * delta:+.1f} % |{extra}")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
