@@ -14,7 +14,7 @@ the lowest rates, where a REC file is a few hundred bytes). Integers little-endi
 
     offset  size      field
     ------  --------  ----------------------------------------------------------
-    0       4         magic b"\x89REC"
+    0       4         magic b"\\x89REC"
     4       1         format version (2)
     5       varint    total length of the container in bytes, CRC included (≤ 5 bytes)
     .       2 + 2     image width - 1, image height - 1 (u16 each: 1 .. 65536)
