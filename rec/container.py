@@ -88,6 +88,7 @@ __all__ = [
     "HASH_BYTES",
     "same_weights",
     "length_field",
+    "body_offset",
     "MAX_CONTAINER_BYTES",
 ]
 
@@ -346,29 +347,11 @@ class Container:
         """
         data = bytes(data)
         n = len(data)
-        if data[:4] != MAGIC[: min(n, 4)]:
-            raise FormatError("not a rec file: bad magic")
-        if n < 5:
-            raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
-        version = data[4]
-        if version not in VERSIONS:
-            raise FormatError(f"unsupported format version {version}")
-        if version == 1:
-            if n < _PREFIX_BYTES:
-                raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
-            (declared,), start, smallest = struct.unpack_from("<I", data, 5), _PREFIX_BYTES, _PREFIX_BYTES + _CRC_BYTES
-        else:
-            try:
-                declared, start = read_varint(data, 5, _MAX_VARINT_BYTES)
-            except VarintError as e:
-                if e.reason == "truncated":
-                    raise FormatError(f"truncated: header needs its total length, got {n} bytes") from None
-                raise FormatError(f"malformed: {e.reason} varint in the total length") from None
-            smallest = _MIN_V2_BYTES
+        version, declared, start = _prefix(data)
         if declared > MAX_CONTAINER_BYTES:
             raise FormatError(
                 f"declared length {declared} exceeds the limit of {MAX_CONTAINER_BYTES} bytes")
-        if declared < smallest:
+        if declared < (_PREFIX_BYTES + _CRC_BYTES if version == 1 else _MIN_V2_BYTES):
             raise FormatError(f"declared length {declared} is too small for a rec file")
         if n < declared:
             raise FormatError(f"truncated: file declares {declared} bytes, got {n}")
@@ -389,6 +372,42 @@ class Container:
 # --------------------------------------------------------------------------
 # serialization helpers
 # --------------------------------------------------------------------------
+
+
+def _prefix(data: bytes) -> tuple[int, int, int]:
+    """(version, declared total length, offset of the header's first field) of a container's prefix.
+
+    Raises:
+        FormatError: a foreign or truncated prefix, an unknown version, a malformed length field.
+    """
+    n = len(data)
+    if data[:4] != MAGIC[: min(n, 4)]:
+        raise FormatError("not a rec file: bad magic")
+    if n < 5:
+        raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
+    version = data[4]
+    if version not in VERSIONS:
+        raise FormatError(f"unsupported format version {version}")
+    if version == 1:
+        if n < _PREFIX_BYTES:
+            raise FormatError(f"truncated: header needs {_PREFIX_BYTES} bytes, got {n}")
+        return version, struct.unpack_from("<I", data, 5)[0], _PREFIX_BYTES
+    try:
+        declared, start = read_varint(data, 5, _MAX_VARINT_BYTES)
+    except VarintError as e:
+        if e.reason == "truncated":
+            raise FormatError(f"truncated: header needs its total length, got {n} bytes") from None
+        raise FormatError(f"malformed: {e.reason} varint in the total length") from None
+    return version, declared, start
+
+
+def body_offset(data: bytes) -> int:
+    """Where the header's fields (image width first) start in ``data``, after the version's total length.
+
+    Raises:
+        FormatError: as :meth:`Container.from_bytes` on a bad prefix.
+    """
+    return _prefix(bytes(data))[2]
 
 
 def _put_str(out: bytearray, s: str) -> None:
@@ -559,15 +578,19 @@ def _parse_param(r: _Reader, key: str) -> int | float | str:
     raise FormatError(f"malformed: unknown type tag {tag} of parameter {key!r}")
 
 
+def _model_hash(r: _Reader) -> bytes:
+    hash_len = r.u8("length of model hash")
+    if hash_len > MAX_HASH_BYTES:
+        raise FormatError(f"malformed: model hash of {hash_len} bytes, at most {MAX_HASH_BYTES}")
+    return r.take(hash_len, "model hash")
+
+
 def _parse_v1(r: _Reader) -> Container:
     width = r.unpack("<H", "image width") + 1
     height = r.unpack("<H", "image height") + 1
     codec_id = r.string("codec id", allow_empty=False)
     model_id = r.string("model id", allow_empty=True)
-    hash_len = r.u8("length of model hash")
-    if hash_len > MAX_HASH_BYTES:
-        raise FormatError(f"malformed: model hash of {hash_len} bytes, at most {MAX_HASH_BYTES}")
-    model_hash = r.take(hash_len, "model hash")
+    model_hash = _model_hash(r)
     seed = r.unpack("<Q", "seed")
     samplers = []
     for level in range(r.count("sampler specs", MAX_LEVELS)):
@@ -643,10 +666,7 @@ def _parse_v2(r: _Reader) -> Container:
     height = r.unpack("<H", "image height") + 1
     codec_id = _name(r, "codec id")
     model_id = r.string("model id", allow_empty=True)
-    hash_len = r.u8("length of model hash")
-    if hash_len > MAX_HASH_BYTES:
-        raise FormatError(f"malformed: model hash of {hash_len} bytes, at most {MAX_HASH_BYTES}")
-    model_hash = r.take(hash_len, "model hash")
+    model_hash = _model_hash(r)
     seed = r.varint("seed", 10)
     if seed >= 1 << 64:
         raise FormatError("malformed: seed does not fit in 64 bits")

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rec.bitio import VarintError, read_varint
-from rec.container import VERSIONS, Container, length_field
+from rec.container import Container, body_offset, length_field
 from rec.errors import FormatError
 
 __all__ = ["FuzzReport", "mutate", "reseal", "fuzz", "smooth_image"]
@@ -54,14 +53,10 @@ class FuzzReport:
 
 
 def _size_offset(data: bytes) -> int | None:
-    """Where the header's width and height start (the version's total-length field before them), None if unknown."""
-    if len(data) < 6 or data[4] not in VERSIONS:
-        return None
-    if data[4] == 1:
-        return 9
+    """Where the header's width and height start, None for a prefix the parser refuses."""
     try:
-        return read_varint(data, 5, 5)[1]
-    except VarintError:
+        return body_offset(data)
+    except FormatError:
         return None
 
 
