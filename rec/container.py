@@ -100,10 +100,11 @@ VERSIONS = (1, 2)
 #: written out (code 0) until a new format version extends the table.
 NAMES = ("rec", "mbt2018", "mentzer2018", "brummer2021", "importance", "greedy", "rejection", "budget",
          "gauss", "factorized", "context3d", "static-table")
-#: Format 2's one-byte parameter keys, code = index + 1 (< 64). Frozen like :data:`NAMES`.
+#: Format 2's one-byte parameter keys, code = index + 1 (< 64). Append-only: a code never changes
+#: meaning; a reader older than a key refuses a file that uses its code (FormatError naming it).
 KEYS = ("bits", "max_group", "margin", "temper", "outlier_kl", "min_kl", "skip_kl", "full_width",
         "partial_margin", "shards", "group_kl", "bits_per_shard", "table", "alpha", "levels", "min", "max",
-        "support", "order", "tail", "wavefront", "precision", "map", "digest")
+        "support", "order", "tail", "wavefront", "precision", "map", "digest", "guide")
 
 MAX_DIMENSION = 1 << 16
 MAX_SECTIONS = 64

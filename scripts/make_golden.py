@@ -23,6 +23,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from rec.codec import compress, decompress
@@ -78,7 +79,10 @@ def main() -> None:
     if args.reference:
         todo.append((REFERENCE_CASE, args.reference, middle_rate(args.reference)))
     models = dict.fromkeys([c["model"] for c in kept] + [m for _, m, _ in todo])
-    manifest = {"models": {m: get_entry(m).sha256 for m in models}, "machine": platform.machine(), "cases": kept}
+    # the torch kernels' instruction set: encoders whose float layout (the importance sampler's groups) moves
+    # with the last bits of the networks re-encode to the same bytes only on the same class of CPU
+    manifest = {"models": {m: get_entry(m).sha256 for m in models}, "machine": platform.machine(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cases": kept}
     for (name, top, left, h, w, samplers, seed), model, rate in todo:
         rgb = photo[top : top + h, left : left + w]
         Image.fromarray(rgb).save(OUT / f"{name}.png")

@@ -3,7 +3,10 @@
 Regenerate deliberately with scripts/make_golden.py (and bump the format version) when the
 format or the shipped model changes. Decoded pixels are pinned exactly (SHA-256); on another
 CPU class network outputs may differ in their last bits, so a mismatch of the hash is
-accepted only within max |Δ| ≤ 1 and PSNR ≥ 60 dB of the pinned decoded image.
+accepted only within max |Δ| ≤ 1 and PSNR ≥ 60 dB of the pinned decoded image. Encoding the
+source again is compared with the file only on the CPU class the files were made on (the
+manifest's torch ``cpu_capability``): elsewhere the importance sampler's float layout may
+group differently, and the file is still a valid one.
 
 tests/data/golden/ holds files of the current format; v1/ those of format 1, written before
 format 2 and kept: they decode as they did, and coding their source again gives the same
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from rec.codec import compress, decompress
@@ -47,7 +51,8 @@ def test_golden_file_decodes_to_the_pinned_pixels(version, case):
     data = (folder / f"{case['name']}.rec").read_bytes()
     assert len(data) == case["bytes"] and data[4] == version
     decoded = decompress(data)
-    if hashlib.sha256(decoded.tobytes()).hexdigest() == case["decoded_sha256"]:
+    same_class = MANIFESTS[version].get("cpu_capability") == torch.backends.cpu.get_cpu_capability()
+    if hashlib.sha256(decoded.tobytes()).hexdigest() == case["decoded_sha256"] and same_class:
         # same machine class: encoding the source again gives the same bytes (an older format: the same content,
         # coded with the samplers its header names, since a model's own pair may have changed since)
         source = np.asarray(Image.open(folder / f"{case['name']}.png"))

@@ -55,7 +55,7 @@ CODEC_ID = "rec"
 #: with our models it writes 3-4× the KL, against about 1.4× for importance sampling.
 DEFAULT_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"  # level 2 at B = 13: results/level2_budget.md
 #: The iso-KL models' pair: level 1 in groups derived from the exact budgets, no side information.
-BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=12,max_group=1024,margin=0,temper=8)"
+BUDGET_SAMPLERS = "importance(bits=13,max_group=256,margin=0,temper=8):budget(bits=11,max_group=1024,margin=0,temper=8)"
 #: The spelling of "each model's own pair" (:func:`default_samplers`) where a pair is asked for.
 OWN_PAIR = "default"
 SEED_STREAM = 1000  # rec.random stream that derives each level's seed from the header seed
@@ -65,31 +65,39 @@ def _level_seed(seed: int, level: int) -> int:
     return int(raw(seed, SEED_STREAM, level))
 
 
-def margin_schedule(net: PLN) -> tuple[tuple[float, float], ...]:
-    """The level-1 margins the model's zoo entry chose by rate-distortion (``extra["coding"]
-    ["level1_margin"]``: ``[[β_below, margin], …]`` with β_below increasing), () if none.
+def margin_schedule(net: PLN, key: str = "level1_margin") -> tuple[tuple[float, float], ...]:
+    """A level-1 setting the model's zoo entry chose by rate-distortion, as ``extra["coding"][key]``:
+    ``[[β_below, value], …]`` with β_below increasing; () if none. ``level1_margin``: the margin
+    (bits, in [-4, 4]); ``level1_guide``: the distortion guide's strength (in [0, 16]).
 
     Raises:
         RecError: a malformed schedule.
     """
-    raw = (getattr(net, "coding", None) or {}).get("level1_margin", [])
+    low, high = (0.0, 16.0) if key == "level1_guide" else (-4.0, 4.0)
+    raw = (getattr(net, "coding", None) or {}).get(key, [])
     try:
         steps = tuple((float(b), float(m)) for b, m in raw)
     except (TypeError, ValueError):
-        raise RecError(f"model {getattr(net, 'name', '')!r}: level1_margin must be [[beta_below, margin], ...], "
+        raise RecError(f"model {getattr(net, 'name', '')!r}: {key} must be [[beta_below, value], ...], "
                        f"got {raw!r}") from None
-    if any(b <= a for (a, _), (b, _) in zip(steps, steps[1:])) or any(not -4 <= m <= 4 for _, m in steps):
-        raise RecError(f"model {getattr(net, 'name', '')!r}: level1_margin needs increasing β and margins in "
-                       f"[-4, 4], got {raw!r}")
+    if any(b <= a for (a, _), (b, _) in zip(steps, steps[1:])) or any(not low <= m <= high for _, m in steps):
+        raise RecError(f"model {getattr(net, 'name', '')!r}: {key} needs increasing β and values in "
+                       f"[{low:g}, {high:g}], got {raw!r}")
     return steps
 
 
+def _at(steps: tuple[tuple[float, float], ...], beta: float) -> float:
+    """The value of the first step whose β_below exceeds β, else 0."""
+    return next((value for below, value in steps if beta < below), 0.0)
+
+
 def default_samplers(net: PLN, beta: float | None) -> str:
-    """:data:`DEFAULT_SAMPLERS` with the level-1 margin of the model's :func:`margin_schedule` at β: the
-    margin of the first step whose β_below exceeds β, else 0 (a fixed-rate model: its default
-    β). results/level1_margin.md measures the choice; an explicit sampler pair overrides it."""
+    """:func:`base_samplers` with level 1's margin and distortion guide as the model's schedules
+    (:func:`margin_schedule`) give them at β (a fixed-rate model: its default β), 0 where they
+    give none. results/level1_margin*.md measure the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    return with_level1_margin(next((m for below, m in margin_schedule(net) if beta < below), 0.0), base_samplers(net))
+    return with_level1_margin(_at(margin_schedule(net), beta), base_samplers(net),
+                              guide=_at(margin_schedule(net, "level1_guide"), beta))
 
 
 def coding_samplers(net: PLN, beta: float | None, samplers=None) -> tuple[Sampler, Sampler]:
@@ -112,10 +120,12 @@ def base_samplers(net: PLN) -> str:
     return BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
 
 
-def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS) -> str:
-    """``pair`` (:data:`DEFAULT_SAMPLERS` or :data:`BUDGET_SAMPLERS`) with level 1's margin (0 there) set to ``margin``."""
+def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS, guide: float = 0.0) -> str:
+    """``pair`` (:data:`DEFAULT_SAMPLERS` or :data:`BUDGET_SAMPLERS`) with level 1's margin (0 there)
+    set to ``margin`` and, unless 0, its distortion ``guide``."""
     level2, level1 = pair.split(":")
-    return f"{level2}:{level1.replace('margin=0', f'margin={margin:g}')}"
+    level1 = level1.replace("margin=0", f"margin={margin:g}")
+    return f"{level2}:{level1[:-1]},guide={guide:g})" if guide else f"{level2}:{level1}"
 
 
 def parse_samplers(spec: str | tuple | list | None) -> tuple[Sampler, Sampler]:
@@ -193,6 +203,18 @@ def _level_report(name: str, sampler: Sampler, msg) -> LevelReport:
                        msg.outlier_bits, groups, slack)
 
 
+def _distortion_slope(net: PLN, sampler: Sampler, posterior: Normal, prior: Normal, target: torch.Tensor,
+                      beta: float | None) -> np.ndarray | None:
+    """Level 1's slope for the distortion-guided selection (:func:`rec.samplers.base.guided_coefficients`),
+    None when ``sampler`` has no guide: the squared error's gradient at the posterior mean in the
+    prior-standardized coordinates, in nats of a Gaussian likelihood whose variance is the mean's
+    MSE, σ_p · ∂SSE/∂z1 / (2 MSE). One synthesis forward and backward; encoder-only."""
+    if not getattr(sampler, "guide", 0.0):
+        return None
+    grad, mse = net.distortion_gradient(posterior.mean, target, beta)
+    return (grad * prior.std)[0].double().cpu().numpy().reshape(-1) / (2.0 * max(mse, 1e-12))
+
+
 def _ideal_reconstruction(net: PLN, analysis, height: int, width: int, seed: int) -> np.ndarray:
     """x̂ from an exact posterior sample z2 ~ q(z2|x), z1 ~ q(z1|z2,x) (encoder-private randomness)."""
     latents = net.draw(analysis, generator=torch.Generator().manual_seed(seed))
@@ -230,11 +252,14 @@ class RecCodec:
         seed = int(seed)
         beta = _rate(net, beta)
         height, width = rgb.shape[:2]
-        analysis = net.analyze(model_input(rgb, net.config.factor).to(net.device), beta)
+        x = model_input(rgb, net.config.factor).to(net.device)
+        analysis = net.analyze(x, beta)
         levels, sections, specs = [], [], []
 
-        def code(name: str, level: int, sampler: Sampler, posterior: Normal, prior: Normal) -> torch.Tensor:
-            msg = sampler.encode(DiagonalGaussian.from_batch(posterior), DiagonalGaussian.from_batch(prior), _level_seed(seed, level))
+        def code(name: str, level: int, sampler: Sampler, posterior: Normal, prior: Normal,
+                 slope: np.ndarray | None = None) -> torch.Tensor:
+            msg = sampler.encode(DiagonalGaussian.from_batch(posterior), DiagonalGaussian.from_batch(prior),
+                                 _level_seed(seed, level), slope=slope)
             levels.append(_level_report(name, sampler, msg))
             sections.append(Section(SectionType.PAYLOAD_LEVEL, level, msg.to_bytes()))
             specs.append(_spec(sampler))
@@ -242,10 +267,13 @@ class RecCodec:
 
         if isinstance(s1, BudgetSampler) and net.config.posterior != "isokl":
             _bound(s1, None)  # refuses before any coding
+        def level1(prior: Normal, levels: np.ndarray | None) -> torch.Tensor:
+            sampler, posterior = _bound(s1, levels), net.level1_posterior(analysis.level1, prior, net.budget_bits(levels))
+            target = x[:, :, :height, :width]
+            return code("z1", 1, sampler, posterior, prior, _distortion_slope(net, sampler, posterior, prior, target, beta))
+
         z2, _ = _chain(net, net.latent_shapes(height, width), beta,
-                       lambda prior: code("z2", 2, s2, analysis.q2, prior),
-                       lambda prior, levels: code("z1", 1, _bound(s1, levels), net.level1_posterior(
-                           analysis.level1, prior, net.budget_bits(levels)), prior))
+                       lambda prior: code("z2", 2, s2, analysis.q2, prior), level1)
         if beta is not None:
             sections.insert(0, rate_section(beta))
         header = Header(width, height, CODEC_ID, getattr(net, "name", ""), model_hash(net), seed, tuple(specs))

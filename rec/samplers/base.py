@@ -57,6 +57,7 @@ __all__ = [
     "kl_bits_per_dim",
     "range_decoder",
     "standardized_coefficients",
+    "guided_coefficients",
     "STREAM_GREEDY",
     "STREAM_IMPORTANCE",
     "STREAM_REJECTION",
@@ -154,14 +155,27 @@ class Sampler(ABC):
     def params(self) -> dict:
         """The constructor arguments (``make(name, **params)`` rebuilds it)."""
 
-    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+    def encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int,
+               slope: np.ndarray | None = None) -> SampleMessage:
         """Code a sample of ``posterior`` using candidates from ``prior``.
 
+        ``slope``: encoder-only, for a sampler with a ``guide`` (importance, budget): the
+        gradient of the distortion (nats) in the prior-standardized coordinates
+        e = (z − μ_p) / σ_p, one value per dimension (:func:`guided_coefficients`); ignored by
+        the other samplers and at ``guide=0``. The decoder never sees it.
+
         Raises:
-            RecError: posterior and prior not DiagonalGaussians of one shape, a seed not in [0, 2**64).
+            RecError: posterior and prior not DiagonalGaussians of one shape, a seed not in [0, 2**64),
+                a slope of another size or not finite.
         """
         self._check_pair(posterior, prior)
-        return self._encode(posterior, prior, self._check_seed(seed))
+        seed = self._check_seed(seed)
+        if slope is None or not getattr(self, "guide", 0.0):
+            return self._encode(posterior, prior, seed)
+        slope = np.asarray(slope, dtype=np.float64).reshape(-1)
+        if slope.size != prior.size or not np.all(np.isfinite(slope)):
+            raise RecError(f"slope: need {prior.size} finite values, got {slope.size}")
+        return self._encode(posterior, prior, seed, slope=slope)
 
     def decode(self, data: bytes, prior: DiagonalGaussian, seed: int) -> np.ndarray:
         """The encoder's sample from the message bytes, the prior and the seed.
@@ -254,6 +268,20 @@ def standardized_coefficients(posterior: DiagonalGaussian, prior: DiagonalGaussi
     m, s = qs.mean, qs.std
     inv_v = 1.0 / (s * s)
     return m, s, 0.5 * (1.0 - inv_v), m * inv_v
+
+
+def guided_coefficients(a: np.ndarray, b: np.ndarray, temper: float, guide: float,
+                        slope: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The scoring coefficients of an importance-type sampler: a candidate e scores
+    ``temper · (a e² + b e) − guide · slope · e`` (summed over a group's dimensions), i.e.
+    ``temper · log q/p`` tilted against the distortion's linear change (*distortion-guided
+    selection*, encoder-only: it changes which candidate is chosen, not the index's range,
+    so the rate stays and the decoder is unchanged; the sample is then no longer an exact
+    draw of q but one nearer the reconstruction's optimum). Returns (a', b')."""
+    a, b = a * temper, b * temper
+    if slope is not None and guide:
+        b = b - guide * slope
+    return a, b
 
 
 def range_decoder(data: bytes):

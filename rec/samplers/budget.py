@@ -37,9 +37,10 @@ from rec.bitio import ByteReader, ByteWriter, unzigzag, zigzag
 from rec.coding import RangeEncoder, UniformModel
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler,
+from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler, guided_coefficients,
                                kl_bits_per_dim, range_decoder, standardized_coefficients)
-from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
+from rec.samplers.importance import (_MAX_GROUP, _check_guide, _reconstruct_kernel, _select, informative_groups,
+                                     read_bits_and_group)
 from rec.samplers.layout import make_groups
 
 __all__ = ["BudgetSampler", "candidate_counts", "budget_groups"]
@@ -105,13 +106,16 @@ class BudgetSampler(Sampler):
             fewer bits).
         temper: encoder-only exponent of the importance weights (the importance sampler's
             ``temper``; 8: close to the best candidate).
+        guide: encoder-only strength of the distortion-guided selection (the importance
+            sampler's ``guide``; 0: none).
     """
 
     name = "budget"
     tag = 4
     version = 1
 
-    def __init__(self, bits: int = 12, max_group: int = 1024, margin: float = 0.0, temper: float = 8.0):
+    def __init__(self, bits: int = 12, max_group: int = 1024, margin: float = 0.0, temper: float = 8.0,
+                 guide: float = 0.0):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):
@@ -122,11 +126,13 @@ class BudgetSampler(Sampler):
             raise RecError("temper must lie in (0, 16]")
         self.bits, self.max_group, self.temper = int(bits), int(max_group), float(temper)
         self.margin16 = int(round(float(margin) * LEVELS_PER_BIT))
+        self.guide = _check_guide(guide)
         self.levels: np.ndarray | None = None
 
     @property
     def params(self) -> dict:
-        return dict(bits=self.bits, max_group=self.max_group, margin=self.margin16 / LEVELS_PER_BIT, temper=self.temper)
+        return dict(bits=self.bits, max_group=self.max_group, margin=self.margin16 / LEVELS_PER_BIT, temper=self.temper,
+                    guide=self.guide)
 
     def bind(self, levels: np.ndarray) -> "BudgetSampler":
         """This sampler with the budget levels of the latent it codes (any shape; raster order)."""
@@ -146,11 +152,12 @@ class BudgetSampler(Sampler):
         sizes, sums = budget_groups(self.levels, LEVELS_PER_BIT * bits - margin16, max_group)
         return sizes, candidate_counts(sums, margin16, bits)
 
-    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int,
+                slope: np.ndarray | None = None) -> SampleMessage:
         D = prior.size
         sizes, counts = self._layout(D, self.bits, self.max_group, self.margin16)
         _, _, a, b = standardized_coefficients(posterior, prior)
-        a, b = a * self.temper, b * self.temper
+        a, b = guided_coefficients(a, b, self.temper, self.guide, slope)
         gid = np.repeat(np.arange(sizes.size), sizes)
         inf = (self.levels > 0) & (counts[gid] > 1)
         inf_dims, inf_ptr = informative_groups(gid, inf, sizes.size)

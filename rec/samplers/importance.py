@@ -63,7 +63,7 @@ from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.inverse_normal import APPROX_TABLE_BITS, approx_table, ndtri_float
 from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, MessageBits, SampleMessage,
-                               Sampler, kl_bits_per_dim, standardized_coefficients)
+                               Sampler, guided_coefficients, kl_bits_per_dim, standardized_coefficients)
 from rec.samplers.layout import LAYOUT_CODES, GroupLayout, decode_layout, encode_layout, make_groups, row_length
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
@@ -230,6 +230,13 @@ def informative_groups(gid: np.ndarray, informative: np.ndarray, n_groups: int) 
     return inf_dims, inf_ptr
 
 
+def _check_guide(guide: float) -> float:
+    """A sampler's ``guide`` strength, checked: finite, in [0, 16]."""
+    if not 0.0 <= float(guide) <= 16.0:
+        raise RecError("guide must lie in [0, 16] (0: no distortion guide)")
+    return float(guide)
+
+
 def read_bits_and_group(r: ByteReader, max_bits: int) -> tuple[int, int]:
     """A grouping sampler's message fields ``bits`` and ``max_group`` (FormatError outside their ranges)."""
     bits = r.varint(max_bits)
@@ -284,6 +291,9 @@ class ImportanceSampler(Sampler):
             margin (:attr:`effective_temper`: 8 at margin 0, 1 from margin 1
             on). A large temper with a large margin over-concentrates the
             samples (margin 2, temper 8: spread 0.77 on level 1).
+        guide: encoder-only strength of the distortion-guided selection
+            (:func:`~rec.samplers.base.guided_coefficients`; 0: none): used with
+            the ``slope`` that :meth:`encode` takes.
 
     Recommended on real latents (results/samplers_real.md, results/level2_budget.md): level 2
     ``bits=13, max_group=256, margin=0, temper=8`` (1.8-1.9 x KL of a level that holds under
@@ -301,7 +311,7 @@ class ImportanceSampler(Sampler):
 
     def __init__(self, bits: int = 11, max_group: int = 256, outlier_kl: float = 12.0,
                  margin: float = 0.0, min_kl: float = 0.05, skip_kl: float = 1e-3,
-                 full_width: int = 1, temper: float = 0.0, partial_margin: float = 1.5):
+                 full_width: int = 1, temper: float = 0.0, partial_margin: float = 1.5, guide: float = 0.0):
         if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= _MAX_BITS):
             raise RecError(f"bits must be an integer in [1, {_MAX_BITS}]")
         if not (isinstance(max_group, (int, np.integer)) and 1 <= max_group <= _MAX_GROUP):
@@ -321,6 +331,7 @@ class ImportanceSampler(Sampler):
             raise RecError("need 0 <= partial_margin < bits")
         self.partial_margin = float(partial_margin)
         self.temper = float(temper)
+        self.guide = _check_guide(guide)
 
     @property
     def effective_temper(self) -> float:
@@ -336,18 +347,18 @@ class ImportanceSampler(Sampler):
     def params(self) -> dict:
         return dict(bits=self.bits, max_group=self.max_group, outlier_kl=self.outlier_kl,
                     margin=self.margin, min_kl=self.min_kl, skip_kl=self.skip_kl,
-                    full_width=self.full_width, temper=self.temper, partial_margin=self.partial_margin)
+                    full_width=self.full_width, temper=self.temper, partial_margin=self.partial_margin,
+                    guide=self.guide)
 
     # ------------------------------------------------------------------
-    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int) -> SampleMessage:
+    def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int,
+                slope: np.ndarray | None = None) -> SampleMessage:
         D = prior.size
         B = self.bits
         kl = kl_bits_per_dim(posterior, prior)
         m, s, a, b = standardized_coefficients(posterior, prior)
-        temper = self.effective_temper
-        if temper != 1.0:  # encoder-only: weights (q/p)**temper
-            a = a * temper
-            b = b * temper
+        # encoder-only: weights (q/p)**temper, tilted by the distortion's slope
+        a, b = guided_coefficients(a, b, self.effective_temper, self.guide, slope)
 
         # a dimension that alone exceeds the group budget cannot be importance
         # sampled well: send it directly

@@ -21,7 +21,7 @@ def test_names_of_pairs():
     # two spellings of one pair (aliases, defaults given, spaces) have one name
     assert pair_slug("is(bits=13, max_group=256, margin=0, temper=8):importance(temper=8, bits=11)") == \
         pair_slug(DEFAULT_SAMPLERS)
-    assert pair_label(BUDGET_SAMPLERS) == "IS(bits=13,temper=8):BS"  # the budget sampler at its defaults
+    assert pair_label(BUDGET_SAMPLERS) == "IS(bits=13,temper=8):BS(bits=11)"  # the budget sampler at B = 11
     assert pair_label(A) == "IS(bits=10,max_group=8):GS(bits=8,shards=4)"
     assert pair_slug(A) == "is-bits10-maxgroup8_gs-bits8-shards4"
     assert pair_slug("is(bits=8):importance(bits=8,max_group=256)") == pair_slug(B)

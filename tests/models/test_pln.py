@@ -156,3 +156,23 @@ def test_analysis_in_bands_matches_the_whole(monkeypatch):
         banded = model.analyze(x)
     assert (banded.level1.mean - whole.level1.mean).abs().max().item() < 1e-4
     assert (banded.q2.std - whole.q2.std).abs().max().item() < 1e-4
+
+
+def test_the_distortion_gradient_in_bands_is_the_whole_graphs(monkeypatch):
+    """PLN.distortion_gradient: ∂Σ(x̂ − x)²/∂z1 over the unpadded pixels, the same in bands of latent
+    rows as through the whole graph (autograd on the plain synthesis), and the mean squared error."""
+    torch.manual_seed(8)
+    model = PLN(ModelConfig(**TINY)).eval()
+    z = torch.randn(1, model.config.M, 30, 5)
+    target = torch.rand(1, 3, 30 * 16 - 9, 5 * 16 - 3)  # an odd-sized image inside its padding
+    leaf = z.clone().requires_grad_(True)
+    err = (model.synthesize(leaf)[:, :, : target.shape[2], : target.shape[3]] - target).square()
+    expected = torch.autograd.grad(err.sum(), leaf)[0]
+    with torch.no_grad():
+        whole, mse = model.distortion_gradient(z, target)
+        monkeypatch.setattr(PLN, "GRAD_BAND_VALUES", 8 * 6 * 64 * 5)  # bands of 8 latent rows
+        banded, banded_mse = model.distortion_gradient(z, target)
+    assert mse == pytest.approx(err.mean().item(), rel=1e-5) and banded_mse == pytest.approx(mse, rel=1e-5)
+    scale = expected.abs().max().item()
+    assert (whole - expected).abs().max().item() < 1e-4 * scale
+    assert (banded - expected).abs().max().item() < 1e-4 * scale

@@ -74,6 +74,27 @@ def test_temper_is_encoder_only_and_narrows_the_sample(level2):
     assert ImportanceSampler(margin=2).effective_temper == 1.0
 
 
+def test_the_distortion_guide_is_encoder_only_and_moves_the_pick_down_the_slope(level2):
+    """With a slope, the guide changes which candidate is picked (slope · e falls), not the layout
+    or the widths; the plain decoder reproduces the sample; without a slope nothing changes."""
+    q, p = level2
+    slope = np.random.default_rng(3).normal(size=p.size)
+    plain = ImportanceSampler(bits=10, margin=0.0).encode(q, p, 5)
+    sampler = ImportanceSampler(bits=10, margin=0.0, guide=1.0)
+    assert sampler.encode(q, p, 5).to_bytes() == plain.to_bytes()
+    guided = sampler.encode(q, p, 5, slope=slope)
+    assert (guided.side_bits, guided.index_bits) == (plain.side_bits, plain.index_bits)
+    assert np.array_equal(ImportanceSampler().decode(guided.to_bytes(), p, 5), guided.sample)
+
+    def linear(sample):
+        return float(slope @ ((sample - p.mean) / p.std).ravel())
+
+    assert linear(guided.sample) < linear(plain.sample) - 5.0
+    assert ImportanceSampler(guide=0.25).params["guide"] == 0.25
+    with pytest.raises(RecError, match="guide"):
+        ImportanceSampler(guide=17.0)
+
+
 def test_old_format_version_is_rejected(level2):
     q, p = level2
     data = bytearray(ImportanceSampler(bits=8).encode(q, p, 1).to_bytes())
