@@ -248,7 +248,7 @@ def _samplers(args) -> None:
 
     print("Coded samplers, one per latent level: --sampler LEVEL2:LEVEL1, each NAME or NAME(key=value,...),")
     print(f"e.g. importance(bits=16):greedy(bits=8,shards=30). Default: {describe_default_samplers()} "
-          "(results/level1_margin.md)")
+          "(results/level1_guide.md)")
     print()
     print(describe_samplers())
 

@@ -25,10 +25,10 @@ step python scripts/reference_channels.py --kodak "$KODAK"
 step python scripts/bench_codec.py --samplers default \
     --samplers "importance(bits=13,max_group=256,margin=0,temper=8):importance(bits=11,max_group=256,margin=0,temper=8)"
 step python scripts/sampler_real_latents.py --kodak "$KODAK"
-step python scripts/level1_margin.py --margins=0,1,1.5,2 --rates 0.1,0.4,2,8,30   # the validation photos
-step python scripts/level1_margin.py --margins=-2,-1,-0.5,0 --rates 0.1,0.2,0.4,0.8 --out results/level1_margin_negative.md
-step python scripts/level1_margin.py --margins=0,0.5,1,1.5 --rates 0.5,0.7,1,1.4 --out results/level1_margin_mid.md
-step python scripts/level1_margin.py --margins=1.5,1.625,1.75,2 --rates 1.4,2,2.8 --ideal --out results/level1_margin_default.md
+# the default model's level-1 margin and distortion guide by β (its zoo entry's schedules), on the validation photos
+step python scripts/level1_margin.py --margins=0,0.5,1 --guides 0.5,1 --rates 0.05,0.15,0.5 --ideal --out results/level1_guide_high.md
+step python scripts/level1_margin.py --margins=0,0.5,1,1.5 --guides 0.125,0.25 --rates 1.4,2.8,6,15,40 --ideal --out results/level1_guide.md
+step python scripts/level1_margin.py --margins=0,0.5,1 --guides 0.0625,0.125 --rates 6,15,40 --ideal --out results/level1_guide_low.md
 step python scripts/level1_margin.py --model gamma-pln-vr4 --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30 --out results/level1_margin_vr4.md
 step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \

@@ -1,4 +1,4 @@
-"""Regenerate results/level1_margin.md: the level-1 sampler's margin (and distortion guide) against rate and quality.
+"""Regenerate results/level1_guide*.md (and level1_margin_vr4.md): the level-1 sampler's margin (and distortion guide) against rate and quality.
 
     python scripts/level1_margin.py [--model NAME] [--data ../shared/data/val] [--margins -2,-1,0] [--rates 0.3,1,2,6]
                                     [--guides 0,0.125] [--ideal]
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="0.3,1,2,6", help="β of the default model")
     ap.add_argument("--guides", default="0", help="strengths of the distortion guide to try with each margin")
     ap.add_argument("--ideal", action="store_true", help="also the median bytes/KL and PSNR gap to the ideal")
-    ap.add_argument("--out", default=str(ROOT / "results" / "level1_margin.md"))
+    ap.add_argument("--out", default=str(ROOT / "results" / "level1_guide.md"))
     args = ap.parse_args(argv)
     images = [read_image(p) for p in image_files(args.data)]
     pixels = sum(im.shape[0] * im.shape[1] for im in images)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = {rate: points[rate, 0.0, 0.0] for rate in rates}
 
-    lines = ["# The level-1 margin", "", provenance(__file__, argv),
+    lines = ["# The level-1 margin" + (" and distortion guide" if guides != [0.0] else ""), "", provenance(__file__, argv),
              f"Model `{args.model}`; level 2 `{level2}`, level 1 `{level1}` with the margin (and guide) changed; "
              f"{len(images)} photos of {os.path.relpath(args.data, ROOT)}. Δ: the rate change at equal PSNR "
              "against margin 0 without a guide (read off that curve's slope)"

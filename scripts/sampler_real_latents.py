@@ -48,7 +48,7 @@ LEVEL1_SETTINGS = [
     "importance(bits=12,max_group=256,margin=2,temper=8)",  # too much temper for that margin
     "importance(bits=12,max_group=256,margin=0,temper=1)",  # too little margin without temper
     "importance(bits=11,max_group=256,margin=0,temper=8)",  # the codec's (time budget)
-    "importance(bits=11,max_group=256,margin=-2,temper=8)",  # the codec's below β 1 (results/level1_margin.md)
+    "importance(bits=11,max_group=256,margin=-2,temper=8)",  # gamma-pln-vr4's below β 1 (results/level1_margin_vr4.md)
     "importance(bits=12,max_group=256,margin=0,temper=8)",
     "importance(bits=13,max_group=256,margin=0,temper=8)",
     "importance(bits=12,max_group=256,margin=0.5)",  # automatic temper 2.83: near-exact

@@ -12,7 +12,7 @@ and the weights loaded before any clock starts) and measures the figures below. 
 
 * the encode's wall time, split into its networks (``analysis``: ``model.analyze``;
   ``prior``: the level-2 prior, the level-1 prior from the coded z2 and the level-1
-  posterior), its coding (each level's ``sampler.encode``) and the rest (container, checks);
+  posterior; ``guide``: the distortion guide's ``model.distortion_gradient``), its coding (each level's ``sampler.encode``) and the rest (container, checks);
 * the decode's wall time, split into coding (each level's ``sampler.decode``) and networks
   (priors and ``model.synthesize``);
 * per level: KL I_l, the bound I_l + 2·log2(I_l + 1), the bits written (index, side,
@@ -183,6 +183,7 @@ def _wrapped(clock: _Clock, net, s2, s1):
     for method in ("level2_prior", "level1_prior", "level1_posterior"):
         wrap(net, method, "prior")
     wrap(net, "synthesize", "synthesis")
+    wrap(net, "distortion_gradient", "guide")
     keys = [(cls, m) for cls in {type(s2), type(s1)} for m in ("encode", "decode")]
     originals = {key: key[0].__dict__.get(key[1]) for key in keys}  # None: inherited
     resolved = {key: getattr(*key) for key in keys}  # before any wrapping: a subclass is not timed twice
@@ -257,7 +258,7 @@ def _record(image, model: str, beta, pair: SamplerPair, codec, net, seed: int, r
     return BenchRecord(
         image=image.name, model=model, beta=report.beta, pair=pair.label, width=report.width, height=report.height,
         bytes=len(data), kl_bits=report.kl_bits, psnr=psnr, ms_ssim=ms, encode_seconds=enc["total"],
-        analysis_seconds=enc.get("analysis", 0.0), prior_seconds=enc.get("prior", 0.0),
+        analysis_seconds=enc.get("analysis", 0.0), prior_seconds=enc.get("prior", 0.0), guide_seconds=enc.get("guide", 0.0),
         coding_seconds=sum((v for k, v in enc.items() if k.startswith("encode:")), 0.0), decode_seconds=dec["total"],
         decode_coding_seconds=sum((v for k, v in dec.items() if k.startswith("decode:")), 0.0),
         decode_network_seconds=dec.get("prior", 0.0) + dec.get("synthesis", 0.0), levels=tuple(levels),

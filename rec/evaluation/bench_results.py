@@ -110,8 +110,9 @@ class BenchRecord:
     """One image coded by one model (at one β) with one sampler pair.
 
     Times are seconds of wall clock: ``encode_seconds`` = ``analysis_seconds`` +
-    ``prior_seconds`` (networks) + ``coding_seconds`` (the samplers) + the rest (container,
-    checks); ``decode_seconds`` = ``decode_coding_seconds`` + ``decode_network_seconds`` + the rest.
+    ``prior_seconds`` + ``guide_seconds`` (networks; the last the distortion guide's synthesis
+    forward and backward) + ``coding_seconds`` (the samplers) + the rest (container, checks);
+    ``decode_seconds`` = ``decode_coding_seconds`` + ``decode_network_seconds`` + the rest.
     """
 
     image: str
@@ -132,6 +133,7 @@ class BenchRecord:
     decode_coding_seconds: float
     decode_network_seconds: float
     levels: tuple[LevelMeasure, ...]
+    guide_seconds: float = 0.0
 
     @property
     def pixels(self) -> int:
@@ -160,8 +162,8 @@ class BenchRecord:
 
     @property
     def network_seconds(self) -> float:
-        """The encode's networks: analysis and priors."""
-        return self.analysis_seconds + self.prior_seconds
+        """The encode's networks: analysis, priors and the distortion guide's gradient."""
+        return self.analysis_seconds + self.prior_seconds + self.guide_seconds
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -208,6 +210,7 @@ _EXTRA = {
     "network_seconds": "encode_network_time",
     "analysis_seconds": "encode_analysis_time",
     "prior_seconds": "encode_prior_time",
+    "guide_seconds": "encode_guide_time",
     "coding_seconds": "encode_coding_time",
     "decode_coding_seconds": "decode_coding_time",
     "decode_network_seconds": "decode_network_time",
@@ -293,7 +296,7 @@ class BenchRun:
         levels = list(dict.fromkeys(lv.name for r in self.records for lv in r.levels))
         cols = ["pair", "model", "beta", "image", "width", "height", "bytes", "bpp", "kl_bpp", "bits_over_kl",
                 "bits_over_bound", "psnr", "ms_ssim", "encode_seconds", "analysis_seconds", "prior_seconds",
-                "coding_seconds", "decode_seconds", "decode_coding_seconds", "decode_network_seconds"]
+                "guide_seconds", "coding_seconds", "decode_seconds", "decode_coding_seconds", "decode_network_seconds"]
         level_cols = ["kl_bits", "bound_bits", "bits", "bits_over_kl", "groups", "outliers", "encode_seconds", "decode_seconds"]
         with path.open("w", newline="") as f:
             w = csv.writer(f)

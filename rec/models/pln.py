@@ -408,28 +408,32 @@ class PLN(nn.Module):
         return out
 
     #: With gradients, :meth:`distortion_gradient` runs the synthesis in bands whose widest
-    #: feature map holds at most this many values (autograd keeps several such maps per band).
+    #: feature map holds at most this many values (autograd keeps several such maps per band),
+    #: overlapping by this many latent rows: the synthesis's output rows of latent row r depend
+    #: on latent rows r − 1 … r + 2 only (tests/models/test_pln.py), so 3 keeps the sum exact.
     GRAD_BAND_VALUES = 1 << 25
+    GRAD_BAND_MARGIN = 3
 
     def distortion_gradient(self, z1: torch.Tensor, target: torch.Tensor, beta=None) -> tuple[torch.Tensor, float]:
         """(∂SSE/∂z1, SSE / its number of values) at ``z1``, SSE = Σ (x̂ − x)² over the pixels of
         ``target`` (1, 3, H, W; the image without its padding, values in [0, 1]): the slope the
         encoder's distortion-guided selection tilts its candidates by.
 
-        Large images run in bands of latent rows overlapping by :attr:`BAND_MARGIN` (beyond the
-        synthesis's receptive radius): a band's kept output rows depend on its own latent rows
+        Large images run in bands of latent rows overlapping by :attr:`GRAD_BAND_MARGIN` (beyond
+        the synthesis's receptive radius): a band's kept output rows depend on its own latent rows
         only, so the band gradients sum to the exact gradient while the autograd graph stays
         within :attr:`GRAD_BAND_VALUES`.
         """
         b, _, h, w = z1.shape
         height, width = target.shape[-2:]
         weights = self.rate_weights(beta, b)
-        rows = max(self.BAND_MARGIN, self.GRAD_BAND_VALUES // (b * self.config.N * 64 * w))
+        margin = self.GRAD_BAND_MARGIN
+        rows = max(margin, self.GRAD_BAND_VALUES // (b * self.config.N * 64 * w) - 2 * margin)
         grad = torch.zeros_like(z1)
         sse = 0.0
         with torch.enable_grad():
             for top in range(0, min(h, -(-height // 16)), rows):
-                lo, hi = max(0, top - self.BAND_MARGIN), min(h, top + rows + self.BAND_MARGIN)
+                lo, hi = max(0, top - margin), min(h, top + rows + margin)
                 y0, y1 = 16 * top, min(16 * (top + rows), height)
                 band = z1[:, :, lo:hi].detach().requires_grad_(True)
                 out = self._run("synthesis1", band, weights).float() + 0.5

@@ -55,6 +55,16 @@ def test_every_model_pair_and_image_is_measured_with_its_split(run, images):
         assert np.isfinite(r.psnr) and r.ms_ssim is None  # 64 px: too small for MS-SSIM
 
 
+def test_the_distortion_guides_gradient_is_timed_with_the_encoders_networks(images):
+    from tests.helpers import tiny_isokl_model
+
+    guided = "importance(bits=8):budget(bits=8,margin=1,guide=0.5)"
+    (r,) = run_bench(images[:1], [tiny_isokl_model()], [guided], n_threads=1, warmup=1, repeats=1).records
+    assert r.guide_seconds > 0
+    assert r.network_seconds == pytest.approx(r.analysis_seconds + r.prior_seconds + r.guide_seconds)
+    assert r.network_seconds + r.coding_seconds <= r.encode_seconds
+
+
 def test_the_bytes_measured_are_the_codecs(run, images):
     from rec.codec import compress
 

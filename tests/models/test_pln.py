@@ -170,9 +170,19 @@ def test_the_distortion_gradient_in_bands_is_the_whole_graphs(monkeypatch):
     expected = torch.autograd.grad(err.sum(), leaf)[0]
     with torch.no_grad():
         whole, mse = model.distortion_gradient(z, target)
-        monkeypatch.setattr(PLN, "GRAD_BAND_VALUES", 8 * 6 * 64 * 5)  # bands of 8 latent rows
+        monkeypatch.setattr(PLN, "GRAD_BAND_VALUES", 8 * 12 * 64 * 5)  # bands of 6 latent rows and 2 × 3 more
         banded, banded_mse = model.distortion_gradient(z, target)
     assert mse == pytest.approx(err.mean().item(), rel=1e-5) and banded_mse == pytest.approx(mse, rel=1e-5)
     scale = expected.abs().max().item()
     assert (whole - expected).abs().max().item() < 1e-4 * scale
     assert (banded - expected).abs().max().item() < 1e-4 * scale
+
+
+def test_the_synthesis_reaches_one_latent_row_up_and_two_down():
+    """What PLN.GRAD_BAND_MARGIN rests on: the output rows of latent row r depend on rows r − 1 … r + 2."""
+    torch.manual_seed(9)
+    model = PLN(ModelConfig(**TINY)).eval()
+    z = torch.randn(1, model.config.M, 30, 5, requires_grad=True)
+    grad = torch.autograd.grad(model.synthesize(z)[:, :, 16 * 15 : 16 * 16].sum(), z)[0]
+    assert (grad.abs().sum(dim=(0, 1, 3)) > 0).nonzero().flatten().tolist() == [14, 15, 16, 17]
+    assert model.GRAD_BAND_MARGIN >= 2
