@@ -47,7 +47,7 @@ from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
 __all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "OWN_PAIR", "RecCodec", "base_samplers", "coding_samplers", "default_samplers",
-           "describe_default_samplers", "margin_schedule", "parse_samplers", "with_level1_margin"]
+           "describe_default_samplers", "level1_schedule", "parse_samplers", "with_level1_margin"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -65,7 +65,7 @@ def _level_seed(seed: int, level: int) -> int:
     return int(raw(seed, SEED_STREAM, level))
 
 
-def margin_schedule(net: PLN, key: str = "level1_margin") -> tuple[tuple[float, float], ...]:
+def level1_schedule(net: PLN, key: str = "level1_margin") -> tuple[tuple[float, float], ...]:
     """A level-1 setting the model's zoo entry chose by rate-distortion, as ``extra["coding"][key]``:
     ``[[β_below, value], …]`` with β_below increasing; () if none. ``level1_margin``: the margin
     (bits, in [-4, 4]); ``level1_guide``: the distortion guide's strength (in [0, 16]).
@@ -93,11 +93,11 @@ def _at(steps: tuple[tuple[float, float], ...], beta: float) -> float:
 
 def default_samplers(net: PLN, beta: float | None) -> str:
     """:func:`base_samplers` with level 1's margin and distortion guide as the model's schedules
-    (:func:`margin_schedule`) give them at β (a fixed-rate model: its default β), 0 where they
-    give none. results/level1_margin*.md measure the choice; an explicit sampler pair overrides it."""
+    (:func:`level1_schedule`) give them at β (a fixed-rate model: its default β), 0 where they
+    give none. results/level1_guide*.md measure the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    return with_level1_margin(_at(margin_schedule(net), beta), base_samplers(net),
-                              guide=_at(margin_schedule(net, "level1_guide"), beta))
+    return with_level1_margin(_at(level1_schedule(net), beta), base_samplers(net),
+                              guide=_at(level1_schedule(net, "level1_guide"), beta))
 
 
 def coding_samplers(net: PLN, beta: float | None, samplers=None) -> tuple[Sampler, Sampler]:
@@ -267,6 +267,7 @@ class RecCodec:
 
         if isinstance(s1, BudgetSampler) and net.config.posterior != "isokl":
             _bound(s1, None)  # refuses before any coding
+
         def level1(prior: Normal, levels: np.ndarray | None) -> torch.Tensor:
             sampler, posterior = _bound(s1, levels), net.level1_posterior(analysis.level1, prior, net.budget_bits(levels))
             target = x[:, :, :height, :width]

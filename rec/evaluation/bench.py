@@ -12,7 +12,8 @@ and the weights loaded before any clock starts) and measures the figures below. 
 
 * the encode's wall time, split into its networks (``analysis``: ``model.analyze``;
   ``prior``: the level-2 prior, the level-1 prior from the coded z2 and the level-1
-  posterior; ``guide``: the distortion guide's ``model.distortion_gradient``), its coding (each level's ``sampler.encode``) and the rest (container, checks);
+  posterior; ``guide``: the distortion guide's ``model.distortion_gradient``), its coding
+  (each level's ``sampler.encode``) and the rest (container, checks);
 * the decode's wall time, split into coding (each level's ``sampler.decode``) and networks
   (priors and ``model.synthesize``);
 * per level: KL I_l, the bound I_l + 2·log2(I_l + 1), the bits written (index, side,

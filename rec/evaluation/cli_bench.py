@@ -22,8 +22,9 @@ Unnamed pairs are named by the parameters they set (IS(bits=16):GS(bits=8,shards
 Per model (and β) × pair × image: encode time split into networks (analysis; priors and
 posterior; the distortion guide's gradient) and coding (each level's sampler), decode time,
 and per level the KL, the bound I + 2 log2(I + 1) and the bits written (index, side,
-outliers), groups and outliers; bpp, PSNR and MS-SSIM of the decoded image. Times are wall clock, image and weights loaded
-before the clock starts, the fastest of --repeats, after --warmup untimed runs.
+outliers), groups and outliers; bpp, PSNR and MS-SSIM of the decoded image. Times are wall
+clock, image and weights loaded before the clock starts, the fastest of --repeats, after
+--warmup untimed runs.
 
 Output in --out: bench-<pair>.json per pair (CompressAI results format: bpp, psnr-rgb,
 encoding_time, decoding_time, and kl_bpp, bound_bpp, bits_over_kl, encode_coding_time,

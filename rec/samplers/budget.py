@@ -10,7 +10,7 @@ derive the whole layout (``T = 16 · bits − m``, m the margin in sixteenths of
     group g:  K_g = Σ level;  N_g = min(⌈2^((K_g + m)/16)⌉, 2^bits) candidates, 1 if K_g + m ≤ 0
     index:    n_g uniform in [0, N_g): range coded (log2 N_g bits), groups in order of N_g,
               one uniform model per count
-    sample:   the importance sampler's candidates, tempered selection and reconstruction
+    sample:   the importance sampler's candidates, tempered (and guided) selection and reconstruction
               (:mod:`rec.samplers.importance`); dimensions at level 0 are exact prior draws
 
 so the message holds the parameters and the indices only: no group sizes, widths or

@@ -39,6 +39,12 @@ gives spread 1.03-1.06 and a smaller Kolmogorov distance to q, so the margin
 can drop from 2 bits to 0 (results/samplers_real.md). It changes which
 candidate is chosen, nothing in the format.
 
+**Guiding** (encoder-only, ``guide`` g, with the ``slope`` that :meth:`encode`
+takes): the score is also tilted against the distortion's linear change,
+``t · log q/p − g · slope · e`` (:func:`rec.samplers.base.guided_coefficients`;
+the REC codec passes the squared error's gradient at the posterior mean), so
+among the same candidates one that decodes closer to the image wins.
+
 Side information (group levels = widths or the outlier mark, group sizes) is
 written by each of the five codes of :mod:`rec.samplers.layout` and the
 shortest is kept (one byte names it). Indices are raw ``w_g``-bit fields.
