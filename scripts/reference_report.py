@@ -221,8 +221,8 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
     total = sum(len(points[n].images) for n in names)
     out += ["", f"The encodes of the split and fragility study wrote the same number of bytes as the RD "
             f"measurement for {same} of {total} (model, image) pairs."
-            + ("" if same == total else " **They differ for the others** (stale --from-results, or a "
-               "thread-count dependent analysis transform): the split is of this run's files.")]
+            + ("" if same == total else " **They differ for the others** (stale --from-results, measured on another CPU class, "
+               "or a thread-count dependent analysis transform: g_a is float): the split is of this run's files.")]
 
     out += ["", "## Fragility: decoding with a perturbed hyper-synthesis", "",
             f"Every image is decoded {len(seeds)} times (seeds {', '.join(map(str, seeds))}) with "
@@ -231,7 +231,15 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
             "(CompressAI issues 279, 309, 340). A decode is **wrong** if any integer latent of y differs, the "
             "pixels differ by more than one level, or decoding raised. How wrong: the fraction of y's integer "
             "latents that differ, and the PSNR lost against the correct decode (over the wrong decodes that "
-            "returned an image).", ""]
+            "returned an image).", "",
+            "Since 2026-12-02 the codec computes h_s, the context model and g_ep in fixed point "
+            "(rec.models.fixed_point, exact sums in any order) and its coding tables with +−×÷ only "
+            "(rec.portable), so ψ is the same on every machine (tests/test_reference_portability.py): what "
+            "this trial perturbs cannot differ between machines, and it measures what the float pipeline "
+            "that design replaced would risk. A ψ off by more than the fixed-point grid breaks the exact "
+            "path for good (on a 256² crop of kodim01 `mbt2018-low` decodes under relative noise 1e-9 and "
+            "fails under 1e-7), so nearly every trial fails now, against 53-68 % with the float pipeline "
+            "(results of 2026-11-22; bisected to the commit that made the reference portable).", ""]
     frag_rows = []
     for label, table in (("64-entry scale table (the codec)", studies), ("continuous σ (no table)", continuous)):
         for n in order:

@@ -16,7 +16,9 @@ adds, per image and model, what only :func:`rec.reference.encode` and
                                               integer latents that differ, PSNR drop
 
 The perturbation stands in for the last-bit differences of h_s between an encoder's and
-a decoder's machine (CompressAI issues 279, 309, 340); see :mod:`rec.reference`.
+a decoder's machine (CompressAI issues 279, 309, 340) in a float pipeline; the codec's h_s,
+context model and g_ep run in fixed point, so its ψ cannot differ between machines and the
+trial measures the risk that design removed (see :mod:`rec.reference`).
 
 Means over images follow the runner (CompressAI): the plain mean of per-image values.
 The encodes here use the runner's model id and hash, so their bytes are those ``rec eval``
