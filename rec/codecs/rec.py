@@ -112,7 +112,7 @@ def describe_default_samplers() -> str:
     from rec.models.zoo import DEFAULT_MODEL
 
     return (f"the model's own pair: {BUDGET_SAMPLERS} for an iso-KL model such as the default {DEFAULT_MODEL}, "
-            f"else {DEFAULT_SAMPLERS}; level 1's margin as the model's zoo entry chose for the rate")
+            f"else {DEFAULT_SAMPLERS}; level 1's margin and distortion guide as the model's zoo entry chose for the rate")
 
 
 def base_samplers(net: PLN) -> str:

@@ -106,8 +106,8 @@ class BudgetSampler(Sampler):
             fewer bits).
         temper: encoder-only exponent of the importance weights (the importance sampler's
             ``temper``; 8: close to the best candidate).
-        guide: encoder-only strength of the distortion-guided selection (the importance
-            sampler's ``guide``; 0: none).
+        guide: encoder-only strength of the distortion-guided selection, as the importance
+            sampler's (0: none).
     """
 
     name = "budget"

@@ -297,9 +297,10 @@ class ImportanceSampler(Sampler):
             margin (:attr:`effective_temper`: 8 at margin 0, 1 from margin 1
             on). A large temper with a large margin over-concentrates the
             samples (margin 2, temper 8: spread 0.77 on level 1).
-        guide: encoder-only strength of the distortion-guided selection
-            (:func:`~rec.samplers.base.guided_coefficients`; 0: none): used with
-            the ``slope`` that :meth:`encode` takes.
+        guide: encoder-only strength of the distortion-guided selection (0:
+            none): candidates score temper · log q/p − guide · slope · e, the
+            slope (given to encode) the distortion's gradient; the REC codec
+            passes the squared error's.
 
     Recommended on real latents (results/samplers_real.md, results/level2_budget.md): level 2
     ``bits=13, max_group=256, margin=0, temper=8`` (1.8-1.9 x KL of a level that holds under
