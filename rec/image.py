@@ -41,11 +41,16 @@ class AlphaDroppedWarning(UserWarning):
 
 
 def estimated_memory_gb(width: int, height: int) -> float:
-    """Peak memory of coding one image: a base for the model and libraries plus ~280 B per pixel.
+    """Peak memory of coding one image: a base for the model and libraries, ~280 B per pixel,
+    and the distortion guide's gradient (its autograd graph: ~650 B per pixel until the banding
+    of PLN.distortion_gradient caps it near 0.65 GB).
 
-    Linear in the pixel count, calibrated on the 4000×3000 measurement of results/codec.md.
+    Calibrated on peak resident sets of `rec encode` with the default model on this project's
+    machines: 0.90, 1.65 and 2.11 GB at 0.4, 1.6 and 3.5 megapixels, 2.40 GB at 4000×3000
+    (results/codec.md); the estimate stays above each.
     """
-    return 0.6 + 280e-9 * width * height
+    pixels = width * height
+    return 0.6 + 280e-9 * pixels + min(0.65, 650e-9 * pixels)
 
 
 #: The share of the machine's memory one image may need (the rest: the OS, other processes).
