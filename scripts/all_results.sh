@@ -29,6 +29,8 @@ step python scripts/sampler_real_latents.py --kodak "$KODAK"
 step python scripts/level1_margin.py --margins=0,0.5,1 --guides 0.5,1 --rates 0.05,0.15,0.5 --ideal --out results/level1_guide_high.md
 step python scripts/level1_margin.py --margins=0,0.5,1,1.5 --guides 0.125,0.25 --rates 1.4,2.8,6,15,40 --ideal --out results/level1_guide.md
 step python scripts/level1_margin.py --margins=0,0.5,1 --guides 0.0625,0.125 --rates 6,15,40 --ideal --out results/level1_guide_low.md
+step python scripts/level1_margin.py --margins=1 --guides 1,2 --rates 0.05,0.15 --ideal --out results/level1_guide_top.md
+step python scripts/level1_margin.py --margins=1 --guides 0.03125,0.0625 --rates 15,40,80 --ideal --out results/level1_guide_bottom.md
 step python scripts/level1_margin.py --model gamma-pln-vr4 --margins=-2,-1,0,1 --rates 0.1,0.4,2,8,30 --out results/level1_margin_vr4.md
 step python scripts/level2_budget.py
 step rec bench "$KODAK"/kodim01.png "$KODAK"/kodim05.png "$KODAK"/kodim23.png --betas 2,6 --threads 2 --warmup 1 \
