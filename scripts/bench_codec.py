@@ -32,6 +32,7 @@ from PIL import Image
 
 from rec.codec import compress, decompress
 from rec.codecs.rec import OWN_PAIR, default_samplers
+from rec.errors import RecError
 from rec.image import read_image
 from rec.evaluation.provenance import provenance
 from rec.models.zoo import DEFAULT_MODEL, load_model
@@ -47,8 +48,6 @@ NOISE = 1e-5
 def noisy_decode(data: bytes, model: str, seed: int) -> np.ndarray | None:
     """The file decoded with NOISE relative Gaussian noise on the output of every layer of the float
     networks (both syntheses, i.e. everything but KappaNet's integer arithmetic); None if it fails."""
-    from rec.errors import RecError
-
     net = load_model(model)
     gen = torch.Generator().manual_seed(seed)
     hooks = [m.register_forward_hook(lambda mod, inp, out: out * (1 + NOISE * torch.randn(out.shape, generator=gen)))

@@ -65,15 +65,19 @@ def _level_seed(seed: int, level: int) -> int:
     return int(raw(seed, SEED_STREAM, level))
 
 
+#: The level-1 settings a model's zoo entry may schedule by β, with the range of their values: the
+#: margin (bits) and the distortion guide's strength.
+LEVEL1_SCHEDULES = {"level1_margin": (-4.0, 4.0), "level1_guide": (0.0, 16.0)}
+
+
 def level1_schedule(net: PLN, key: str = "level1_margin") -> tuple[tuple[float, float], ...]:
-    """A level-1 setting the model's zoo entry chose by rate-distortion, as ``extra["coding"][key]``:
-    ``[[β_below, value], …]`` with β_below increasing; () if none. ``level1_margin``: the margin
-    (bits, in [-4, 4]); ``level1_guide``: the distortion guide's strength (in [0, 16]).
+    """A level-1 setting the model's zoo entry chose by rate-distortion, as ``extra["coding"][key]``
+    (a key of :data:`LEVEL1_SCHEDULES`): ``[[β_below, value], …]`` with β_below increasing; () if none.
 
     Raises:
         RecError: a malformed schedule.
     """
-    low, high = (0.0, 16.0) if key == "level1_guide" else (-4.0, 4.0)
+    low, high = LEVEL1_SCHEDULES[key]
     raw = (getattr(net, "coding", None) or {}).get(key, [])
     try:
         steps = tuple((float(b), float(m)) for b, m in raw)

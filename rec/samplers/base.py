@@ -57,6 +57,7 @@ __all__ = [
     "kl_bits_per_dim",
     "range_decoder",
     "standardized_coefficients",
+    "check_guide",
     "guided_coefficients",
     "STREAM_GREEDY",
     "STREAM_IMPORTANCE",
@@ -268,6 +269,13 @@ def standardized_coefficients(posterior: DiagonalGaussian, prior: DiagonalGaussi
     m, s = qs.mean, qs.std
     inv_v = 1.0 / (s * s)
     return m, s, 0.5 * (1.0 - inv_v), m * inv_v
+
+
+def check_guide(guide: float) -> float:
+    """A sampler's ``guide`` strength (:func:`guided_coefficients`), checked: finite, in [0, 16]."""
+    if not 0.0 <= float(guide) <= 16.0:
+        raise RecError("guide must lie in [0, 16] (0: no distortion guide)")
+    return float(guide)
 
 
 def guided_coefficients(a: np.ndarray, b: np.ndarray, temper: float, guide: float,

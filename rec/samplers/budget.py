@@ -37,10 +37,9 @@ from rec.bitio import ByteReader, ByteWriter, unzigzag, zigzag
 from rec.coding import RangeEncoder, UniformModel
 from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
-from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler, guided_coefficients,
-                               kl_bits_per_dim, range_decoder, standardized_coefficients)
-from rec.samplers.importance import (_MAX_GROUP, _check_guide, _reconstruct_kernel, _select, informative_groups,
-                                     read_bits_and_group)
+from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, SampleMessage, Sampler, check_guide,
+                               guided_coefficients, kl_bits_per_dim, range_decoder, standardized_coefficients)
+from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
 from rec.samplers.layout import make_groups
 
 __all__ = ["BudgetSampler", "candidate_counts", "budget_groups"]
@@ -126,7 +125,7 @@ class BudgetSampler(Sampler):
             raise RecError("temper must lie in (0, 16]")
         self.bits, self.max_group, self.temper = int(bits), int(max_group), float(temper)
         self.margin16 = int(round(float(margin) * LEVELS_PER_BIT))
-        self.guide = _check_guide(guide)
+        self.guide = check_guide(guide)
         self.levels: np.ndarray | None = None
 
     @property

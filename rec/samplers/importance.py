@@ -69,7 +69,8 @@ from rec.distributions import DiagonalGaussian
 from rec.errors import FormatError, RecError
 from rec.inverse_normal import APPROX_TABLE_BITS, approx_table, ndtri_float
 from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_OUTLIER, STREAM_SELECT, MessageBits, SampleMessage,
-                               Sampler, guided_coefficients, kl_bits_per_dim, standardized_coefficients)
+                               Sampler, check_guide, guided_coefficients, kl_bits_per_dim,
+                               standardized_coefficients)
 from rec.samplers.layout import LAYOUT_CODES, GroupLayout, decode_layout, encode_layout, make_groups, row_length
 from rec.samplers.outliers import (decode_outliers, dequantize_outliers, encode_outliers, outlier_dither,
                                    quantize_outliers)
@@ -236,13 +237,6 @@ def informative_groups(gid: np.ndarray, informative: np.ndarray, n_groups: int) 
     return inf_dims, inf_ptr
 
 
-def _check_guide(guide: float) -> float:
-    """A sampler's ``guide`` strength, checked: finite, in [0, 16]."""
-    if not 0.0 <= float(guide) <= 16.0:
-        raise RecError("guide must lie in [0, 16] (0: no distortion guide)")
-    return float(guide)
-
-
 def read_bits_and_group(r: ByteReader, max_bits: int) -> tuple[int, int]:
     """A grouping sampler's message fields ``bits`` and ``max_group`` (FormatError outside their ranges)."""
     bits = r.varint(max_bits)
@@ -338,7 +332,7 @@ class ImportanceSampler(Sampler):
             raise RecError("need 0 <= partial_margin < bits")
         self.partial_margin = float(partial_margin)
         self.temper = float(temper)
-        self.guide = _check_guide(guide)
+        self.guide = check_guide(guide)
 
     @property
     def effective_temper(self) -> float:
