@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from rec.errors import RecError  # noqa: E402
 from rec.evaluation.bdrate import bd_rate  # noqa: E402
 from rec.evaluation.provenance import provenance  # noqa: E402
-from rec.evaluation.reference_study import PointStudy, study_point, wavefront_steps  # noqa: E402
+from rec.evaluation.reference_study import PointStudy, fragility_trial, study_point, wavefront_steps  # noqa: E402
 from rec.evaluation.results import load_anchor, load_curve  # noqa: E402
 from rec.evaluation.runner import (CodecResult, EvalImage, ImageResult, RatePoint, evaluate_mbt2018,  # noqa: E402
                                    load_images, load_mbt2018, zoo_models)
@@ -155,7 +155,8 @@ def previous_oracle(path: Path) -> str | None:
 
 def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: Sequence[str], entries: dict,
            lambdas: dict, points: dict, studies: dict, continuous: dict, rd_source: str, anchor,
-           png_link: str | None, seeds: Sequence[int], noise: float, oracle: str, load: float) -> str:
+           png_link: str | None, seeds: Sequence[int], noise: float, oracle: str, load: float,
+           threshold: tuple[str, str, dict[float, bool]]) -> str:
     """The whole report (markdown)."""
     sizes = sorted({f"{im.width}×{im.height}" for im in images})
     steps = sorted({wavefront_steps(im.height, im.width) for im in images})
@@ -237,8 +238,9 @@ def render(*, provenance: str, kodak: Path, images: Sequence[EvalImage], names: 
             "(rec.portable), so ψ is the same on every machine (tests/test_reference_portability.py): what "
             "this trial perturbs cannot differ between machines, and it measures what the float pipeline "
             "that design replaced would risk. A ψ off by more than the fixed-point grid breaks the exact "
-            "path for good (on a 256² crop of kodim01 `mbt2018-low` decodes under relative noise 1e-9 and "
-            "fails under 1e-7), so nearly every trial fails now, against 53-68 % with the float pipeline "
+            f"path for good (on a 256² crop of {threshold[1]}, `{threshold[0]}` under relative noise "
+            + ", ".join(f"{level:g}: {'decodes' if ok else 'fails'}" for level, ok in threshold[2].items())
+            + "), so nearly every trial fails now, against 53-68 % with the float pipeline "
             "(results of 2026-11-22; bisected to the commit that made the reference portable).", ""]
     frag_rows = []
     for label, table in (("64-entry scale table (the codec)", studies), ("continuous σ (no table)", continuous)):
@@ -365,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
                 _log(f"{n} (scale levels {levels}): {table[n].bpp_y:.4f} + {table[n].bpp_z:.4f} bpp; "
                      f"{f.wrong}/{f.trials} wrong decodes ({time.perf_counter() - started:.0f} s)")
 
+        # where the exact path starts to break: the first model on a 256² crop of the first image
+        crop = images[0].rgb[:256, :256]
+        threshold = (names[0], images[0].name,
+                     {level: fragility_trial(load_mbt2018(names[0]), crop, level, 0).symbols_equal for level in (1e-9, 1e-7)})
+
         from rec.evaluation.rd_plot import plot_rd  # needs matplotlib: not for --oracle-only
 
         curve = CodecResult("mbt2018", "mbt2018 (ours, rec.reference)", "", "model",
@@ -374,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         text = render(provenance=provenance(__file__, argv), kodak=args.kodak, images=images, names=names, entries=entries, lambdas=lambdas,
                       points=points, studies=studies, continuous=continuous, rd_source=rd_source, anchor=anchor,
                       png_link=Path(os.path.relpath(args.plot, args.out.parent)).as_posix(), seeds=seeds,
-                      noise=args.noise, oracle=oracle_section(previous_oracle(args.out)), load=load)
+                      noise=args.noise, oracle=oracle_section(previous_oracle(args.out)), load=load,
+                      threshold=threshold)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
     except RecError as e:
