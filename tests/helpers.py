@@ -72,20 +72,21 @@ def tiny_variable_rate_model(seed: int = 0):
     return model
 
 
-def tiny_isokl_model(seed: int = 0):
+def tiny_isokl_model(seed: int = 0, group_budget: int = 0):
     """A tiny variable-rate iso-KL γ-PLN named ``tiny-iso-<seed>`` whose KappaNet gives budgets of a
-    few bits per dimension that vary with z2 and β (zeros among them)."""
+    few bits per dimension that vary with z2 and β (zeros among them); ``group_budget``: its groups
+    share their budgets (ModelConfig.group_budget)."""
     from rec.models.pln import PLN, ModelConfig
 
     torch.manual_seed(seed)
     model = PLN(ModelConfig(kind="gamma-pln", posterior="isokl", N=16, M=8, F=16, G=4, beta=0.5, beta_min=0.1,
-                            beta_max=4.0, gamma_inf=0.001)).eval()
+                            beta_max=4.0, gamma_inf=0.001, group_budget=group_budget)).eval()
     with torch.no_grad():
         for layer in (model.kappa.conv1, model.kappa.up, model.kappa.conv2, model.kappa.out):
             layer.weight.normal_(0, 3.0 / math.sqrt(layer.weight[0].numel()))
             layer.bias.uniform_(0, 1)
         model.kappa.out.bias.uniform_(-1, 4)
-    model.name = f"tiny-iso-{seed}"
+    model.name = f"tiny-iso-{seed}" + (f"-g{group_budget}" if group_budget else "")
     return model
 
 

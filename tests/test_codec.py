@@ -344,6 +344,44 @@ def test_an_isokl_model_codes_level1_without_side_information_and_decodes_under_
     assert np.array_equal(decompress(other, model=iso), other.decoded)
 
 
+def test_a_model_whose_groups_share_their_budgets_codes_each_group_at_its_summed_budget():
+    """ModelConfig.group_budget: the encoder splits a group's summed κ unevenly between its dimensions;
+    the budget sampler groups as the model does, so each group's KL is still its budget, the index
+    bits follow the KL and the file decodes to the encoder's image."""
+    from rec.samplers.budget import budget_groups, candidate_counts
+    from tests.helpers import tiny_isokl_model
+
+    iso = tiny_isokl_model(group_budget=96)
+    with torch.no_grad():
+        iso.analysis1[-1].bias[iso.config.M:].normal_(0, 1.5)  # share logits away from 0
+    seen = []
+    budget = iso.level1_budget
+    iso.level1_budget = lambda z2, beta=None: seen.append(budget(z2, beta)) or seen[-1]  # the levels the codec used
+    img = smooth_image(np.random.default_rng(6), 75, 101)
+    data = compress(img, model=iso, beta=0.7, seed=2, samplers="importance:budget(bits=8)")
+    z1 = data.report.levels[-1]
+    assert z1.side_bits <= 40 and z1.index_bits <= 1.02 * z1.kl_bits + 8 * 16
+    assert np.array_equal(decompress(data, model=iso), data.decoded)
+    levels = seen[0].reshape(-1)
+
+    def indexed(T: int) -> int:
+        return int((candidate_counts(budget_groups(levels, T, 1024)[1], 0, 8) > 1).sum())
+
+    assert z1.groups == indexed(96) != indexed(8 * 16)  # the model's groups, not those of bits=8
+    # each group's KL is its summed budget, split unevenly by the encoder
+    from rec.models.pln import pad_to_multiple
+
+    x = pad_to_multiple(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255, 64)
+    with torch.no_grad():
+        lat = iso.draw(iso.analyze(x, 0.7), mean=True)
+        levels = budget(lat.z2, 0.7).reshape(-1)
+    sizes, sums = budget_groups(levels, 96, 1024)
+    gid = np.repeat(np.arange(sizes.size), sizes)
+    kl = lat.q1.kl(lat.p1).double().numpy().reshape(-1) / np.log(2)
+    assert np.allclose(np.bincount(gid, kl), sums / 16, atol=1e-3)
+    assert np.abs(kl - levels / 16).max() > 0.5
+
+
 def test_the_budget_sampler_needs_an_isokl_model(model, image):
     with pytest.raises(RecError, match="iso-KL"):
         compress(image, model=model, samplers="importance:budget")

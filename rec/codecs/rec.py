@@ -176,13 +176,13 @@ def _chain(net: PLN, shapes: tuple, beta: float | None, level2: Callable[[Normal
     return z2, level1(net.level1_prior(z2, shapes[0], beta), None if z2 is None else net.level1_budget(z2, beta))
 
 
-def _bound(sampler: Sampler, levels: np.ndarray | None) -> Sampler:
-    """The level-1 sampler, bound to the budget levels when it is a budget sampler."""
+def _bound(sampler: Sampler, levels: np.ndarray | None, net: PLN) -> Sampler:
+    """The level-1 sampler, bound to the budget levels (and the model's shared groups) when it is a budget sampler."""
     if not isinstance(sampler, BudgetSampler):
         return sampler
     if levels is None:
         raise RecError("the budget sampler needs an iso-KL model (posterior = 'isokl'), whose z2 gives the budgets")
-    return sampler.bind(levels)
+    return sampler.bind(levels, net.config.group_budget)
 
 
 def _decoded(container: Container, net: PLN, level: int, sampler: Sampler, prior: Normal) -> torch.Tensor:
@@ -270,10 +270,10 @@ class RecCodec:
             return _tensor(msg.sample, net)
 
         if isinstance(s1, BudgetSampler) and net.config.posterior != "isokl":
-            _bound(s1, None)  # refuses before any coding
+            _bound(s1, None, net)  # refuses before any coding
 
         def level1(prior: Normal, levels: np.ndarray | None) -> torch.Tensor:
-            sampler, posterior = _bound(s1, levels), net.level1_posterior(analysis.level1, prior, net.budget_bits(levels))
+            sampler, posterior = _bound(s1, levels, net), net.level1_posterior(analysis.level1, prior, net.budget_bits(levels))
             target = x[:, :, :height, :width]
             return code("z1", 1, sampler, posterior, prior, _distortion_slope(net, sampler, posterior, prior, target, beta))
 
@@ -315,7 +315,7 @@ class RecCodec:
 
         try:
             _, z1 = _chain(net, shapes, beta, lambda prior: _decoded(container, net, 2, samplers[0], prior),
-                           lambda prior, levels: _decoded(container, net, 1, _bound(samplers[-1], levels), prior))
+                           lambda prior, levels: _decoded(container, net, 1, _bound(samplers[-1], levels, net), prior))
         except RecError as e:
             if isinstance(e, FormatError):
                 raise
@@ -338,7 +338,7 @@ class RecCodec:
                 # the budget sampler's groups follow from z2: decode it (exact, small) for the counts
                 z2 = _decoded(container, net, 2, sampler, net.level2_prior(shape))
             if isinstance(sampler, BudgetSampler) and z2 is not None:
-                sampler = sampler.bind(net.level1_budget(z2, checked_rate(container, net)))
+                sampler = _bound(sampler, net.level1_budget(z2, checked_rate(container, net)), net)
             b = sampler.inspect(payload, shape[1:])  # no batch
             out.append(LevelBits(name, spec.name, b.index_bits, b.side_bits, b.outlier_bits, b.groups, b.outliers))
         return out

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-__all__ = ["iso_std_ratio", "iso_kl_posterior"]
+__all__ = ["iso_std_ratio", "iso_kl_posterior", "shared_budgets"]
 
 _NEWTON_STEPS = 12
 
@@ -78,6 +78,37 @@ def iso_kl_posterior(offset: torch.Tensor, prior_mean: torch.Tensor, prior_std: 
     r = (kappa - 0.5 * delta * delta).clamp_min(0)
     s = iso_std_ratio(r)
     return prior_mean + prior_std * delta, prior_std * s
+
+
+def shared_budgets(kappa_bits: torch.Tensor, logits: torch.Tensor, group_budget: int) -> torch.Tensor:
+    """Budgets (bits) that groups of dimensions share: κ'_i = K_g · κ_i e^{ℓ_i} / Σ_{j∈g} κ_j e^{ℓ_j}.
+
+    The groups are the budget sampler's raster fill of each image's integer levels 16 κ
+    (:func:`rec.samplers.budget.budget_groups` with T = ``group_budget`` and at most
+    :data:`~rec.samplers.budget.SHARED_MAX_GROUP` dimensions), K_g their summed κ:
+    the decoder derives both, and the sampler draws a group's candidates jointly, so how the
+    encoder splits K_g between the group's dimensions (``logits`` ℓ, one per dimension) needs
+    no side information. Σ_{i∈g} κ'_i = K_g; a dimension with κ = 0 keeps 0; ℓ = 0 gives κ.
+    """
+    from rec.samplers.budget import LEVELS_PER_BIT, SHARED_MAX_GROUP, budget_groups  # the coder's grouping
+
+    b = kappa_bits.shape[0]
+    flat = kappa_bits.reshape(b, -1)
+    levels = torch.round(flat.detach() * LEVELS_PER_BIT).to(torch.int64).cpu().numpy()
+    gids, offset = [], 0
+    for row in levels:
+        sizes, _ = budget_groups(row, group_budget, SHARED_MAX_GROUP)
+        gids.append(torch.repeat_interleave(torch.arange(offset, offset + sizes.size), torch.from_numpy(sizes)))
+        offset += sizes.size
+    gid = torch.cat(gids).to(flat.device)
+    k = flat.reshape(-1)
+    live = k > 0
+    z = torch.where(live, torch.log(k.clamp_min(1e-12)) + logits.reshape(-1).to(k), torch.full_like(k, -math.inf))
+    top = torch.full((offset,), -math.inf, device=k.device, dtype=k.dtype).scatter_reduce(0, gid, z.detach(), "amax")
+    e = torch.where(live, torch.exp(z - top[gid].clamp_min(-1e30)), torch.zeros_like(k))
+    total = torch.zeros(offset, device=k.device, dtype=k.dtype).index_add(0, gid, k)
+    norm = torch.zeros(offset, device=k.device, dtype=k.dtype).index_add(0, gid, e)
+    return (total[gid] * e / norm[gid].clamp_min(1e-30)).reshape(kappa_bits.shape)
 
 
 def kl_nats(mean, std, prior_mean, prior_std) -> torch.Tensor:

@@ -58,7 +58,7 @@ from torch import nn
 
 from rec.errors import RecError
 from rec.image import check_size, image_tensor
-from rec.models.isokl import LN2, iso_kl_posterior
+from rec.models.isokl import LN2, iso_kl_posterior, shared_budgets
 from rec.models.kappa import LEVELS_PER_BIT, KappaNet
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
@@ -86,6 +86,9 @@ class ModelConfig:
         knots: knots of the rate embedding (variable rate only).
         likelihood: "laplace" (the thesis's) or "gaussian" (MSE-trained); see the
             module docstring.
+        group_budget: iso-KL only: the largest budget (in sixteenths of a bit) of the groups
+            whose dimensions share their summed budget (:func:`rec.models.isokl.shared_budgets`);
+            0: every dimension spends its own κ.
     """
 
     kind: str = "gamma-pln"
@@ -100,6 +103,7 @@ class ModelConfig:
     beta_max: float = 0.0
     knots: int = 8
     likelihood: str = "laplace"
+    group_budget: int = 0
 
     def __post_init__(self):
         if self.kind not in ("pln", "gamma-pln", "vae"):
@@ -110,6 +114,8 @@ class ModelConfig:
             raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision', 'residual' or 'isokl'")
         if self.posterior == "isokl" and self.kind == "vae":
             raise RecError("the iso-KL posterior needs z2 (a two-level model), not the one-level VAE")
+        if self.group_budget and (self.posterior != "isokl" or not 0 < self.group_budget <= LEVELS_PER_BIT * 20):
+            raise RecError(f"group_budget needs the iso-KL posterior and a value in (0, {LEVELS_PER_BIT * 20}] sixteenths of a bit")
         if self.likelihood not in ("laplace", "gaussian"):
             raise RecError(f"unknown likelihood {self.likelihood!r}: expected 'laplace' or 'gaussian'")
         if self.variable_rate and not (0 < self.beta_min <= self.beta <= self.beta_max and self.knots >= 2):
@@ -356,13 +362,21 @@ class PLN(nn.Module):
         if self.config.posterior == "isokl":
             if kappa_bits is None:
                 raise RecError("the iso-KL posterior needs the level-1 budgets κ")
-            mean, std = iso_kl_posterior(level1.mean, prior.mean, prior.std, kappa_bits.to(prior.mean) * LN2)
+            kappa_bits = self.spent_budgets(level1, kappa_bits.to(prior.mean))
+            mean, std = iso_kl_posterior(level1.mean, prior.mean, prior.std, kappa_bits * LN2)
             return Normal(mean, std)
         if self.config.posterior == "residual":
             return Normal(prior.mean + level1.mean, prior.std * level1.std)
         px, pp = level1.std.pow(-2), prior.std.pow(-2)
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
+
+    def spent_budgets(self, level1: Normal, kappa_bits: torch.Tensor) -> torch.Tensor:
+        """The KL in bits each level-1 dimension spends: κ itself, or with ``group_budget`` each
+        group's summed κ shared by the encoder (its log σx are the share logits)."""
+        if not self.config.group_budget:
+            return kappa_bits
+        return shared_budgets(kappa_bits, level1.std.log(), self.config.group_budget)
 
     def draw(self, analysis: Analysis, *, mean: bool = False, generator: torch.Generator | None = None) -> Latents:
         """z2 ~ q(z2|x), then z1 ~ q(z1|z2,x) (the posterior means with ``mean=True``).
@@ -485,6 +499,7 @@ class PLN(nn.Module):
             if self.config.posterior == "isokl":
                 kappa = self.kappa(z2, beta if beta is not None else self.config.beta)
                 q1 = self.level1_posterior(a.level1, p1, kappa)
+                kappa = self.spent_budgets(a.level1, kappa)
             else:
                 q1 = self.level1_posterior(a.level1, p1)
         kl1_map = kappa * LN2 if self.config.posterior == "isokl" else q1.kl(p1)

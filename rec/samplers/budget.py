@@ -18,7 +18,11 @@ outliers, no side information. Since N_g is not restricted to powers of two, the
 costs log2 N_g ≈ K_g + m bits: the margin is the whole slack.
 
 Use: ``sampler.bind(levels)`` (the model's :meth:`~rec.models.pln.PLN.level1_budget`) before
-``encode`` / ``decode``; :meth:`inspect` needs no levels.
+``encode`` / ``decode``; :meth:`inspect` needs no levels. A model whose groups share their
+budgets (``ModelConfig.group_budget``, :func:`rec.models.isokl.shared_budgets`) binds with
+``shared=group_budget``: the groups are then the model's fill (T = group_budget, at most
+:data:`SHARED_MAX_GROUP` dimensions), whatever ``bits``, ``margin`` and ``max_group`` say, so that
+each group's KL is its summed budget; the counts still follow from K_g, the margin and ``bits``.
 
 Invariants: every discrete decision of the decoder (groups, counts, the coding order) comes
 from the integer levels and the message's integers, none from floats; N_g ≤ 2^bits.
@@ -42,9 +46,10 @@ from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, Sa
 from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
 from rec.samplers.layout import make_groups
 
-__all__ = ["BudgetSampler", "candidate_counts", "budget_groups"]
+__all__ = ["BudgetSampler", "candidate_counts", "budget_groups", "SHARED_MAX_GROUP"]
 
 LEVELS_PER_BIT = 16
+SHARED_MAX_GROUP = 1024  # the largest group of a model whose groups share their budgets
 _MAX_BITS = 20
 _ONE = 24  # fixed point of the count table: 2^(f/16) · 2^24
 
@@ -127,19 +132,24 @@ class BudgetSampler(Sampler):
         self.margin16 = int(round(float(margin) * LEVELS_PER_BIT))
         self.guide = check_guide(guide)
         self.levels: np.ndarray | None = None
+        self.shared = 0
 
     @property
     def params(self) -> dict:
         return dict(bits=self.bits, max_group=self.max_group, margin=self.margin16 / LEVELS_PER_BIT, temper=self.temper,
                     guide=self.guide)
 
-    def bind(self, levels: np.ndarray) -> "BudgetSampler":
-        """This sampler with the budget levels of the latent it codes (any shape; raster order)."""
+    def bind(self, levels: np.ndarray, shared: int = 0) -> "BudgetSampler":
+        """This sampler with the budget levels of the latent it codes (any shape; raster order);
+        ``shared``: the model's group budget when its groups share their budgets (module docstring)."""
         levels = np.asarray(levels)
         if levels.dtype.kind not in "iu" or (levels.size and (levels.min() < 0 or levels.max() > 1 << 16)):
             raise RecError("budget levels must be integers in [0, 65536]")
+        if not (isinstance(shared, (int, np.integer)) and 0 <= shared <= LEVELS_PER_BIT * _MAX_BITS):
+            raise RecError(f"a shared group budget must be an integer in [0, {LEVELS_PER_BIT * _MAX_BITS}]")
         bound = copy.copy(self)
         bound.levels = np.ascontiguousarray(levels, dtype=np.int64).reshape(-1)
+        bound.shared = int(shared)
         return bound
 
     def _layout(self, D: int, bits: int, max_group: int, margin16: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +158,8 @@ class BudgetSampler(Sampler):
                            "an iso-KL model gives them)")
         if self.levels.size != D:
             raise RecError(f"{self.levels.size} budget levels for a latent of {D} dimensions")
-        sizes, sums = budget_groups(self.levels, LEVELS_PER_BIT * bits - margin16, max_group)
+        fill = (self.shared, SHARED_MAX_GROUP) if self.shared else (LEVELS_PER_BIT * bits - margin16, max_group)
+        sizes, sums = budget_groups(self.levels, *fill)
         return sizes, candidate_counts(sums, margin16, bits)
 
     def _encode(self, posterior: DiagonalGaussian, prior: DiagonalGaussian, seed: int,

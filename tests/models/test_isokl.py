@@ -76,3 +76,60 @@ def test_an_isokl_model_trains_its_budgets_through_the_rate_and_the_distortion()
         kappa = model.kappa(z2, beta)
     assert kappa.sum().item() > 0
     assert losses.kl1_bits.item() == pytest.approx(kappa.sum().item() / 2, rel=1e-5)
+
+
+def _groups(levels: np.ndarray, budget: int) -> np.ndarray:
+    from rec.samplers.budget import budget_groups
+
+    sizes, _ = budget_groups(levels.reshape(-1), budget, 1024)
+    return np.repeat(np.arange(sizes.size), sizes)
+
+
+def test_shared_budgets_keep_each_groups_sum_and_follow_the_encoders_logits():
+    from rec.models.isokl import shared_budgets
+
+    g = torch.Generator().manual_seed(3)
+    levels = torch.randint(0, 48, (2, 4, 6, 8), generator=g)
+    levels[levels < 12] = 0
+    kappa = (levels.double() / 16).requires_grad_()
+    logits = (torch.randn(levels.shape, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    spent = shared_budgets(kappa, logits, 96)
+    for i in range(2):  # each group of the coder's fill (T = 96 sixteenths) spends exactly its summed κ
+        gid = _groups(levels[i].numpy(), 96)
+        assert gid.max() > 5
+        assert np.allclose(np.bincount(gid, spent[i].detach().numpy().reshape(-1)),
+                           np.bincount(gid, kappa[i].detach().numpy().reshape(-1)), atol=1e-12, rtol=0)
+    assert torch.all(spent[levels == 0] == 0) and torch.all(spent >= 0)
+    # within a group the shares follow κ e^ℓ: a larger logit takes more of the budget
+    assert not torch.allclose(spent, kappa)
+    assert torch.allclose(shared_budgets(kappa, torch.zeros_like(logits), 96), kappa, atol=1e-12, rtol=0)  # ℓ = 0: κ
+    (spent * torch.linspace(0, 1, spent.numel(), dtype=torch.float64).reshape(spent.shape)).sum().backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0 and kappa.grad.abs().sum() > 0
+
+
+def test_a_group_sharing_model_spends_its_groups_budgets_in_training_and_in_the_ideal_sample():
+    from tests.helpers import image_batch, tiny_isokl_model
+
+    model = tiny_isokl_model(group_budget=64)
+    with torch.no_grad():  # the encoder's share logits (its log σx) away from 0
+        model.analysis1[-1].bias[model.config.M:].normal_(0, 1.5)
+    x = image_batch(1, size=128)
+    beta = torch.tensor([0.5], dtype=torch.float64)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        losses = model.train()(x, beta=beta)
+        torch.manual_seed(5)
+        a = model.analyze(x, beta)
+        z2 = a.q2.sample(torch.randn_like(a.q2.mean))
+        kappa = model.kappa(z2, beta)
+    assert losses.kl1_bits.item() == pytest.approx(kappa.sum().item(), rel=1e-5)  # the rate is the budgets' sum
+    model.eval()
+    with torch.no_grad():
+        latents = model.draw(model.analyze(x, 0.5), generator=torch.Generator().manual_seed(0))
+        levels = model.level1_budget(latents.z2, 0.5)
+        kl = kl_nats(latents.q1.mean.double(), latents.q1.std.double(), latents.p1.mean.double(),
+                     latents.p1.std.double()).numpy() / np.log(2)
+    gid = _groups(levels[0], 64)
+    per_group = np.bincount(gid, kl[0].reshape(-1))
+    assert np.allclose(per_group, np.bincount(gid, levels[0].reshape(-1) / 16), atol=1e-4)
+    assert not np.allclose(kl[0].reshape(-1), levels[0].reshape(-1) / 16, atol=1e-2)  # shared, not per dimension
