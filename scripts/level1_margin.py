@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from rec.codec import compress
-from rec.codecs.rec import base_samplers, with_level1_margin
+from rec.codecs.rec import base_samplers, with_level1_knobs
 from rec.evaluation.provenance import provenance
 from rec.image import image_files, read_image
 from rec.models.zoo import DEFAULT_MODEL, load_model
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     points, ideal, ideal_curve = {}, {}, {}
     for rate in rates:
         for margin, guide in settings:
-            spec = with_level1_margin(margin, pair, guide=guide)
+            spec = with_level1_knobs(margin, pair, guide=guide)
             size, psnr, ratio, gap, kl, ideal_psnr = 0, [], [], [], 0.0, []
             for rgb in images:
                 data = compress(rgb, model=args.model, samplers=spec, rate=rate, verify=True, ideal=args.ideal)

@@ -297,14 +297,14 @@ def test_the_distortion_guide_lowers_the_error_at_the_same_rate():
     """On the shipped model, guided selection (level 1 tilted against the squared error's slope)
     writes the same bytes' worth and decodes with a smaller error than plain selection, seed by seed
     on average (0.2-0.4 dB on photos, results/level1_guide.md)."""
-    from rec.codecs.rec import BUDGET_SAMPLERS, with_level1_margin
+    from rec.codecs.rec import BUDGET_SAMPLERS, with_level1_knobs
 
     img = smooth_image(np.random.default_rng(10), 128, 160)
     plain, guided = [], []
     for seed in range(4):
-        a = compress(img, model=DEFAULT_MODEL, rate=2.0, seed=seed, samplers=with_level1_margin(1.0, BUDGET_SAMPLERS))
+        a = compress(img, model=DEFAULT_MODEL, rate=2.0, seed=seed, samplers=with_level1_knobs(1.0, BUDGET_SAMPLERS))
         b = compress(img, model=DEFAULT_MODEL, rate=2.0, seed=seed,
-                     samplers=with_level1_margin(1.0, BUDGET_SAMPLERS, guide=0.25))
+                     samplers=with_level1_knobs(1.0, BUDGET_SAMPLERS, guide=0.25))
         assert abs(len(a) - len(b)) <= 2  # the guide's own header bytes
         plain.append(a.report.psnr)
         guided.append(b.report.psnr)

@@ -47,7 +47,7 @@ from rec.random import raw
 from rec.samplers import BudgetSampler, Sampler, make, parse_sampler
 
 __all__ = ["CODEC_ID", "DEFAULT_SAMPLERS", "BUDGET_SAMPLERS", "OWN_PAIR", "RecCodec", "base_samplers", "coding_samplers", "default_samplers",
-           "describe_default_samplers", "level1_schedule", "parse_samplers", "with_level1_margin"]
+           "describe_default_samplers", "level1_schedule", "parse_samplers", "with_level1_knobs"]
 
 CODEC_ID = "rec"
 #: Adaptive importance sampling on both levels, tempered selection (results/samplers_real.md).
@@ -100,7 +100,7 @@ def default_samplers(net: PLN, beta: float | None) -> str:
     (:func:`level1_schedule`) give them at β (a fixed-rate model: its default β), 0 where they
     give none. results/level1_guide*.md measure the choice; an explicit sampler pair overrides it."""
     beta = float(net.config.beta if beta is None else beta)
-    return with_level1_margin(_at(level1_schedule(net), beta), base_samplers(net),
+    return with_level1_knobs(_at(level1_schedule(net), beta), base_samplers(net),
                               guide=_at(level1_schedule(net, "level1_guide"), beta))
 
 
@@ -124,9 +124,9 @@ def base_samplers(net: PLN) -> str:
     return BUDGET_SAMPLERS if net.config.posterior == "isokl" else DEFAULT_SAMPLERS
 
 
-def with_level1_margin(margin: float, pair: str = DEFAULT_SAMPLERS, guide: float = 0.0) -> str:
-    """``pair`` (:data:`DEFAULT_SAMPLERS` or :data:`BUDGET_SAMPLERS`) with level 1's margin (0 there)
-    set to ``margin`` and, unless 0, its distortion ``guide``."""
+def with_level1_knobs(margin: float, pair: str = DEFAULT_SAMPLERS, guide: float = 0.0) -> str:
+    """``pair`` (:data:`DEFAULT_SAMPLERS` or :data:`BUDGET_SAMPLERS`) with level 1's two encoder knobs
+    set: its margin (0 there) to ``margin`` and, unless 0, its distortion ``guide``."""
     level2, level1 = pair.split(":")
     level1 = level1.replace("margin=0", f"margin={margin:g}")
     return f"{level2}:{level1[:-1]},guide={guide:g})" if guide else f"{level2}:{level1}"
