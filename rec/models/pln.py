@@ -362,14 +362,16 @@ class PLN(nn.Module):
         if self.config.posterior == "isokl":
             if kappa_bits is None:
                 raise RecError("the iso-KL posterior needs the level-1 budgets κ")
-            kappa_bits = self.spent_budgets(level1, kappa_bits.to(prior.mean))
-            mean, std = iso_kl_posterior(level1.mean, prior.mean, prior.std, kappa_bits * LN2)
-            return Normal(mean, std)
+            return self._iso_posterior(level1, prior, self.spent_budgets(level1, kappa_bits.to(prior.mean)))
         if self.config.posterior == "residual":
             return Normal(prior.mean + level1.mean, prior.std * level1.std)
         px, pp = level1.std.pow(-2), prior.std.pow(-2)
         var = 1.0 / (px + pp)
         return Normal((level1.mean * px + prior.mean * pp) * var, var.sqrt())
+
+    @staticmethod
+    def _iso_posterior(level1: Normal, prior: Normal, spent_bits: torch.Tensor) -> Normal:
+        return Normal(*iso_kl_posterior(level1.mean, prior.mean, prior.std, spent_bits * LN2))
 
     def spent_budgets(self, level1: Normal, kappa_bits: torch.Tensor) -> torch.Tensor:
         """The KL in bits each level-1 dimension spends: κ itself, or with ``group_budget`` each
@@ -497,9 +499,8 @@ class PLN(nn.Module):
             kl2 = per_image(a.q2.kl(self.level2_prior(a.q2.mean.shape)))
             p1 = self.level1_prior(z2, beta=a.beta)
             if self.config.posterior == "isokl":
-                kappa = self.kappa(z2, beta if beta is not None else self.config.beta)
-                q1 = self.level1_posterior(a.level1, p1, kappa)
-                kappa = self.spent_budgets(a.level1, kappa)
+                kappa = self.spent_budgets(a.level1, self.kappa(z2, beta if beta is not None else self.config.beta))
+                q1 = self._iso_posterior(a.level1, p1, kappa)
             else:
                 q1 = self.level1_posterior(a.level1, p1)
         kl1_map = kappa * LN2 if self.config.posterior == "isokl" else q1.kl(p1)
