@@ -3,7 +3,7 @@
     import rec
     data = rec.compress("photo.png")          # bytes of a .rec file; data.report has the figures
     rgb = rec.decompress(data)                 # RGB uint8 array
-    model = rec.load_model("gamma-pln-mid")    # a shipped model
+    model = rec.load_model("gamma-pln-iso")    # a shipped model
 """
 
 from rec.errors import FormatError, RecError

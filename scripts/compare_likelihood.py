@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             cells = [bd_cell(group[0], curve, metric).text() for metric in ("psnr", "ms-ssim-db")]
             lines.append(f"| {curve.name} | {cells[0]} | {cells[1]} |")
         lines.append("")
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).write_text("\n".join(lines).rstrip("\n") + "\n")
     print("\n".join(lines[-2 * len(curves) - 6:]))
 
 

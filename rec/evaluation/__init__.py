@@ -44,7 +44,7 @@ Typical use::
     bdrate.bd_rate(jpeg.bpp, jpeg.values("psnr"), ours.bpp, ours.values("psnr"))
 
     from rec.evaluation import evaluate, write_results
-    write_results(evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-mid"], limit=2), "out")
+    write_results(evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-iso"], limit=2), "out")
 
 ``rec eval`` (:mod:`.cli_eval`), ``scripts/run_classical.py`` and
 ``scripts/plot_rd.py`` drive these on Kodak.

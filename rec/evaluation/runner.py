@@ -82,7 +82,7 @@ The parts, one job each (every name below is importable from here too)::
 Typical use::
 
     from rec.evaluation.runner import evaluate, write_results
-    results = evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-mid"], limit=2)
+    results = evaluate("kodak", ["jpeg", "rec"], models=["gamma-pln-iso"], limit=2)
     write_results(results, "out")
 
 Times are wall clock in one process (no parallelism): indicative only on a shared machine.

@@ -40,9 +40,10 @@ def test_the_likelihood_comparison_tables_each_model_and_its_bd_rate(tmp_path, e
     out = tmp_path / "likelihood.md"
     script = load_script("compare_likelihood")
     script.main(["--models", "tiny-vr-0", "tiny-vr-1", "--labels", "a", "b", "--data", str(data), "--rates", "0.1,4",
-                 "--out", str(out)])
+                 "--coded", "--note", "how they were trained", "--out", str(out)])
     md = out.read_text()
-    assert md.count("| β | KL bpp |") == 2 and "1 images of" in md
+    assert md.count("| β | KL bpp |") == 2 and "1 images of" in md and "how they were trained" in md
+    assert md.count("bpp written | written/KL |") == 2 and "coded curves" in md and "ideal curves" in md
     from rec.codec import resolve_model
     from rec.image import read_image
 
