@@ -68,6 +68,8 @@ class TrainConfig:
     init_only: str = ""  # comma-separated name prefixes: take only these tensors from init (e.g. "analysis1,synthesis1")
     freeze: str = ""  # comma-separated name prefixes held fixed for the first freeze_steps steps (e.g. warm-started
     freeze_steps: int = 0  # transforms while a fresh entropy model fits their latents); single-process only
+    rate_min: float = 0.0  # a variable-rate model: the part of its range training draws the rate from
+    rate_max: float = 0.0  # (log-uniform in [rate_min, rate_max]; 0: that end of the model's range)
 
     def __post_init__(self):
         if self.schedule not in ("exponential", "cosine"):
@@ -93,6 +95,24 @@ class TrainConfig:
 class RunConfig:
     model: ModelConfig | JointConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        t = self.train
+        if t.rate_min or t.rate_max:
+            full = getattr(self.model, "rate_range", None)
+            lo, hi = self.sampled_rates or (0.0, 0.0)
+            if full is None or not full[0] <= lo < hi <= full[1]:
+                raise RecError(f"train.rate_min/rate_max need a variable-rate model and "
+                               f"rate_min < rate_max inside its range {full}")
+
+    @property
+    def sampled_rates(self) -> tuple[float, float] | None:
+        """The range training draws a variable-rate model's rate from (train.rate_min/max within the
+        model's range); None for a fixed-rate model."""
+        full = getattr(self.model, "rate_range", None)
+        if full is None:
+            return None
+        return (self.train.rate_min or full[0], self.train.rate_max or full[1])
 
     def to_dict(self) -> dict:
         return {"model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}

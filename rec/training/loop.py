@@ -3,7 +3,8 @@
 Everything a step does is a function of (seed, step) and the saved state:
 the batch (see :mod:`rec.training.data`), the rate parameter of each crop for a
 variable-rate model (log-uniform in its ``config.rate_range``: β of a γ-PLN in
-[β_min, β_max], λ of an mbt2018 in [λ_min, λ_max]; passed to the codec's
+[β_min, β_max], λ of an mbt2018 in [λ_min, λ_max], or the part of it that
+``train.rate_min`` / ``rate_max`` keep; passed to the codec's
 ``losses`` as ``beta``), the reparametrization
 noise (the torch generator is reseeded every step), the learning rate and the
 warm-up factor min(t/W, 1). A checkpoint therefore only holds the weights,
@@ -229,10 +230,10 @@ class Trainer:
 
     def betas(self, size: int) -> torch.Tensor | None:
         """This rank's rate parameters of the step's crops (variable-rate models: β, or λ of mbt2018), else None."""
-        rate_range = getattr(self.config.model, "rate_range", None)
-        if rate_range is None:
+        rates = self.config.sampled_rates
+        if rates is None:
             return None
-        return draw_betas(self.config.train.seed, self.step, size, *rate_range)[self.rank :: self.world]
+        return draw_betas(self.config.train.seed, self.step, size, *rates)[self.rank :: self.world]
 
     def backward(self, batch: torch.Tensor, sample: bool = True, beta: torch.Tensor | None = None):
         """Loss of this rank's rows and its gradient (averaged over ranks under DDP) in ``.grad``."""

@@ -43,6 +43,22 @@ def test_betas_are_log_uniform_and_a_function_of_the_step():
     assert abs(u.mean().item() - 0.5) < 0.02 and abs(u.var().item() - 1 / 12) < 0.01
 
 
+def test_training_may_draw_the_rate_from_part_of_a_variable_rate_models_range(image_dir, tmp_path):
+    vr = ["model.beta_min=0.03", "model.beta_max=80", "model.beta=2"]
+    cfg = tiny_config(image_dir, *vr, "train.rate_min=0.15", "train.rate_max=20")
+    assert cfg.sampled_rates == (0.15, 20.0)
+    assert tiny_config(image_dir, *vr, "train.rate_max=20").sampled_rates == (0.03, 20.0)
+    assert tiny_config(image_dir, *vr).sampled_rates == (0.03, 80.0) and tiny_config(image_dir).sampled_rates is None
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    betas = torch.cat([trainer.betas(64) for trainer.step in range(20)])
+    assert betas.min() >= 0.15 and betas.max() <= 20.0
+    for bad in (["train.rate_min=0.01"], ["train.rate_max=100"], ["train.rate_min=5", "train.rate_max=1"]):
+        with pytest.raises(RecError, match="rate_min"):
+            tiny_config(image_dir, *vr, *bad)
+    with pytest.raises(RecError, match="variable-rate"):
+        tiny_config(image_dir, "train.rate_max=2")
+
+
 def test_bf16_only_where_it_pays():
     assert fast_bf16("cuda")
     flags = open("/proc/cpuinfo").read() if __import__("os").path.exists("/proc/cpuinfo") else ""
