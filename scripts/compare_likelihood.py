@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     curves, coded_curves = [], []
     for model_arg, label in zip(args.models, labels):
         model = resolve_model(model_arg)
-        if not getattr(model, "coding", None):
+        own = bool(getattr(model, "coding", None))
+        if not own:
             model.coding = dict(borrowed)
         points = [ideal_row(model, images, r) for r in rates]
         if args.coded:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             head += " bpp written | written/KL | PSNR | MS-SSIM (dB) |"
             rows = [f"{row} {q['bpp']:.3f} | {q['written_over_kl']:.3f} | {q['psnr']:.2f} | {ms_ssim_db(q['ms_ssim']):.2f} |"
                     for row, q in zip(rows, points)]
-        coding = ", coding schedule " + ("its own" if model_arg == args.coding_from or not borrowed else f"of {args.coding_from}")
+        coding = ", coding schedule " + ("its own" if own else f"of {args.coding_from}" if borrowed else "none")
         lines += [f"## {label}", "", f"`{model_arg}`, likelihood {model.config.likelihood}"
                   + (coding if args.coded else ""), "", head, "|---" * head.count(" | ") + "|---|"]
         lines += rows + [""]

@@ -26,6 +26,8 @@ import math
 
 import torch
 
+from rec.samplers.budget import LEVELS_PER_BIT, SHARED_MAX_GROUP, budget_groups  # the coder's grouping
+
 __all__ = ["iso_std_ratio", "iso_kl_posterior", "shared_budgets"]
 
 _NEWTON_STEPS = 12
@@ -90,8 +92,6 @@ def shared_budgets(kappa_bits: torch.Tensor, logits: torch.Tensor, group_budget:
     encoder splits K_g between the group's dimensions (``logits`` ℓ, one per dimension) needs
     no side information. Σ_{i∈g} κ'_i = K_g; a dimension with κ = 0 keeps 0; ℓ = 0 gives κ.
     """
-    from rec.samplers.budget import LEVELS_PER_BIT, SHARED_MAX_GROUP, budget_groups  # the coder's grouping
-
     b = kappa_bits.shape[0]
     flat = kappa_bits.reshape(b, -1)
     levels = torch.round(flat.detach() * LEVELS_PER_BIT).to(torch.int64).cpu().numpy()

@@ -60,6 +60,7 @@ from rec.errors import RecError
 from rec.image import check_size, image_tensor
 from rec.models.isokl import LN2, iso_kl_posterior, shared_budgets
 from rec.models.kappa import LEVELS_PER_BIT, KappaNet
+from rec.samplers.budget import MAX_SHARED_BUDGET
 from rec.models.layers import GDN, MirrorConv2d, MirrorConvTranspose2d
 from rec.models.rate import Modulation, RateEmbedding, modulated_widths, rate_weights, run_modulated
 
@@ -114,8 +115,8 @@ class ModelConfig:
             raise RecError(f"unknown posterior {self.posterior!r}: expected 'precision', 'residual' or 'isokl'")
         if self.posterior == "isokl" and self.kind == "vae":
             raise RecError("the iso-KL posterior needs z2 (a two-level model), not the one-level VAE")
-        if self.group_budget and (self.posterior != "isokl" or not 0 < self.group_budget <= LEVELS_PER_BIT * 20):
-            raise RecError(f"group_budget needs the iso-KL posterior and a value in (0, {LEVELS_PER_BIT * 20}] sixteenths of a bit")
+        if self.group_budget and (self.posterior != "isokl" or not 0 < self.group_budget <= MAX_SHARED_BUDGET):
+            raise RecError(f"group_budget needs the iso-KL posterior and a value in (0, {MAX_SHARED_BUDGET}] sixteenths of a bit")
         if self.likelihood not in ("laplace", "gaussian"):
             raise RecError(f"unknown likelihood {self.likelihood!r}: expected 'laplace' or 'gaussian'")
         if self.variable_rate and not (0 < self.beta_min <= self.beta <= self.beta_max and self.knots >= 2):

@@ -46,11 +46,12 @@ from rec.samplers.base import (STREAM_IMPORTANCE, STREAM_SELECT, MessageBits, Sa
 from rec.samplers.importance import _MAX_GROUP, _reconstruct_kernel, _select, informative_groups, read_bits_and_group
 from rec.samplers.layout import make_groups
 
-__all__ = ["BudgetSampler", "candidate_counts", "budget_groups", "SHARED_MAX_GROUP"]
+__all__ = ["BudgetSampler", "candidate_counts", "budget_groups", "SHARED_MAX_GROUP", "MAX_SHARED_BUDGET"]
 
 LEVELS_PER_BIT = 16
 SHARED_MAX_GROUP = 1024  # the largest group of a model whose groups share their budgets
 _MAX_BITS = 20
+MAX_SHARED_BUDGET = LEVELS_PER_BIT * _MAX_BITS  # the largest shared group budget (sixteenths of a bit)
 _ONE = 24  # fixed point of the count table: 2^(f/16) · 2^24
 
 
@@ -145,8 +146,8 @@ class BudgetSampler(Sampler):
         levels = np.asarray(levels)
         if levels.dtype.kind not in "iu" or (levels.size and (levels.min() < 0 or levels.max() > 1 << 16)):
             raise RecError("budget levels must be integers in [0, 65536]")
-        if not (isinstance(shared, (int, np.integer)) and 0 <= shared <= LEVELS_PER_BIT * _MAX_BITS):
-            raise RecError(f"a shared group budget must be an integer in [0, {LEVELS_PER_BIT * _MAX_BITS}]")
+        if not (isinstance(shared, (int, np.integer)) and 0 <= shared <= MAX_SHARED_BUDGET):
+            raise RecError(f"a shared group budget must be an integer in [0, {MAX_SHARED_BUDGET}]")
         bound = copy.copy(self)
         bound.levels = np.ascontiguousarray(levels, dtype=np.int64).reshape(-1)
         bound.shared = int(shared)

@@ -97,11 +97,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
-        t = self.train
-        if t.rate_min or t.rate_max:
-            full = getattr(self.model, "rate_range", None)
-            lo, hi = self.sampled_rates or (0.0, 0.0)
-            if full is None or not full[0] <= lo < hi <= full[1]:
+        if self.train.rate_min or self.train.rate_max:
+            full, rates = getattr(self.model, "rate_range", None), self.sampled_rates
+            if full is None or not full[0] <= rates[0] < rates[1] <= full[1]:
                 raise RecError(f"train.rate_min/rate_max need a variable-rate model and "
                                f"rate_min < rate_max inside its range {full}")
 
